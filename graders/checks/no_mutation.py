@@ -1,0 +1,42 @@
+"""``kind = "no-mutation"``: the submission must not modify its array arguments.
+
+The arguments are sent back after the call and compared here, element by
+element, with what was sent. A change is reported as ``mutates-input``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graders.checks.common import call_failure_message, case_label, label_of, result
+from graders.engine import Call, Context
+from graders.outputs import Leaf
+from graders.spec import CheckSpec
+
+
+def plan(check: CheckSpec, ctx: Context) -> list[Call]:
+    return [Call(id=f"mutation:{case}", case=case, watch=True) for case in check.cases]
+
+
+def evaluate(check: CheckSpec, ctx: Context):
+    label = label_of(check, ctx)
+    for case in check.cases:
+        res = ctx.call(f"mutation:{case}")
+        if res.status != "ok":
+            return result(check, False, call_failure_message(check, ctx, case, res), {"case": case})
+        for i, (arg, after) in enumerate(zip(ctx.cases[case].args, res.args_after)):
+            if not arg.is_array:
+                continue
+            if not isinstance(after, Leaf) or after.array.shape != arg.value.shape:
+                changed, total = arg.value.size, arg.value.size
+            else:
+                same = (after.array == arg.value) | (np.isnan(after.array.astype(float)) & np.isnan(arg.value.astype(float)))
+                changed, total = int((~same).sum()), int(arg.value.size)
+            if changed:
+                return result(check, False,
+                              f"{label} modified its argument #{i + 1} on {case_label(ctx, case)}: "
+                              f"{changed} / {total} elements changed",
+                              {"case": case, "argument": i, "changed": changed, "total": total},
+                              diagnoses=("mutates-input",))
+    n = len(check.cases)
+    return result(check, True, f"{label} leaves its arguments unchanged ({n} input{'s' if n != 1 else ''} checked)",
+                  {"cases": list(check.cases)})

@@ -1,0 +1,101 @@
+"""``kind = "values"``: the submission's output against the reference, case by case.
+
+Structure before values, stopping at the first failure with a precise message:
+a call that raised → the returned type → shape → dtype (when the spec asks)
+→ non-finite values → values within a dtype-aware tolerance.
+
+Options: ``output`` (a path into the returned value, e.g. ``[1, "W1"]``),
+``label`` (how messages name the output, default ``entry(...)``), ``rtol``,
+``atol``, ``dtype = "same"`` (the float dtype of the input must be kept),
+``nonfinite_diagnosis`` (a diagnosis id for non-finite output where the
+reference is finite, e.g. ``overflow``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graders.checks.common import (
+    call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
+)
+from graders.compare import compare, fmt_index, fmt_num, tolerance_for
+from graders.engine import Call, Context, leaf_array, select
+from graders.outputs import Leaf
+from graders.spec import CheckSpec
+
+
+def plan(check: CheckSpec, ctx: Context) -> list[Call]:
+    path = tuple(check.opt("output", ()))
+    # the call returns the whole value; selection happens here, so other checks can share it
+    return [Call(id=f"values:{case}", case=case, compare=True) for case in check.cases] + \
+        ([] if not path else [])
+
+
+def _input_float_dtype(ctx: Context, case: str) -> str | None:
+    for a in ctx.cases[case].args:
+        if a.is_array and a.value.dtype.kind == "f":
+            return a.value.dtype.name
+    return None
+
+
+def evaluate_case(check: CheckSpec, ctx: Context, case: str, got_tree, path: tuple):
+    """Returns ``(ok, message, details, diagnoses)`` for one case."""
+    label = label_of(check, ctx)
+    where = case_label(ctx, case)
+    got = select(got_tree, path)
+    expected = select(ctx.reference(case), path)
+    exp = np.asarray(expected)
+    if not isinstance(got, Leaf):
+        return False, (f"{label} returned {returned_type_word(got)} on {where}; "
+                       f"expected {expected_type_word(ctx, exp)}"), {"case": case}, ()
+    g = got.array
+    if ctx.exercise.framework == "numpy" and got.torch is not None:
+        return False, f"{label} returned a torch tensor on {where}; expected a numpy array", {"case": case}, ()
+    if g.shape != exp.shape:
+        hint = " — is it transposed?" if g.ndim == 2 and g.shape == exp.shape[::-1] else ""
+        return False, (f"{label} has shape {tuple(g.shape)} on {where}; expected {tuple(exp.shape)}{hint}"), {
+            "case": case, "shape": list(g.shape), "expected_shape": list(exp.shape)}, ()
+    in_dtype = _input_float_dtype(ctx, case)
+    if check.opt("dtype") == "same" and in_dtype and g.dtype.name != in_dtype:
+        return False, (f"{label} returned {g.dtype.name} for {in_dtype} input on {where}; "
+                       f"expected {in_dtype}"), {"case": case, "dtype": g.dtype.name, "expected_dtype": in_dtype}, ()
+    rtol, atol = tolerance_for(in_dtype or g.dtype.name, check.opt("rtol"), check.opt("atol"))
+    with np.errstate(invalid="ignore"):
+        bad_nonfinite = ~np.isfinite(g.astype(float)) & np.isfinite(exp.astype(float))
+    if bad_nonfinite.any():
+        first = tuple(int(i) for i in np.argwhere(bad_nonfinite)[0]) if g.ndim else ()
+        n = int(bad_nonfinite.sum())
+        diag = (check.opt("nonfinite_diagnosis"),) if check.opt("nonfinite_diagnosis") else ()
+        return False, (f"{label} returned {n} non-finite value{'s' if n != 1 else ''} on {where} "
+                       f"(first at {fmt_index(first)}: {fmt_num(g[first] if g.ndim else g)}); "
+                       f"expected finite values"), {
+            "case": case, "nonfinite": n, "first_index": list(first)}, diag
+    mm = compare(g, exp, rtol, atol)
+    details = {"case": case, **mm.as_details()}
+    if not mm.ok:
+        return False, f"{label} is wrong on {where}: {mm.summary()}", details, ()
+    return True, "", details, ()
+
+
+def evaluate(check: CheckSpec, ctx: Context):
+    path = tuple(check.opt("output", ()))
+    per_case = []
+    worst_abs = 0.0
+    for case in check.cases:
+        res = ctx.call(f"values:{case}")
+        if res.status != "ok":
+            return result(check, False, call_failure_message(check, ctx, case, res),
+                          {"case": case, "cases": per_case, "error": res.error})
+        ok, message, details, diags = evaluate_case(check, ctx, case, res.output, path)
+        per_case.append(details)
+        if not ok:
+            return result(check, False, message, {**details, "cases": per_case}, diagnoses=diags)
+        worst_abs = max(worst_abs, float(details.get("max_abs", 0.0)) if isinstance(details.get("max_abs"), float) else 0.0)
+    n = len(check.cases)
+    label = label_of(check, ctx)
+    msg = (f"{label} matches the reference on {n} input{'s' if n != 1 else ''} "
+           f"(max abs error {fmt_num(worst_abs)})")
+    return result(check, True, msg, {"cases": per_case, "max_abs": worst_abs})
+
+
+def leaf(res, path):
+    return leaf_array(select(res.output, path)) if res.status == "ok" else None

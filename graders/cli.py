@@ -1,0 +1,169 @@
+"""The `dlgrade` command: a thin layer over graders.api and friends.
+
+Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from graders.spec import SpecError, UnknownExercise, catalogue, get_exercise
+from graders.submission import SubmissionError
+
+EXERCISES_DIR = click.option(
+    "--exercises-dir", "exercises_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="A folder of your course's own exercises (repeatable).")
+
+
+class UsageFailure(click.UsageError):
+    """One clear line and exit code 2."""
+
+
+def _usage(msg: str) -> UsageFailure:
+    return UsageFailure(msg)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dlgrade", message="dlgrade %(version)s")
+def main():
+    """dlgrade: grade deep-learning exercises (numeric, gradient, symbolic and
+    stability checks), with student code in a sandbox.
+
+    \b
+    Example:
+      dlgrade list
+      dlgrade check my_softmax.py
+    """
+
+
+@main.command("list")
+@EXERCISES_DIR
+def list_cmd(exercises_dirs):
+    """List the exercises dlgrade knows.
+
+    \b
+    Example:
+      dlgrade list --exercises-dir course/exercises
+    """
+    try:
+        cat = catalogue(exercises_dirs)
+    except SpecError as exc:
+        raise _usage(str(exc))
+    width = max((len(i) for i in cat), default=10)
+    for ex in cat.values():
+        click.echo(f"{ex.id:<{width}}  {ex.framework:<8}  {ex.entry:<22}  {ex.title}")
+
+
+@main.command()
+@click.argument("exercise")
+@EXERCISES_DIR
+def show(exercise, exercises_dirs):
+    """Print one exercise's statement, signature and checks.
+
+    \b
+    Example:
+      dlgrade show stable-softmax
+    """
+    ex = _exercise(exercise, exercises_dirs)
+    click.echo(f"{ex.title}  ({ex.id})")
+    if ex.signature:
+        click.echo(f"entry: {ex.signature}")
+    click.echo("")
+    click.echo(ex.statement.rstrip())
+    click.echo("")
+    click.echo(f"Checks ({ex.max_score:g} points):")
+    for c in ex.checks:
+        click.echo(f"  {c.points:>4g}  {c.name}" + ("  (hidden)" if c.hidden else ""))
+
+
+def _exercise(exercise_id, dirs):
+    try:
+        return get_exercise(exercise_id, dirs)
+    except UnknownExercise as exc:
+        raise _usage(str(exc))
+    except SpecError as exc:
+        raise _usage(str(exc))
+
+
+@main.command()
+@click.argument("exercise")
+@click.argument("dest", required=False, type=click.Path())
+@click.option("--notebook", is_flag=True, help="Write a Jupyter notebook instead of a .py file.")
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@EXERCISES_DIR
+def init(exercise, dest, notebook, force, exercises_dirs):
+    """Write a starter file (or notebook) for EXERCISE.
+
+    \b
+    Example:
+      dlgrade init stable-softmax softmax.py
+      dlgrade init two-layer-backprop --notebook
+    """
+    from graders.starter import write_starter
+
+    ex = _exercise(exercise, exercises_dirs)
+    try:
+        path = write_starter(ex, dest, notebook=notebook, force=force)
+    except FileExistsError as exc:
+        raise _usage(f"{exc.args[0]} already exists (use --force to overwrite)")
+    click.echo(f"wrote {path}; check it with: dlgrade check {path}")
+
+
+@main.command()
+@click.argument("submission", type=click.Path())
+@click.option("--exercise", "-e", "exercise_ids", multiple=True,
+              help="Grade only this exercise (repeatable). Default: every exercise found.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (CONTRACT §3).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="Write an HTML report here.")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--gradescope", "gradescope_file", type=click.Path(dir_okay=False),
+              help="Write Gradescope's results.json here.")
+@click.option("--min-score", type=float, default=None, help="Exit 1 when the total is below this.")
+@click.option("--student", default=None, help="Student id (default: the file or folder name).")
+@click.option("--require-sandbox", is_flag=True, help="Refuse to run without bubblewrap.")
+@EXERCISES_DIR
+def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_file, min_score,
+          student, require_sandbox, exercises_dirs):
+    """Grade SUBMISSION (a .py, .ipynb, .txt/.tex file or a folder) and print a summary.
+
+    Every check runs, hidden ones included, so the score shown is the score.
+
+    \b
+    Example:
+      dlgrade check softmax.py
+      dlgrade check hw1.ipynb --exercise stable-softmax --html report.html
+    """
+    from graders import api
+    from graders.sandbox import SandboxRequired
+
+    if not Path(submission).exists():
+        raise _usage(f"{submission}: no such file or folder")
+    try:
+        report = api.check(submission, exercise_ids, exercises_dirs, student=student,
+                           require_sandbox=require_sandbox)
+    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, SandboxRequired) as exc:
+        raise _usage(str(exc))
+    from reports import outputs
+
+    outputs.write_all(report, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()["results"] if len(report.results) != 1
+                              else report.results[0].to_dict(), indent=2))
+    else:
+        from reports.terminal import render_report
+
+        click.echo(render_report(report, color=sys.stdout.isatty()))
+    for w in report.warnings:
+        click.echo(w, err=True)
+    if min_score is not None and report.score < min_score:
+        if not as_json:
+            click.echo(f"score {report.score:g} is below --min-score {min_score:g}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,123 @@
+"""Recognised mistakes: stable ids, teaching hints, and the evidence rule.
+
+Each exercise lists buggy references (``mistakes = "module:MISTAKES"`` in its
+spec): functions that make one classic mistake on purpose. A diagnosis is
+reported only when the evidence shows it: on every input where the buggy
+reference and the true reference disagree, the submission agrees with the
+buggy one (and there is at least one such input). A correct submission agrees
+with the true reference, so it can never be diagnosed this way.
+
+Behavioural diagnoses (``mutates-input``, ``overflow``, ``device-mismatch``,
+``not-differentiable``) are reported by the checks that observe the behaviour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    id: str
+    title: str
+    hint: str
+
+
+def _d(id: str, title: str, hint: str) -> Diagnosis:
+    return Diagnosis(id, title, hint)
+
+
+SIGN_FLIPPED = _d(
+    "sign-flipped", "The sign is flipped",
+    "Your answer is the negative of the gradient. The loss falls as the prediction moves toward "
+    "the label, so dL/dz = σ(z) − y is positive when the prediction is too high; check which term "
+    "you subtract from which.")
+MISSING_CHAIN_RULE = _d(
+    "missing-chain-rule", "Derivative with respect to p, not z",
+    "You differentiated the loss with respect to the probability p = σ(z) and stopped there. "
+    "The question asks for dL/dz: multiply by dp/dz = σ(z)(1 − σ(z)) (the chain rule), and the "
+    "expression simplifies to σ(z) − y.")
+SIGMOID_DERIVATIVE_ONLY = _d(
+    "sigmoid-derivative-only", "Only the sigmoid's derivative",
+    "σ(z)(1 − σ(z)) is dp/dz, one factor of the chain rule. dL/dz also needs dL/dp = "
+    "(p − y) / (p(1 − p)); multiplied together they give σ(z) − y.")
+MSE_GRADIENT = _d(
+    "mse-gradient", "The squared-error gradient",
+    "This is the gradient of the squared error ½(σ(z) − y)², not of binary cross-entropy. With "
+    "cross-entropy the σ'(z) factor cancels, which is exactly why it trains faster on a sigmoid.")
+OVERFLOW = _d(
+    "overflow", "Overflow on large inputs",
+    "exp() of a large number overflows to inf, and inf/inf is nan. Softmax only depends on "
+    "differences, S(z + β) = S(z): subtract the maximum along the axis before exponentiating, "
+    "or use log-sum-exp.")
+MUTATES_INPUT = _d(
+    "mutates-input", "Modifies its argument",
+    "Your function changed the caller's array (for instance with `z -= z.max()`). Compute into a "
+    "new array instead: `shifted = z - z.max(axis=axis, keepdims=True)`.")
+WRONG_AXIS = _d(
+    "wrong-axis", "Normalised along the wrong axis",
+    "The values are normalised along a different axis than the one asked for. Use the `axis` "
+    "argument in every reduction, with keepdims=True so the result broadcasts back.")
+MISSING_BATCH_MEAN = _d(
+    "missing-batch-mean", "Off by a factor N (batch size)",
+    "The loss is the mean over the batch, so every gradient carries a 1/N. Your values are N "
+    "times too large (or the loss is a sum): divide by the batch size once, at the start of "
+    "the backward pass.")
+TRANSPOSED = _d(
+    "transposed", "Gradient transposed",
+    "A weight's gradient must have the weight's own shape. With row-vector batches, "
+    "dW = inputᵀ @ upstream, not upstream @ input or its transpose.")
+MISSING_RELU_MASK = _d(
+    "missing-relu-mask", "ReLU mask missing",
+    "The gradient flows back through the ReLU only where its input was positive: multiply the "
+    "upstream gradient by (z1 > 0) before computing dW1 and db1.")
+BIAS_NOT_SUMMED = _d(
+    "bias-not-summed", "Bias gradient not summed over the batch",
+    "A bias is shared by every example in the batch, so its gradient is the sum (over axis 0) "
+    "of the per-example gradients, with the bias's shape.")
+SMOOTHING_OVER_C_MINUS_1 = _d(
+    "smoothing-over-c-minus-1", "ε spread over C − 1 classes",
+    "You spread ε over the C − 1 wrong classes. This exercise (like PyTorch's "
+    "`label_smoothing`) uses q = (1 − ε)·onehot + ε/C: every class, the true one included, "
+    "gets ε/C.")
+SMOOTHING_NOT_APPLIED = _d(
+    "smoothing-not-applied", "Label smoothing not applied",
+    "Your result is the plain cross-entropy: ε has no effect. Build the smoothed target "
+    "q = (1 − ε)·onehot(target) + ε/C and take −Σ q·log_softmax(logits).")
+DEVICE_MISMATCH = _d(
+    "device-mismatch", "Breaks on a GPU",
+    "Some tensor is created on the CPU (or moved there) while the input lives on another "
+    "device. Create new tensors with `device=logits.device` (or use `torch.zeros_like`, "
+    "`F.one_hot(...).to(logits)`), and avoid `.numpy()`/`.item()` in the computation.")
+NOT_DIFFERENTIABLE = _d(
+    "not-differentiable", "Gradients cannot flow back",
+    "autograd cannot differentiate your result: it was detached, rebuilt from numpy or Python "
+    "numbers, or made with in-place operations on leaves. Keep the whole computation in "
+    "torch operations on the input tensor.")
+
+DIAGNOSES: dict[str, Diagnosis] = {
+    d.id: d for d in (
+        SIGN_FLIPPED, MISSING_CHAIN_RULE, SIGMOID_DERIVATIVE_ONLY, MSE_GRADIENT, OVERFLOW,
+        MUTATES_INPUT, WRONG_AXIS, MISSING_BATCH_MEAN, TRANSPOSED, MISSING_RELU_MASK,
+        BIAS_NOT_SUMMED, SMOOTHING_OVER_C_MINUS_1, SMOOTHING_NOT_APPLIED, DEVICE_MISMATCH,
+        NOT_DIFFERENTIABLE,
+    )
+}
+
+
+def register(diagnosis: Diagnosis) -> None:
+    """Add a course's own diagnosis (a new id; existing ids are never renamed)."""
+    DIAGNOSES.setdefault(diagnosis.id, diagnosis)
+
+
+def describe(diag_id: str) -> Diagnosis:
+    return DIAGNOSES.get(diag_id, Diagnosis(diag_id, diag_id.replace("-", " "), ""))
+
+
+def evidence_matches(pairs) -> bool:
+    """The evidence rule over ``(student_matches_buggy, buggy_differs_from_reference)`` pairs.
+
+    True when at least one input distinguishes the mistake from the truth and
+    the student agrees with the mistake on every such input.
+    """
+    distinguishing = [m for m, differs in pairs if differs]
+    return bool(distinguishing) and all(distinguishing)

@@ -1,0 +1,426 @@
+"""Grading one exercise of one submission: plan, run once, decide in-process.
+
+1. Every check kind plans the calls it needs (:class:`Call`): which case, which
+   output to keep, whether to watch the arguments or run backward.
+2. All calls run in one job in a fresh child of a warm worker (sandboxed).
+3. Back in the grader, each check evaluates the decoded outputs against the
+   reference computed here, and returns a :class:`CheckResult`.
+4. Buggy references are compared the same way to name the mistake.
+
+Failures of the student (syntax error, exception, timeout, crash) become a
+result with a status; failures of dlgrade raise :class:`GraderError`.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graders import diagnose
+from graders.inputs import Case, make_cases
+from graders.outputs import Leaf, Opaque, decode
+from graders.results import CheckResult, ExerciseResult
+from graders.sandbox import JobOutcome, SandboxError
+from graders.spec import CheckSpec, Exercise
+
+
+class GraderError(Exception):
+    """dlgrade itself failed while grading (never the student's fault)."""
+
+
+@dataclass
+class Call:
+    """One invocation of the student's entry, as a check asks for it."""
+
+    id: str
+    case: str
+    select: tuple = ()
+    backward: bool = False
+    watch: bool = False
+    device: str = "cpu"
+    dtype: str | None = None  # cast every float tensor argument (torch), e.g. "float16"
+    perturb: dict[int, dict] = field(default_factory=dict)  # arg index -> {"add"/"add_at": ...}
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # extra files to ship
+    compare: bool = False  # a values call: buggy references are matched against it
+
+
+@dataclass
+class CallResult:
+    status: str  # ok | exception | exit | memory | not-run | harness-error
+    output: Any = None
+    args_after: list = field(default_factory=list)
+    backward: dict = field(default_factory=dict)
+    error: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    code: Any = None
+
+
+class Context:
+    """What a check sees: the exercise, the seeded cases, the calls' results,
+    and lazily computed reference and buggy-reference outputs."""
+
+    def __init__(self, exercise: Exercise, student: str, cases: dict[str, Case]):
+        self.exercise = exercise
+        self.student = student
+        self.cases = cases
+        self.calls: dict[str, CallResult] = {}
+        self.planned: dict[str, Call] = {}
+        self._ref_cache: dict[str, Any] = {}
+        self._mistake_cache: dict[tuple[str, str], Any] = {}
+        self.extra: dict[str, Any] = {}
+
+    # -- reference side (trusted, in this process)
+    def reference(self, case: str) -> Any:
+        if case not in self._ref_cache:
+            self._ref_cache[case] = self._call_trusted(self.exercise.reference_fn(), case)
+        return self._ref_cache[case]
+
+    def mistake(self, diag_id: str, case: str) -> Any:
+        key = (diag_id, case)
+        if key not in self._mistake_cache:
+            fn = self.exercise.mistake_fns()[diag_id]
+            try:
+                self._mistake_cache[key] = self._call_trusted(fn, case)
+            except Exception:  # a buggy reference may legitimately fail on some inputs
+                self._mistake_cache[key] = None
+        return self._mistake_cache[key]
+
+    def _call_trusted(self, fn, case_name: str, device: str = "cpu", dtype: str | None = None):
+        case = self.cases[case_name]
+        args, kwargs = case.arrays()
+        if self.exercise.framework == "torch":
+            args = [to_torch(a, spec, device, dtype) for a, spec in zip(args, case.args)]
+            kwargs = {k: to_torch(v, case.kwargs[k], device, dtype) for k, v in kwargs.items()}
+        with np.errstate(all="ignore"):
+            out = fn(*args, **kwargs)
+        return to_plain(out)
+
+    def call(self, call_id: str) -> CallResult:
+        return self.calls.get(call_id, CallResult(status="not-run"))
+
+
+def to_torch(value, arg, device="cpu", dtype=None):
+    if not getattr(arg, "torch", False) or not isinstance(value, np.ndarray):
+        return value
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(value))
+    if dtype and t.is_floating_point():
+        t = t.to(getattr(torch, dtype))
+    t = t.to(device)
+    if arg.requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def to_plain(out):
+    """Reference outputs as plain numpy (tensors detached), mirroring :func:`decode`."""
+    if isinstance(out, (tuple, list)):
+        return tuple(to_plain(o) for o in out)
+    if isinstance(out, dict):
+        return {k: to_plain(v) for k, v in out.items()}
+    if hasattr(out, "detach"):
+        return out.detach().cpu().double().numpy() if out.is_floating_point() else out.detach().cpu().numpy()
+    if isinstance(out, (np.ndarray, np.generic, float, int)):
+        return np.asarray(out)
+    return out
+
+
+def leaf_array(value) -> np.ndarray | None:
+    """The array behind a decoded student value, or None if it is not numeric."""
+    if isinstance(value, Leaf):
+        return value.array
+    return None
+
+
+def select(tree, path: tuple):
+    for key in path:
+        if isinstance(tree, dict) and key in tree:
+            tree = tree[key]
+        elif isinstance(tree, (tuple, list)) and isinstance(key, int) and -len(tree) <= key < len(tree):
+            tree = tree[key]
+        else:
+            return None
+    return tree
+
+
+def check_module(kind: str):
+    """The module implementing a check kind (imported lazily: torch only when needed)."""
+    try:
+        return importlib.import_module(f"graders.checks.{kind.replace('-', '_')}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("graders.checks"):
+            raise GraderError(f"unknown check kind {kind!r}") from None
+        raise
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def build_plan(ctx: Context, submission_name: str, seed: int) -> dict:
+    calls_json = []
+    arrays: dict[str, np.ndarray] = {}
+    for n, call in enumerate(ctx.planned.values()):
+        case = ctx.cases[call.case]
+        args_json = []
+        for i, arg in enumerate(case.args):
+            args_json.append(_arg_json(f"{call.case}_a{i}", arg, call, arrays, perturb=call.perturb.get(i)))
+        kwargs_json = {k: _arg_json(f"{call.case}_k_{k}", a, call, arrays) for k, a in case.kwargs.items()}
+        for name, arr in call.arrays.items():
+            arrays[name] = arr
+        cj = {"id": call.id, "n": n, "args": args_json, "kwargs": kwargs_json, "seed": case.seed % 2**31,
+              "watch_args": call.watch, "backward": call.backward}
+        if call.select:
+            cj["select"] = list(call.select)
+        calls_json.append(cj)
+    return {
+        "submission": submission_name, "entry": ctx.exercise.entry,
+        "framework": ctx.exercise.framework, "seed": seed % 2**31,
+        "calls": calls_json, "_arrays": arrays,
+    }
+
+
+def _arg_json(stem: str, arg, call: Call, arrays: dict, perturb: dict | None = None) -> dict:
+    if not arg.is_array:
+        return {"json": _jsonable(arg.value)}
+    name = f"{_safe(stem)}.npy"
+    arrays[name] = arg.value
+    spec: dict[str, Any] = {"npy": name}
+    if perturb:
+        spec.update(perturb)
+    if arg.torch:
+        spec["as"] = "torch"
+        spec["device"] = call.device
+        if arg.requires_grad:
+            spec["requires_grad"] = True
+        if call.dtype and arg.value.dtype.kind == "f":
+            spec["dtype"] = call.dtype
+    return spec
+
+
+def _safe(stem: str) -> str:
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in stem)[:60]
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+SIGNAL_NAMES = {signal.SIGSEGV: "a segmentation fault (SIGSEGV)", signal.SIGKILL: "SIGKILL",
+                signal.SIGABRT: "an abort (SIGABRT)", signal.SIGBUS: "a bus error (SIGBUS)",
+                signal.SIGFPE: "a floating-point exception (SIGFPE)", signal.SIGTERM: "SIGTERM"}
+
+
+def _fmt_error(err: dict) -> str:
+    msg = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip().rstrip(":")
+    if err.get("line"):
+        msg += f" (line {err['line']})"
+    return msg
+
+
+def outcome_status(ex: Exercise, outcome: JobOutcome) -> tuple[str, str, dict] | None:
+    """If the job as a whole failed, ``(status, message, error)``; else None."""
+    reply = outcome.reply
+    journal = outcome.journal
+    load = next((r for r in journal if r.get("step") == "load"), None)
+    entry = next((r for r in journal if r.get("step") == "entry"), None)
+    last_call = next((r.get("id") for r in reversed(journal) if r.get("step") == "call"), None)
+    planned_ids = [c for c in (outcome.reply.get("_planned") or [])]
+    where = ""
+    if load and load.get("status") == "ok" and entry and entry.get("status") == "ok":
+        nxt = _next_call(planned_ids, last_call)
+        where = f" while running {ex.entry} on case {nxt!r}" if nxt else f" while running {ex.entry}"
+    elif not load:
+        where = " while loading the submission"
+    limit = ex.limits.wall_s
+    status = reply.get("status")
+    if status == "timeout":
+        return "timeout", f"timed out after {limit:g} s{where} (the time limit is {limit:g} s)", {"kind": "timeout"}
+    if status == "signaled":
+        sig = reply.get("signal")
+        if sig == signal.SIGXCPU:
+            return "timeout", f"used more than {ex.limits.cpu_s:g} s of CPU time{where}", {"kind": "cpu-limit"}
+        name = SIGNAL_NAMES.get(sig, f"signal {sig}")
+        return "error", f"the submission crashed with {name}{where}", {"kind": "crash", "signal": sig}
+    if status == "worker-died":
+        return "error", f"the grading process was killed{where} (did the submission kill its parent?)", {"kind": "crash"}
+    if load is None:
+        code = reply.get("code")
+        return "error", f"the submission ended the process (exit code {code}) while loading", {"kind": "exit", "code": code}
+    ls = load.get("status")
+    if ls != "ok":
+        err = load.get("error", {})
+        if ls == "syntax-error":
+            line = err.get("line")
+            return "error", f"SyntaxError on line {line}: {err.get('message', 'invalid syntax')}", {
+                "kind": "syntax-error", "line": line, "text": err.get("text", ""), "offset": err.get("offset")}
+        if ls == "exit":
+            return "error", f"the submission called sys.exit({load.get('code')!r}) while loading", {
+                "kind": "exit", "code": load.get("code")}
+        if ls == "memory":
+            return "error", f"ran out of memory while loading (the limit is {ex.limits.memory_mb} MB)", {
+                "kind": "memory", **err}
+        kind = "import-error" if ls == "import-error" else "exception"
+        return "error", f"loading the submission raised {_fmt_error(err)}", {"kind": kind, **err}
+    if entry is None:
+        code = reply.get("code")
+        return "error", f"the submission ended the process (exit code {code}) before {ex.entry} was found", {
+            "kind": "exit", "code": code}
+    es = entry.get("status")
+    if es == "missing":
+        return "missing", f"no {ex.entry!r} found in the submission", {"kind": "missing", "names": entry.get("names", [])}
+    if es == "not-callable":
+        return "error", f"{ex.entry} is a {entry.get('type')}, not a function", {"kind": "not-callable"}
+    if reply.get("status") == "exited" and reply.get("code") not in (0, None):
+        done = {r.get("id") for r in journal if r.get("step") == "call"}
+        if len(done) < len(planned_ids):
+            code = reply.get("code")
+            return "error", f"the submission ended the process (exit code {code}){where}", {"kind": "exit", "code": code}
+    return None
+
+
+def _next_call(planned: list, last: str | None):
+    if not planned:
+        return None
+    if last is None:
+        return planned[0]
+    try:
+        i = planned.index(last)
+    except ValueError:
+        return None
+    return planned[i + 1] if i + 1 < len(planned) else None
+
+
+def collect_calls(ctx: Context, outcome: JobOutcome) -> None:
+    for rec in outcome.journal:
+        if rec.get("step") != "call":
+            continue
+        cid = str(rec.get("id"))
+        if cid not in ctx.planned:
+            continue
+        res = CallResult(status=str(rec.get("status", "harness-error")), error=rec.get("error") or {},
+                         seconds=float(rec.get("seconds", 0.0) or 0.0), code=rec.get("code"))
+        if res.status == "harness-error":
+            raise GraderError(f"the worker could not build inputs for call {cid}: {res.error}")
+        if res.status == "ok":
+            res.output = decode(rec.get("output"), outcome.job_dir)
+            res.args_after = [decode(a, outcome.job_dir) for a in rec.get("args_after", [])]
+            bw = rec.get("backward")
+            if isinstance(bw, dict):
+                res.backward = {"status": bw.get("status"), "error": bw.get("error", {}),
+                                "grads": [decode(g, outcome.job_dir) for g in bw.get("grads", [])]}
+        ctx.calls[cid] = res
+
+
+# --------------------------------------------------------------------------- mistakes
+
+
+def match_mistakes(ctx: Context) -> list[str]:
+    """Diagnosis ids whose buggy reference the submission reproduces (evidence rule)."""
+    found = []
+    value_calls = [c for c in ctx.planned.values() if c.compare]
+    for diag_id in ctx.exercise.mistake_fns():
+        pairs = []
+        for call in value_calls:
+            res = ctx.call(call.id)
+            got = select(res.output, call.select) if res.status == "ok" else None
+            g = leaf_array(got)
+            if g is None:
+                continue
+            ref = select(ctx.reference(call.case), call.select)
+            bug = select(ctx.mistake(diag_id, call.case), call.select)
+            if bug is None or ref is None:
+                continue
+            rtol, atol = _tol_for(ctx, g)
+            bug_a, ref_a = np.asarray(bug, dtype=float), np.asarray(ref, dtype=float)
+            differs = not _close(bug_a, ref_a, rtol * 10, atol * 10)
+            pairs.append((_close(g, bug_a, rtol, atol), differs))
+        if diagnose.evidence_matches(pairs):
+            found.append(diag_id)
+    return found
+
+
+def _tol_for(ctx: Context, g: np.ndarray) -> tuple[float, float]:
+    from graders.compare import tolerance_for
+
+    return tolerance_for(g.dtype.name)
+
+
+def _close(a, b, rtol, atol) -> bool:
+    from graders.compare import allclose
+
+    return allclose(a, b, rtol, atol)
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> ExerciseResult:
+    """Grade one exercise. ``source`` holds the files to ship (see graders.submission)."""
+    t0 = time.perf_counter()
+    if ex.framework == "symbolic":
+        from graders.symbolic_grade import grade_symbolic
+
+        return grade_symbolic(ex, source, student, runner)
+    case_names = sorted({n for c in ex.checks for n in c.cases})
+    ctx = Context(ex, student, make_cases(ex, student, case_names))
+    modules = {c.kind: check_module(c.kind) for c in ex.checks}
+    for check in ex.checks:
+        for call in modules[check.kind].plan(check, ctx):
+            ctx.planned.setdefault(call.id, call)
+    seed = ctx.cases[case_names[0]].seed if case_names else 0
+    plan = build_plan(ctx, source.main_name, seed)
+    planned_ids = list(ctx.planned)
+    try:
+        outcome = runner.run(ex, plan, source.files)
+    except SandboxError as exc:
+        raise GraderError(str(exc)) from exc
+    outcome.reply["_planned"] = planned_ids
+    try:
+        base = dict(student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
+                    output=format_output(outcome.reply.get("output", {})), isolation=outcome.isolation,
+                    submission=source.display_name)
+        failed = outcome_status(ex, outcome)
+        if failed:
+            status, message, error = failed
+            error = {**error, "file": source.display_name}
+            source.map_error(error)
+            return ExerciseResult(status=status, message=message, error=error,
+                                  duration_s=time.perf_counter() - t0, **base)
+        collect_calls(ctx, outcome)
+        checks = [modules[c.kind].evaluate(c, ctx) for c in ex.checks]
+        diags = []
+        for c in checks:
+            diags += [d for d in c.diagnoses if d not in diags]
+        for d in match_mistakes(ctx):
+            if d not in diags:
+                diags.append(d)
+        return ExerciseResult(status="graded", checks=tuple(checks), diagnoses=tuple(diags),
+                              duration_s=time.perf_counter() - t0, extra=ctx.extra, **base)
+    finally:
+        outcome.cleanup()
+
+
+_JOB_PATH = re.compile(r"(/jobs/|/tmp/dlgrade-worker-[^/]+/jobs/)[0-9a-f]{16}/")
+
+
+def format_output(out: dict) -> str:
+    """The student's captured output: head, a marker for what was cut, tail.
+
+    Paths of the private job directory are shown as bare file names.
+    """
+    if not out:
+        return ""
+    head, tail, dropped = out.get("head", ""), out.get("tail", ""), int(out.get("dropped_bytes", 0))
+    text = f"{head}\n… [{dropped} bytes of output cut] …\n{tail}" if dropped > 0 else head + tail
+    return _JOB_PATH.sub("", text)

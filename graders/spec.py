@@ -1,0 +1,206 @@
+"""Exercise specs: one folder per exercise holding ``spec.toml``, ``statement.md``
+and ``starter.py``.
+
+dlgrade's own exercises live in the top-level ``exercises/`` folder; a course
+adds its own from a folder of the same form with ``--exercises-dir`` (or the
+``DLGRADE_EXERCISES`` environment variable, ``os.pathsep``-separated). A course
+exercise names its reference as ``reference.py:function`` (a file in its own
+folder) and may list buggy references the same way.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from graders.sandbox import Limits
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
+FRAMEWORKS = ("numpy", "torch", "symbolic")
+
+
+class SpecError(Exception):
+    """An exercise spec is malformed (a course author's or dlgrade's mistake)."""
+
+
+class UnknownExercise(KeyError):
+    """No exercise has that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check as declared in a spec: its kind, points, visibility and options."""
+
+    name: str
+    kind: str
+    points: float
+    hidden: bool = False
+    cases: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def opt(self, key: str, default=None):
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    framework: str
+    entry: str
+    folder: Path
+    checks: tuple[CheckSpec, ...]
+    cases: dict[str, dict]
+    dims: dict[str, int]
+    reference: str = ""
+    mistakes: str = ""
+    limits: Limits = Limits()
+    seed: int = 0
+    signature: str = ""
+    gpu: dict[str, Any] = field(default_factory=dict)
+    symbolic: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.points for c in self.checks))
+
+    @property
+    def statement(self) -> str:
+        p = self.folder / "statement.md"
+        return p.read_text(encoding="utf-8") if p.exists() else ""
+
+    @property
+    def starter(self) -> Path:
+        return self.folder / "starter.py"
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        """Modules the worker should import before forking jobs for this exercise."""
+        return ("numpy", "torch") if self.framework == "torch" else ("numpy",)
+
+    def reference_fn(self) -> Callable:
+        return _resolve(self.reference, self.folder)
+
+    def mistake_fns(self) -> dict[str, Callable]:
+        if not self.mistakes:
+            return {}
+        found = _resolve(self.mistakes, self.folder)
+        if not isinstance(found, dict):
+            raise SpecError(f"{self.id}: mistakes must name a dict of diagnosis id -> function")
+        return found
+
+
+def _resolve(target: str, folder: Path):
+    """``pkg.module:name`` or ``file.py:name`` (relative to the exercise folder)."""
+    if ":" not in target:
+        raise SpecError(f"reference {target!r} must look like 'module:function' or 'file.py:function'")
+    mod_name, attr = target.rsplit(":", 1)
+    if mod_name.endswith(".py"):
+        path = (folder / mod_name).resolve()
+        if not path.exists():
+            raise SpecError(f"reference file {path} does not exist")
+        key = f"dlgrade_course_{abs(hash(str(path)))}"
+        module = sys.modules.get(key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(key, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(mod_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise SpecError(f"{mod_name} has no {attr!r}") from None
+
+
+def load_exercise(folder: Path) -> Exercise:
+    """Parse one exercise folder. Raises SpecError with the file and the problem."""
+    path = folder / "spec.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    for key in ("id", "title", "framework", "entry", "checks"):
+        if key not in raw:
+            raise SpecError(f"{path}: missing required key {key!r}")
+    if raw["framework"] not in FRAMEWORKS:
+        raise SpecError(f"{path}: framework must be one of {', '.join(FRAMEWORKS)}")
+    checks = []
+    known = {"name", "kind", "points", "hidden", "cases"}
+    for i, c in enumerate(raw["checks"]):
+        if "kind" not in c or "points" not in c:
+            raise SpecError(f"{path}: check #{i + 1} needs 'kind' and 'points'")
+        checks.append(CheckSpec(
+            name=c.get("name", c["kind"]), kind=c["kind"], points=float(c["points"]),
+            hidden=bool(c.get("hidden", False)), cases=tuple(c.get("cases", ())),
+            options={k: v for k, v in c.items() if k not in known}))
+    cases = raw.get("cases", {})
+    for c in checks:
+        for name in c.cases:
+            if name not in cases:
+                raise SpecError(f"{path}: check {c.name!r} uses undefined case {name!r}")
+    lim = raw.get("limits", {})
+    limits = Limits(
+        wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),
+        cpu_s=float(lim.get("cpu_s", raw.get("time_limit", 10.0))),
+        memory_mb=int(raw.get("memory_mb", lim.get("memory_mb", 1024))),
+        nproc=int(lim.get("nproc", 32)),
+        fsize_mb=int(lim.get("fsize_mb", 256)),
+        nofile=int(lim.get("nofile", 256)),
+    ).capped()
+    return Exercise(
+        id=raw["id"], title=raw["title"], framework=raw["framework"], entry=raw["entry"],
+        folder=folder, checks=tuple(checks), cases=cases, dims=raw.get("dims", {}),
+        reference=raw.get("reference", ""), mistakes=raw.get("mistakes", ""), limits=limits,
+        seed=int(raw.get("seed", 0)), signature=raw.get("signature", ""),
+        gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), raw=raw,
+    )
+
+
+def exercise_dirs(extra: tuple[str, ...] | list[str] = ()) -> list[Path]:
+    dirs = [BUILTIN_DIR]
+    env = os.environ.get("DLGRADE_EXERCISES", "")
+    dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += [Path(p) for p in extra]
+    return dirs
+
+
+@lru_cache(maxsize=8)
+def _catalogue(dirs: tuple[Path, ...]) -> dict[str, Exercise]:
+    found: dict[str, Exercise] = {}
+    for d in dirs:
+        if not d.is_dir():
+            raise SpecError(f"exercises folder {d} does not exist")
+        for sub in sorted(d.iterdir()):
+            if (sub / "spec.toml").is_file():
+                ex = load_exercise(sub)
+                found[ex.id] = ex  # a course's folder may override a built-in id
+    return found
+
+
+def catalogue(extra=()) -> dict[str, Exercise]:
+    """All exercises by id, built-ins first, then course folders (which may override)."""
+    return _catalogue(tuple(exercise_dirs(extra)))
+
+
+def get_exercise(exercise_id: str, extra=()) -> Exercise:
+    cat = catalogue(extra)
+    if exercise_id not in cat:
+        raise UnknownExercise(
+            f"unknown exercise {exercise_id!r}; known: {', '.join(sorted(cat))}")
+    return cat[exercise_id]

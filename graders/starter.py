@@ -1,0 +1,34 @@
+"""Starter files and notebooks for `dlgrade init`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from graders.spec import Exercise
+
+
+def write_starter(ex: Exercise, dest: str | None, notebook: bool = False, force: bool = False) -> Path:
+    """Write the exercise's starter as ``.py`` or ``.ipynb``; returns the path written.
+
+    Raises FileExistsError when ``dest`` exists and ``force`` is not set.
+    """
+    code = ex.starter.read_text(encoding="utf-8")
+    stem = ex.id.replace("-", "_")
+    path = Path(dest) if dest else Path(f"{stem}.ipynb" if notebook else f"{stem}.py")
+    if path.is_dir():
+        path = path / (f"{stem}.ipynb" if notebook else f"{stem}.py")
+    if path.exists() and not force:
+        raise FileExistsError(str(path))
+    if notebook:
+        import nbformat
+
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(ex.statement or f"# {ex.title}"),
+            nbformat.v4.new_code_cell(code.rstrip()),
+            nbformat.v4.new_markdown_cell(f"Check your answer from a terminal: `dlgrade check {path.name}`"),
+        ]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+    else:
+        path.write_text(code, encoding="utf-8")
+    return path

@@ -1,0 +1,57 @@
+"""The terminal summary of `dlgrade check`: each check, its points, its message."""
+from __future__ import annotations
+
+import click
+
+from graders.diagnose import describe
+from graders.results import ExerciseResult, Report
+
+MARK = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "yellow")}
+STATUS_WORD = {"error": "ERROR", "timeout": "TIMEOUT", "missing": "MISSING"}
+
+
+def _pts(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{int(x)}"
+
+
+def render_result(r: ExerciseResult, color: bool) -> list[str]:
+    s = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
+    lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{_pts(r.score)} / {_pts(r.max_score)}", bold=True)]
+    if r.status != "graded":
+        lines.append("  " + s(STATUS_WORD[r.status], fg="red", bold=True) + f"  {r.message}")
+        tb = r.error.get("frames") if isinstance(r.error, dict) else None
+        if r.error.get("text"):
+            lines.append(f"      {r.error['text']}")
+        if tb:
+            for fr in tb[-3:]:
+                lines.append(f"      line {fr['line']}, in {fr['function']}: {fr['code']}")
+    for c in r.public().checks:
+        word, fg = MARK[c.status]
+        pts = f"{_pts(c.score)}/{_pts(c.max_score)}" if c.status != "skipped" else "-"
+        lines.append(f"  {s(word, fg=fg, bold=True)} {c.name:<34} {pts:>7}  {c.message}")
+    for d in r.diagnoses:
+        info = describe(d)
+        lines.append("  " + s("diagnosis", fg="magenta", bold=True) + f" [{d}] {info.title}")
+        if info.hint:
+            lines.append(f"      {info.hint}")
+    if r.output.strip():
+        out = r.output.strip().splitlines()
+        shown = out[:6] + (["      …"] if len(out) > 6 else [])
+        lines.append("  output:")
+        lines += [f"      {ln[:160]}" for ln in shown]
+    return lines
+
+
+def render_report(report: Report, color: bool = False) -> str:
+    lines = []
+    for w in report.warnings:
+        lines.append(click.style(w, fg="yellow") if color else w)
+    iso = next((r.isolation for r in report.results if r.isolation), "")
+    head = f"dlgrade check: {report.student}" + (f"  (isolation: {iso})" if iso else "")
+    lines.append(head)
+    lines.append("")
+    for r in report.results:
+        lines += render_result(r, color)
+        lines.append("")
+    lines.append(f"Total: {_pts(report.score)} / {_pts(report.max_score)}")
+    return "\n".join(lines)
