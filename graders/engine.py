@@ -80,10 +80,15 @@ class Context:
             self._ref_cache[case] = self._call_trusted(self.exercise.reference_fn(), case)
         return self._ref_cache[case]
 
-    def mistake(self, diag_id: str, case: str) -> Any:
-        key = (diag_id, case)
+    def mistake_variants(self, diag_id: str) -> list:
+        """The buggy references for one diagnosis id (a spec may give several)."""
+        fns = self.exercise.mistake_fns()[diag_id]
+        return list(fns) if isinstance(fns, (list, tuple)) else [fns]
+
+    def mistake(self, diag_id: str, case: str, variant: int = 0) -> Any:
+        key = (diag_id, case, variant)
         if key not in self._mistake_cache:
-            fn = self.exercise.mistake_fns()[diag_id]
+            fn = self.mistake_variants(diag_id)[variant]
             try:
                 self._mistake_cache[key] = self._call_trusted(fn, case)
             except Exception:  # a buggy reference may legitimately fail on some inputs
@@ -330,24 +335,33 @@ def match_mistakes(ctx: Context) -> list[str]:
     found = []
     value_calls = [c for c in ctx.planned.values() if c.compare]
     for diag_id in ctx.exercise.mistake_fns():
-        pairs = []
-        for call in value_calls:
-            res = ctx.call(call.id)
-            got = select(res.output, call.select) if res.status == "ok" else None
-            g = leaf_array(got)
-            if g is None:
-                continue
-            ref = select(ctx.reference(call.case), call.select)
-            bug = select(ctx.mistake(diag_id, call.case), call.select)
-            if bug is None or ref is None:
-                continue
-            rtol, atol = _tol_for(ctx, g)
-            bug_a, ref_a = np.asarray(bug, dtype=float), np.asarray(ref, dtype=float)
-            differs = not _close(bug_a, ref_a, rtol * 10, atol * 10)
-            pairs.append((_close(g, bug_a, rtol, atol), differs))
-        if diagnose.evidence_matches(pairs):
-            found.append(diag_id)
+        for variant in range(len(ctx.mistake_variants(diag_id))):
+            if diagnose.evidence_matches(_evidence(ctx, value_calls, diag_id, variant)):
+                found.append(diag_id)
+                break
     return found
+
+
+def _evidence(ctx: Context, value_calls, diag_id: str, variant: int) -> list[tuple[bool, bool]]:
+    """(student matches the buggy reference, buggy differs from the truth) per call."""
+    pairs = []
+    for call in value_calls:
+        res = ctx.call(call.id)
+        g = leaf_array(select(res.output, call.select)) if res.status == "ok" else None
+        if g is None:
+            continue
+        ref = select(ctx.reference(call.case), call.select)
+        bug = select(ctx.mistake(diag_id, call.case, variant), call.select)
+        if bug is None or ref is None:
+            continue
+        try:
+            bug_a, ref_a = np.asarray(bug, dtype=float), np.asarray(ref, dtype=float)
+        except (TypeError, ValueError):
+            continue
+        rtol, atol = _tol_for(ctx, g)
+        differs = not _close(bug_a, ref_a, rtol * 10, atol * 10)
+        pairs.append((_close(g, bug_a, rtol, atol), differs))
+    return pairs
 
 
 def _tol_for(ctx: Context, g: np.ndarray) -> tuple[float, float]:

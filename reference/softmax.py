@@ -21,17 +21,18 @@ def naive_softmax(z, axis=-1):
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def softmax_wrong_axis(z, axis=-1):
-    """Normalises along the other axis of a matrix (the ``wrong-axis`` mistake)."""
-    z = np.asarray(z)
-    if z.ndim < 2:
-        raise ValueError("no other axis")
-    other = 0 if axis in (-1, z.ndim - 1) else -1
-    return softmax(z, axis=other)
+def softmax_axis0(z, axis=-1):
+    """Ignores ``axis`` and always normalises along axis 0 (a ``wrong-axis`` mistake)."""
+    return softmax(z, axis=0)
 
 
-def softmax_no_keepdims_flat(z, axis=-1):
-    """Normalises over the whole array instead of each slice (a ``wrong-axis`` variant)."""
+def softmax_last_axis(z, axis=-1):
+    """Ignores ``axis`` and always normalises along the last axis (``wrong-axis``)."""
+    return softmax(z, axis=-1)
+
+
+def softmax_whole_array(z, axis=-1):
+    """Normalises over the whole array instead of each slice (``wrong-axis``)."""
     z = np.asarray(z)
     e = np.exp(z - z.max())
     return e / e.sum()
@@ -39,5 +40,5 @@ def softmax_no_keepdims_flat(z, axis=-1):
 
 MISTAKES = {
     "overflow": naive_softmax,
-    "wrong-axis": softmax_wrong_axis,
+    "wrong-axis": (softmax_axis0, softmax_last_axis, softmax_whole_array),
 }
