@@ -154,6 +154,10 @@ def load_exercise(folder: Path) -> Exercise:
         for name in c.cases:
             if name not in cases:
                 raise SpecError(f"{path}: check {c.name!r} uses undefined case {name!r}")
+    for diag_id, d in raw.get("diagnoses", {}).items():
+        from graders.diagnose import Diagnosis, register
+
+        register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
     lim = raw.get("limits", {})
     limits = Limits(
         wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),
