@@ -193,3 +193,21 @@ def test_check_prints_annotations_and_writes_the_summary_on_github(tmp_path):
     assert "::error file=tests/fixtures/softmax/softmax_syntax_error.py,line=3," in r.stderr
     r = CliRunner().invoke(main, ["check", bad], env={"GITHUB_ACTIONS": None})
     assert "::error" not in r.output
+
+
+def test_example_classroom_workflow_installs_cpu_torch_then_dlgrade_then_grades():
+    yaml = pytest.importorskip("yaml")
+    wf = yaml.safe_load((ROOT / "examples" / "github-classroom.yml").read_text())
+    assert set(wf["on"]) >= {"push", "workflow_dispatch"}
+    steps = wf["jobs"]["run-autograding-tests"]["steps"]
+    runs = [s.get("run", "") + s.get("with", {}).get("command", "") for s in steps]
+    torch_at = next(i for i, r in enumerate(runs) if "--index-url https://download.pytorch.org/whl/cpu" in r)
+    dlgrade_at = next(i for i, r in enumerate(runs) if 'pip install "$DLGRADE"' in r)
+    grade_at = next(i for i, r in enumerate(runs) if r.startswith("dlgrade check "))
+    assert torch_at < dlgrade_at < grade_at
+    assert "--min-score 10" in runs[grade_at] and "--junit junit-stable-softmax.xml" in runs[grade_at]
+    assert wf["jobs"]["run-autograding-tests"]["env"]["TORCH"] == "torch==2.13.0"
+    # the grade command itself parses as a dlgrade command line
+    from graders.cli import check as check_cmd
+    ctx = check_cmd.make_context("check", runs[grade_at].split()[2:])
+    assert ctx.params["min_score"] == 10 and ctx.params["exercise_ids"] == ("stable-softmax",)
