@@ -123,3 +123,15 @@ def test_write_gradescope_and_the_cli_option(tmp_path):
     jsonschema.validate(data, SCHEMA)
     assert data["score"] == 9
     assert [t["status"] for t in data["tests"]].count("failed") == 1
+
+
+def test_several_exercises_are_numbered_by_exercise_and_summed():
+    ok = ExerciseResult(student="s", exercise="a", status="graded", max_score=3.0,
+                        checks=(CheckResult("c1", True, 1.0, 1.0, "fine"), CheckResult("c2", False, 0.0, 2.0, "no")))
+    gone = ExerciseResult(student="s", exercise="b", status="missing", max_score=5.0, message="no 'f' found")
+    data = results(Report(student="s", results=(ok, gone)))
+    assert [(t["number"], t["name"]) for t in data["tests"]] == [
+        ("1.1", "a: c1"), ("1.2", "a: c2"), ("2.1", "b: the submission could be graded")]
+    assert data["score"] == 1 and sum(t["max_score"] for t in data["tests"]) == 8
+    assert data["output"].splitlines()[:5] == ["dlgrade: 1 / 8 points", "", "a: 1 / 3", "", "b: 0 / 5"]
+    assert data["output"].splitlines()[5] == "  not found in the submission: no 'f' found"

@@ -148,3 +148,12 @@ def test_write_junit_and_the_cli_option(tmp_path, ci_exercises_dir):
     doc = etree.parse(str(out))
     SCHEMA.assertValid(doc)
     assert doc.getroot().get("tests") == "6" and doc.getroot().get("failures") == "0"
+
+
+def test_several_exercises_are_several_suites_with_summed_totals():
+    graded = _synthetic().results[0]
+    crashed = ExerciseResult(student="s", exercise="ex-2", status="timeout", max_score=5.0,
+                             message="timed out after 10 s (the time limit is 10 s)", duration_s=10.0)
+    root = parse(Report(student="s", results=(graded, crashed)))
+    assert [s.get("name") for s in root.findall("testsuite")] == ["ex-1", "ex-2"]
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("time")) == ("4", "1", "1", "11.500")
