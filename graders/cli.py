@@ -131,11 +131,14 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
     """Grade SUBMISSION (a .py, .ipynb, .txt/.tex file or a folder) and print a summary.
 
     Every check runs, hidden ones included, so the score shown is the score.
+    On GitHub Actions (GITHUB_ACTIONS=true) failures are also printed as
+    annotations on the student's file and a summary goes to $GITHUB_STEP_SUMMARY.
 
     \b
     Example:
       dlgrade check softmax.py
       dlgrade check hw1.ipynb --exercise stable-softmax --html report.html
+      dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
     from graders import api
     from graders.sandbox import SandboxRequired
@@ -159,10 +162,37 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
         click.echo(render_report(report, color=sys.stdout.isatty()))
     for w in report.warnings:
         click.echo(w, err=True)
+    from reports import github
+
+    github.publish(report, echo=lambda line: click.echo(line, err=as_json), min_score=min_score)
     if min_score is not None and report.score < min_score:
         if not as_json:
             click.echo(f"score {report.score:g} is below --min-score {min_score:g}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--exercise", "-e", "exercise_ids", multiple=True, required=True,
+              help="An exercise the autograder grades (repeatable).")
+@click.option("--out", "-o", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the zip.")
+@click.option("--torch-version", default=None, help="The CPU-only PyTorch setup.sh installs (default: 2.13.0).")
+@EXERCISES_DIR
+def autograder(exercise_ids, out, torch_version, exercises_dirs):
+    """Build a Gradescope autograder zip (setup.sh, run_autograder, dlgrade and
+    your --exercises-dir folders) that grades the named exercises.
+
+    \b
+    Example:
+      dlgrade autograder --exercise stable-softmax --out autograder.zip
+    """
+    from graders.autograder import DEFAULT_TORCH_VERSION, AutograderError, build_autograder
+
+    try:
+        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION)
+    except (UnknownExercise, SpecError, AutograderError) as exc:
+        raise _usage(str(exc))
+    click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
 
 
 if __name__ == "__main__":  # pragma: no cover

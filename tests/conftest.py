@@ -56,3 +56,46 @@ def grade(runner):
         return grade_one(ex, sub, with_runner or runner, direct_text=path.suffix in (".txt", ".tex"))
 
     return _grade
+
+
+# --------------------------------------------------------------------------- CI outputs
+# A copy of stable-softmax for the CI-format tests: a 2 s time limit (so a hang
+# times out quickly) and one hidden check ("large and very negative logits").
+CI_EXERCISE = "ci-softmax"
+CI_SCENARIOS = {  # scenario -> submission
+    "passing": FIXTURES / "softmax/correct_shift_max.py",
+    "failing": FIXTURES / "softmax/softmax_naive_overflow.py",
+    "raises": FIXTURES / "softmax/softmax_raises.py",
+    "syntax-error": FIXTURES / "softmax/softmax_syntax_error.py",
+    "import-error": FIXTURES / "ci/softmax_import_error.py",
+    "notebook-error": FIXTURES / "ci/softmax_notebook_error.ipynb",
+    "timeout": FIXTURES / "ci/softmax_infinite_loop.py",
+    "missing": FIXTURES / "ci/no_softmax_here.py",
+}
+
+
+@pytest.fixture(scope="session")
+def ci_exercises_dir(tmp_path_factory):
+    """A course exercises folder holding ``ci-softmax`` (see CI_EXERCISE)."""
+    src = ROOT / "exercises" / "stable-softmax"
+    dest = tmp_path_factory.mktemp("ci-exercises") / CI_EXERCISE
+    dest.mkdir()
+    for name in ("statement.md", "starter.py"):
+        (dest / name).write_bytes((src / name).read_bytes())
+    spec = (src / "spec.toml").read_text()
+    for old, new in [('id = "stable-softmax"', f'id = "{CI_EXERCISE}"'), ("time_limit = 10", "time_limit = 2"),
+                     ('name = "large and very negative logits"\n',
+                      'name = "large and very negative logits"\nhidden = true\n')]:
+        assert old in spec, old
+        spec = spec.replace(old, new)
+    (dest / "spec.toml").write_text(spec)
+    return dest.parent
+
+
+@pytest.fixture(scope="session")
+def ci_reports(runner, ci_exercises_dir):
+    """scenario -> Report of CI_SCENARIOS' submissions graded on ``ci-softmax``."""
+    from graders.api import check
+
+    return {name: check(path, [CI_EXERCISE], [str(ci_exercises_dir)], runner=runner)
+            for name, path in CI_SCENARIOS.items()}
