@@ -56,3 +56,19 @@ def grade(runner):
         return grade_one(ex, sub, with_runner or runner, direct_text=path.suffix in (".txt", ".tex"))
 
     return _grade
+
+
+@pytest.fixture(scope="session")
+def load_report():
+    """load_report(name) -> Report from tests/fixtures/html/<name>.json (a hand-built
+    ``Report.to_dict()`` for exercises and check kinds this branch does not grade)."""
+    import json
+
+    from graders.results import ExerciseResult, Report
+
+    def _load(name: str) -> Report:
+        d = json.loads((FIXTURES / "html" / f"{name}.json").read_text(encoding="utf-8"))
+        return Report(student=d["student"], results=tuple(ExerciseResult.from_dict(r) for r in d["results"]),
+                      warnings=tuple(d.get("warnings", ())))
+
+    return _load
