@@ -369,6 +369,24 @@ def test_exception_in_a_check_shows_the_traceback_line(softmax):
     assert 'line 5, in softmax: raise ValueError("not done yet")' in page.text
 
 
+def test_notebook_error_names_the_cell_and_missing_lists_defined_names():
+    nb = ExerciseResult("s", "stable-softmax", "error", max_score=10,
+                        message="loading the submission raised NameError: name 'np' is not defined (line 7)",
+                        error={"kind": "exception", "type": "NameError", "message": "name 'np' is not defined",
+                               "line": 7, "cell": 3, "cell_line": 2,
+                               "frames": [{"line": 7, "function": "<module>", "code": "x = np.zeros(3)"}]})
+    names = [f"helper_{i}" for i in range(25)]
+    missing = ExerciseResult("s", "two-layer-backprop", "missing", max_score=10,
+                             message="no 'two_layer_backprop' found in the submission",
+                             error={"kind": "missing", "names": names})
+    page = page_of(Report("s", (nb, missing)))
+    assert f"ERROR: {nb.message} in notebook cell 3, line 2" in page.text
+    assert "line 7, in <module>: x = np.zeros(3)" in page.text
+    assert f"MISSING: {missing.message}" in page.text
+    shown = ", ".join(names[:H.MISSING_NAMES_SHOWN])
+    assert f"Names your submission defines: {shown} and 5 more" in page.text
+
+
 def test_isolation_mode_is_stated(softmax, hand):
     report = softmax["correct_shift_max"]
     iso = report.results[0].isolation
