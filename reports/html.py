@@ -18,7 +18,7 @@ import hashlib
 import os
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -320,7 +320,6 @@ class ExerciseView:
     output: OutputView | None
     error: dict | None
     isolation_text: str
-    extra_names: tuple[str, ...] = field(default=())
 
 
 def anchor_for(exercise: str) -> str:
@@ -334,6 +333,13 @@ def _caret(e: dict) -> int | None:
         return None
     prefix = len(f"line {e['line']}: ") if isinstance(e.get("line"), int) else 0
     return prefix + offset - 1
+
+
+def _visible_symbolic(r: ExerciseResult) -> SymbolicView | None:
+    # The counterexample is an input: when every check is hidden, it stays hidden too.
+    if not isinstance(r.extra, dict) or (r.checks and all(c.hidden for c in r.checks)):
+        return None
+    return symbolic_view(r.extra.get("symbolic"))
 
 
 def exercise_view(r: ExerciseResult) -> ExerciseView:
@@ -357,7 +363,7 @@ def exercise_view(r: ExerciseResult) -> ExerciseView:
         result=pub, anchor=anchor_for(r.exercise), checks=visible,
         hidden=tuple(c for c in pub.checks if c.hidden), hidden_summary=hidden_summary(pub.checks),
         passed=counts["passed"], failed=counts["failed"], skipped=counts["skipped"],
-        diagnoses=diagnoses, symbolic=symbolic_view(r.extra.get("symbolic")) if isinstance(r.extra, dict) else None,
+        diagnoses=diagnoses, symbolic=_visible_symbolic(r),
         output=output_view(r.output), error=err,
         isolation_text=ISOLATION_TEXT.get(r.isolation, r.isolation),
     )

@@ -323,6 +323,18 @@ def test_symbolic_answer_and_reference_are_mathml_with_the_counterexample(hand):
     assert f"{chain.title} missing-chain-rule {chain.hint}" in page.text
 
 
+def test_symbolic_details_of_a_hidden_check_stay_hidden(hand):
+    report = hand["symbolic_missing_chain_rule"]
+    r = report.results[0]
+    hidden = replace(r, checks=tuple(replace(c, hidden=True) for c in r.checks))
+    html = H.render_student_report(replace(report, results=(hidden,)))
+    page = Page(html)
+    assert "math" not in page.tags()
+    assert r.extra["symbolic"]["student_text"] not in html and "-1.60653" not in html
+    assert describe("missing-chain-rule").title not in html
+    assert "1 hidden check: 1 failed" in page.text
+
+
 def test_symbolic_needs_review_is_flagged(hand):
     assert "needs review" in page_of(hand["xss_everywhere"]).text
     assert "needs review" not in page_of(hand["symbolic_missing_chain_rule"]).text
