@@ -99,3 +99,19 @@ def ci_reports(runner, ci_exercises_dir):
 
     return {name: check(path, [CI_EXERCISE], [str(ci_exercises_dir)], runner=runner)
             for name, path in CI_SCENARIOS.items()}
+
+
+@pytest.fixture(scope="session")
+def load_report():
+    """load_report(name) -> Report from tests/fixtures/html/<name>.json (a hand-built
+    ``Report.to_dict()`` for exercises and check kinds this branch does not grade)."""
+    import json
+
+    from graders.results import ExerciseResult, Report
+
+    def _load(name: str) -> Report:
+        d = json.loads((FIXTURES / "html" / f"{name}.json").read_text(encoding="utf-8"))
+        return Report(student=d["student"], results=tuple(ExerciseResult.from_dict(r) for r in d["results"]),
+                      warnings=tuple(d.get("warnings", ())))
+
+    return _load
