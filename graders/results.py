@@ -88,7 +88,12 @@ class ExerciseResult:
         return float(sum(c.score for c in self.checks)) if self.status == "graded" else 0.0
 
     def public(self) -> "ExerciseResult":
-        return replace(self, checks=tuple(c.public() for c in self.checks))
+        """The result as a student may see it: hidden checks reduced to name and verdict,
+        and diagnoses that only hidden checks found withheld."""
+        hidden_only = {d for c in self.checks if c.hidden for d in c.diagnoses}
+        hidden_only -= {d for c in self.checks if not c.hidden for d in c.diagnoses}
+        return replace(self, checks=tuple(c.public() for c in self.checks),
+                       diagnoses=tuple(d for d in self.diagnoses if d not in hidden_only))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,6 +15,7 @@ def _pts(x: float) -> str:
 
 
 def render_result(r: ExerciseResult, color: bool) -> list[str]:
+    r = r.public()
     s = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
     lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{_pts(r.score)} / {_pts(r.max_score)}", bold=True)]
     if r.status != "graded":
@@ -25,7 +26,7 @@ def render_result(r: ExerciseResult, color: bool) -> list[str]:
         if tb:
             for fr in tb[-3:]:
                 lines.append(f"      line {fr['line']}, in {fr['function']}: {fr['code']}")
-    for c in r.public().checks:
+    for c in r.checks:
         word, fg = MARK[c.status]
         pts = f"{_pts(c.score)}/{_pts(c.max_score)}" if c.status != "skipped" else "-"
         lines.append(f"  {s(word, fg=fg, bold=True)} {c.name:<34} {pts:>7}  {c.message}")
