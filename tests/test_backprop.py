@@ -375,3 +375,16 @@ def test_finite_differences_need_a_finite_loss(grade_exercise):
     r = grade_exercise(on_large, "backprop/naive_overflow.py")
     assert r.checks[0].message == f"the loss is nan on {LARGE}; finite differences need a finite loss"
     assert grade_exercise(on_large, "backprop/correct_onehot.py").checks[0].passed
+
+
+def test_grading_never_imports_torch_in_the_grader():
+    """A numpy-only exercise must not pay for torch (reference, checks and all)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from graders.api import check; "
+            "r = check('tests/fixtures/backprop/missing_relu_mask.py', exercise_ids=['two-layer-backprop']); "
+            "print(r.results[0].diagnoses, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).parent.parent))
+    assert out.stdout.strip() == "('missing-relu-mask',) False"
