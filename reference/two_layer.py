@@ -10,6 +10,8 @@ like the reference; the gradients check compares students' gradients with them.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from reference.autodiff import (
@@ -33,11 +35,44 @@ def _params(W1, b1, W2, b2) -> dict[str, Var]:
     return {"W1": Var(W1), "b1": Var(b1), "W2": Var(W2), "b2": Var(b2)}
 
 
-def two_layer_backprop(X, y, W1, b1, W2, b2):
-    """``(loss, grads)`` for the two-layer network; grads keyed ``W1, b1, W2, b2``."""
+_LAST: dict = {}
+
+
+def _digest(arrays) -> tuple:
+    return tuple((a.shape, a.dtype.str, hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16)
+                  .digest()) for a in map(np.asarray, arrays))
+
+
+def _remember(kind: str, fn):
+    """Keep the last result per kind, keyed by the inputs' content: the grader asks for
+    the truth and for several mistakes derived from it on the same large inputs, and
+    hashing them is far cheaper than differentiating again. Results are read-only."""
+    def cached(*args):
+        key = _digest(args)
+        hit = _LAST.get(kind)
+        if hit is None or hit[0] != key:
+            loss, grads = fn(*args)
+            for g in grads.values():
+                g.setflags(write=False)
+            hit = _LAST[kind] = (key, (loss, grads))
+        loss, grads = hit[1]
+        return loss, dict(grads)
+
+    return cached
+
+
+def _true_grads(X, y, W1, b1, W2, b2):
     p = _params(W1, b1, W2, b2)
     loss = _loss(X, y, *p.values())
     return float(loss.value), dict(zip(PARAMS, grad(loss, list(p.values()))))
+
+
+_true_grads_cached = _remember("truth", _true_grads)
+
+
+def two_layer_backprop(X, y, W1, b1, W2, b2):
+    """``(loss, grads)`` for the two-layer network; grads keyed ``W1, b1, W2, b2``."""
+    return _true_grads_cached(X, y, W1, b1, W2, b2)
 
 
 def relu_inputs(X, y, W1, b1, W2, b2) -> list[np.ndarray]:
@@ -65,21 +100,24 @@ def no_relu_mask(X, y, W1, b1, W2, b2):
     return float(loss.value), dict(zip(PARAMS, grad(loss, list(p.values()))))
 
 
-def _per_example_bias_grads(X, y, W1, b1, W2, b2):
-    """The loss, its gradients, and the bias gradients per example (before the batch sum)."""
+def _per_example_bias(X, y, W1, b1, W2, b2):
+    """The loss, the weight gradients, and the bias gradients per example (before the batch sum)."""
     p = _params(W1, b1, W2, b2)
     n = np.shape(X)[0]
     tiled1 = broadcast_to(p["b1"], (n, np.shape(b1)[0]))
     tiled2 = broadcast_to(p["b2"], (n, np.shape(b2)[0]))
     loss = _loss(X, y, p["W1"], tiled1, p["W2"], tiled2)
     gW1, gW2, d1, d2 = grad(loss, [p["W1"], p["W2"], tiled1, tiled2])
-    return float(loss.value), {"W1": gW1, "W2": gW2}, d1, d2
+    return float(loss.value), {"W1": gW1, "W2": gW2, "b1": d1, "b2": d2}
+
+
+_per_example_bias_grads = _remember("per-example-bias", _per_example_bias)
 
 
 def _bias_variant(reduce):
     def buggy(X, y, W1, b1, W2, b2):
-        loss, g, d1, d2 = _per_example_bias_grads(X, y, W1, b1, W2, b2)
-        return loss, {"W1": g["W1"], "b1": reduce(d1), "W2": g["W2"], "b2": reduce(d2)}
+        loss, g = _per_example_bias_grads(X, y, W1, b1, W2, b2)
+        return loss, {"W1": g["W1"], "b1": reduce(g["b1"]), "W2": g["W2"], "b2": reduce(g["b2"])}
 
     return buggy
 

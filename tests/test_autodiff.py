@@ -127,3 +127,14 @@ def test_reference_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__("pathlib").Path(__file__).parent.parent))
     assert out.stdout.strip() == "False"
+
+
+def test_reference_results_are_remembered_by_content_and_read_only():
+    args = list(_network(np.random.default_rng(4), 6, 5, 7, 4))
+    _, first = two_layer.two_layer_backprop(*args)
+    _, again = two_layer.two_layer_backprop(*[np.array(a, copy=True) for a in args])
+    assert again["W1"] is first["W1"] and not first["W1"].flags.writeable
+    args[2] = args[2] + 1e-3  # same shapes, other content: computed afresh
+    _, other = two_layer.two_layer_backprop(*args)
+    assert not np.allclose(other["W1"], first["W1"])
+    np.testing.assert_allclose(other["W1"], _torch_two_layer(*args)[1]["W1"], rtol=1e-10)

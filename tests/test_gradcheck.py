@@ -94,3 +94,16 @@ def test_kink_guard_skips_arguments_the_kinks_do_not_depend_on():
         assert guard.smooth(1, np.array([1e6]))
     assert len(calls) == 2  # the base, and one probe to learn that w does not matter
     assert gradcheck.KinkGuard(None, [1]).smooth(0, 1.0)
+
+
+def test_close_on_large_arrays_agrees_with_the_full_comparison():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(300, 400))
+    assert gradcheck.close(e * (1 + 1e-9), e, 1e-6)
+    one_off = e.copy()
+    one_off[123, 45] += 1.0  # outside any sample: the full comparison still sees it
+    assert not gradcheck.close(one_off, e, 1e-6)
+    assert not gradcheck.close(-e, e, 1e-6)
+    tiny = e.copy()
+    tiny[0, 0] = 1e-20  # scale taken from the whole arrays, not the sample
+    assert gradcheck.close(tiny + 1e-25, tiny, 1e-6)

@@ -98,7 +98,8 @@ def plan(check: CheckSpec, ctx: Context) -> list[Call]:
     for case in check.cases:
         calls.append(Call(id=call_id(case), case=case))
         args, _ = ctx.cases[case].arrays()
-        rng = np.random.default_rng(derive_seed("finite-difference", ctx.exercise.id, ctx.student, case))
+        seed = derive_seed("finite-difference", ctx.exercise.id, ctx.exercise.seed, ctx.student, case)
+        rng = np.random.default_rng(seed)  # our own: never the student's or numpy's global state
         ref = select(ctx.reference(case), spec.grads)
         guard = gradcheck.KinkGuard(kinks, args)
         chosen: dict[str, set] = {}
