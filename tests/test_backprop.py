@@ -388,3 +388,13 @@ def test_grading_never_imports_torch_in_the_grader():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(Path(__file__).parent.parent))
     assert out.stdout.strip() == "('missing-relu-mask',) False"
+
+
+def test_a_gradient_check_without_params_or_cases_is_a_grader_error(grade_exercise):
+    ex = get_exercise(EX)
+    no_params = replace(ex, raw={k: v for k, v in ex.raw.items() if k != "gradient"},
+                        checks=(CheckSpec("g", "gradients", 1, cases=("random",)),))
+    with pytest.raises(engine.GraderError, match="check 'g' needs \\[gradient\\] params"):
+        grade_exercise(no_params, "backprop/correct_vectorised.py")
+    with pytest.raises(engine.GraderError, match="check 'g' lists no cases"):
+        grade_exercise(replace(ex, checks=(CheckSpec("g", "gradients", 1),)), "backprop/correct_vectorised.py")

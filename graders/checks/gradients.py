@@ -47,6 +47,8 @@ def gradient_spec(check: CheckSpec, ctx: Context) -> GradientSpec:
     """The ``[gradient]`` table of the exercise, overridden by the check's own options."""
     table = {**ctx.exercise.raw.get("gradient", {}), **check.options}
     params = table.get("params")
+    if not check.cases:
+        raise GraderError(f"{ctx.exercise.id}: check {check.name!r} lists no cases")
     if not isinstance(params, dict) or not params:
         raise GraderError(f"{ctx.exercise.id}: check {check.name!r} needs [gradient] params "
                           "(grads key -> argument index)")
@@ -212,7 +214,8 @@ def _unchecked(spec: GradientSpec, ctx: Context, case: str, tolerance: float, gr
 
 
 def _check_case(check: CheckSpec, ctx: Context, spec: GradientSpec, case: str, tolerance: float):
-    """``(errors, None)`` when every gradient is right on this case, else ``(errors, (message, details, diagnoses))``."""
+    """``(errors, None)`` when every gradient is right on this case, else
+    ``(errors, (message, details, diagnoses))`` for the first problem."""
     res = ctx.call(call_id(case))
     if res.status != "ok":
         return [], (call_failure_message(check, ctx, case, res),
