@@ -115,3 +115,19 @@ def load_report():
                       warnings=tuple(d.get("warnings", ())))
 
     return _load
+
+
+@pytest.fixture
+def grade_exercise(runner):
+    """grade_exercise(exercise, fixture_path) -> ExerciseResult, for an Exercise built in a test
+    (a variant of a shipped one with other cases or checks, say)."""
+    from graders.api import grade_one
+    from graders.submission import Submission
+
+    def _grade(exercise, path, student: str = "student-1"):
+        path = Path(path)
+        if not path.is_absolute():
+            path = FIXTURES / path
+        return grade_one(exercise, Submission(path, student=student), runner)
+
+    return _grade
