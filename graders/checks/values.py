@@ -65,9 +65,9 @@ def evaluate_case(check: CheckSpec, ctx: Context, case: str, got_tree, path: tup
         first = tuple(int(i) for i in np.argwhere(bad_nonfinite)[0]) if g.ndim else ()
         n = int(bad_nonfinite.sum())
         diag = (check.opt("nonfinite_diagnosis"),) if check.opt("nonfinite_diagnosis") else ()
+        at = f"first at {fmt_index(first)}: {fmt_num(g[first])}" if g.ndim else f"got {fmt_num(g)}"
         return False, (f"{label} returned {n} non-finite value{'s' if n != 1 else ''} on {where} "
-                       f"(first at {fmt_index(first)}: {fmt_num(g[first] if g.ndim else g)}); "
-                       f"expected finite values"), {
+                       f"({at}); expected finite values"), {
             "case": case, "nonfinite": n, "first_index": list(first)}, diag
     mm = compare(g, exp, rtol, atol)
     details = {"case": case, **mm.as_details()}
