@@ -191,6 +191,8 @@ def _validate_gpu(path: Path, gpu, framework: str, checks: list[CheckSpec]) -> N
     required = gpu.get("required", False)
     if not isinstance(required, bool):
         raise SpecError(f"{path}: [gpu] required must be true or false")
+    if required and framework != "torch":
+        raise SpecError(f"{path}: [gpu] required = true needs framework = \"torch\"")
     for c in checks:
         if c.kind in GPU_KINDS and framework != "torch":
             raise SpecError(f"{path}: check {c.name!r} of kind {c.kind!r} needs framework = \"torch\"")

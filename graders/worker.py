@@ -325,6 +325,12 @@ def _device_tracker(device: str, filename: str):
             f = f.f_back
         return None
 
+    def origin(t):
+        return getattr(t, "__dict__", {}).get(_STRAY)
+
+    def where(t):
+        return {**(origin(t) or {"line": None, "code": ""}), "device": str(t.device)}
+
     class Tracker(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
@@ -332,25 +338,26 @@ def _device_tracker(device: str, filename: str):
                 out = func(*args, **kwargs)
             except Exception as exc:
                 stray = next((t for t in tensors((args, kwargs)) if t.device.type != want), None)
-                if stray is not None and _STRAY not in exc.__dict__:
-                    exc.__dict__[_STRAY] = {**(stray.__dict__.get(_STRAY) or {"line": None, "code": ""}),
-                                            "device": str(stray.device)}
+                notes = getattr(exc, "__dict__", None)
+                if stray is not None and notes is not None and _STRAY not in notes:
+                    notes[_STRAY] = where(stray)
                 raise
-            made = [t for t in tensors(out) if t.device.type != want and _STRAY not in t.__dict__]
+            made = [t for t in tensors(out) if t.device.type != want and origin(t) is None]
             if made:
-                parent = next((t.__dict__[_STRAY] for t in tensors((args, kwargs))
-                               if t.device.type != want and _STRAY in t.__dict__), None)
-                origin = dict(parent or student_line() or {"line": None, "code": ""})
+                parent = next((origin(t) for t in tensors((args, kwargs))
+                               if t.device.type != want and origin(t) is not None), None)
+                note = dict(parent or student_line() or {"line": None, "code": ""})
                 for t in made:
-                    t.__dict__[_STRAY] = origin
+                    try:
+                        t.__dict__[_STRAY] = note
+                    except AttributeError:  # a tensor type without a __dict__: nothing to note
+                        pass
             return out
 
         def origin_of(self, out):
             """Where the first tensor of ``out`` that is off the device was made, or None."""
             stray = next((t for t in tensors(out) if t.device.type != want), None)
-            if stray is None:
-                return None
-            return {**(stray.__dict__.get(_STRAY) or {"line": None, "code": ""}), "device": str(stray.device)}
+            return None if stray is None else where(stray)
 
     return Tracker()
 

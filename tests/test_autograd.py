@@ -80,6 +80,18 @@ def test_in_place_change_of_a_leaf_names_the_line(grade):
     assert r.score == 0
 
 
+def test_in_place_change_of_a_saved_tensor_breaks_backward(grade):
+    r = grade(EX, "label_smoothing/ls_inplace_on_log_softmax.py")
+    c = autograd_check(r)
+    assert c.message.startswith(
+        "backward() through label_smoothing_ce(...) raised RuntimeError: one of the variables needed for gradient "
+        "computation has been modified by an inplace operation: [torch.DoubleTensor [16, 10]], which is output 0 "
+        "of LogSoftmax, is at version 1; expected version 0 instead.")
+    assert c.message.endswith(f" on {RANDOM}")
+    assert c.diagnoses == ("not-differentiable",)
+    assert r.score == 8  # its values are right
+
+
 def test_an_ordinary_exception_is_no_evidence(grade):
     c = autograd_check(grade(EX, "label_smoothing/ls_starter_not_implemented.py"))
     assert c.diagnoses == ()

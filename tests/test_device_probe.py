@@ -39,6 +39,15 @@ def test_an_eye_lookup_on_the_cpu_is_traced_to_its_line(grade):
                               "onehot = torch.eye(C, dtype=logits.dtype)[target]")
 
 
+def test_comparing_with_a_cpu_arange_breaks_on_a_gpu(grade):
+    r = grade(EX, "label_smoothing/ls_cpu_arange_compare.py")
+    c = probe(r)
+    assert c.message == ("label_smoothing_ce(...) raised RuntimeError: Tensor on device cpu is not on the expected "
+                         f"device meta! (line 7) {ON}, on {RANDOM}; the tensor on cpu was made on line 7: "
+                         "onehot = (target[:, None] == torch.arange(C)[None, :]).to(logits.dtype)")
+    assert r.score == 9 and r.diagnoses == ("device-mismatch",)
+
+
 def test_numpy_of_the_input_breaks_on_a_gpu(grade):
     c = probe(grade(EX, "label_smoothing/ls_numpy_roundtrip.py"))
     assert c.message == ("label_smoothing_ce(...) raised TypeError: can't convert meta device type tensor to numpy. "

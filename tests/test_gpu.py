@@ -406,6 +406,7 @@ cases = ["a"]
     ("points = 0", "", "numpy", "check 'on a GPU' of kind 'gpu' needs framework = \"torch\""),
     ("points = 0", "[gpu]\nrequired = \"yes\"", "torch", "[gpu] required must be true or false"),
     ("points = 0", "[gpu]\nneeded = true", "torch", "unknown key 'needed' in [gpu] (known: required)"),
+    ("points = 0", "[gpu]\nrequired = true", "numpy", "[gpu] required = true needs framework = \"torch\""),
 ])
 def test_spec_errors_are_clear(tmp_path, extra, gpu_table, framework, problem):
     folder = write_spec(tmp_path, extra, gpu_table, framework)

@@ -17,6 +17,9 @@ CORRECT = [
     "correct_log_softmax_gather.py", "correct_logsumexp.py", "correct_one_hot.py", "correct_scatter.py",
     "correct_builtin.py", "correct_ce_plus_uniform.py", "correct_loop_max_shift.py",
     "correct_new_tensor_device.py", "correct_one_hot.ipynb", "ls_half_cast_to_float32.py",
+    "correct_module_criterion.py", "correct_class_loop.py", "correct_where.py", "correct_tensor_epsilon.py",
+    # made on the CPU but legal on a GPU: moved with .to(device), or used only as indices
+    "correct_cpu_then_to_device.py", "correct_cpu_arange_index.py",
 ]
 RANDOM = "random logits (16 x 10), epsilon = 0.1 (case 'random')"
 
