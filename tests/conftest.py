@@ -73,7 +73,7 @@ def gpu_device(monkeypatch):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``gpu`` need a CUDA device: skip them, saying so, where there is none."""
-    gpu_items = [item for item in items if "gpu" in item.keywords]
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu_items:
         return
     from graders.devices import cuda_device_count
