@@ -47,6 +47,7 @@ class Call:
     perturb: dict[int, dict] = field(default_factory=dict)  # arg index -> {"add"/"add_at": ...}
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # extra files to ship
     compare: bool = False  # a values call: buggy references are matched against it
+    accelerator: bool = False  # a GPU check's call: runs in a job of its own (see run_accelerator_job)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class CallResult:
     error: dict = field(default_factory=dict)
     seconds: float = 0.0
     code: Any = None
+    origin: dict | None = None  # calls off the CPU: where a returned tensor off the device was made
 
 
 class Context:
@@ -167,10 +169,12 @@ def check_module(kind: str):
 # --------------------------------------------------------------------------- the plan
 
 
-def build_plan(ctx: Context, submission_name: str, seed: int) -> dict:
+def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
+    """The job for the planned calls (only those in ``ids`` when given)."""
     calls_json = []
     arrays: dict[str, np.ndarray] = {}
-    for n, call in enumerate(ctx.planned.values()):
+    chosen = [c for c in ctx.planned.values() if ids is None or c.id in ids]
+    for n, call in enumerate(chosen):
         case = ctx.cases[call.case]
         args_json = []
         for i, arg in enumerate(case.args):
@@ -180,6 +184,8 @@ def build_plan(ctx: Context, submission_name: str, seed: int) -> dict:
             arrays[name] = arr
         cj = {"id": call.id, "n": n, "args": args_json, "kwargs": kwargs_json, "seed": case.seed % 2**31,
               "watch_args": call.watch, "backward": call.backward}
+        if call.device != "cpu":
+            cj["device"] = call.device
         if call.select:
             cj["select"] = list(call.select)
         calls_json.append(cj)
@@ -319,6 +325,7 @@ def collect_calls(ctx: Context, outcome: JobOutcome) -> None:
             raise GraderError(f"the worker could not build inputs for call {cid}: {res.error}")
         if res.status == "ok":
             res.output = decode(rec.get("output"), outcome.job_dir)
+            res.origin = rec.get("output_origin") if isinstance(rec.get("output_origin"), dict) else None
             res.args_after = [decode(a, outcome.job_dir) for a in rec.get("args_after", [])]
             bw = rec.get("backward")
             if isinstance(bw, dict):
@@ -386,6 +393,10 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         from graders.symbolic_grade import grade_symbolic
 
         return grade_symbolic(ex, source, student, runner)
+    if ex.gpu.get("required"):  # no GPU here: a clear error before anything runs, never a zero
+        from graders.devices import require_gpu
+
+        require_gpu(ex)
     case_names = sorted({n for c in ex.checks for n in c.cases})
     ctx = Context(ex, student, make_cases(ex, student, case_names))
     modules = {c.kind: check_module(c.kind) for c in ex.checks}
@@ -393,8 +404,8 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         for call in modules[check.kind].plan(check, ctx):
             ctx.planned.setdefault(call.id, call)
     seed = ctx.cases[case_names[0]].seed if case_names else 0
-    plan = build_plan(ctx, source.main_name, seed)
-    planned_ids = list(ctx.planned)
+    planned_ids = [cid for cid, c in ctx.planned.items() if not c.accelerator]
+    plan = build_plan(ctx, source.main_name, seed, planned_ids)
     try:
         outcome = runner.run(ex, plan, source.files)
     except SandboxError as exc:
@@ -412,6 +423,9 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
             return ExerciseResult(status=status, message=message, error=error,
                                   duration_s=time.perf_counter() - t0, **base)
         collect_calls(ctx, outcome)
+        accelerated = [cid for cid, c in ctx.planned.items() if c.accelerator]
+        if accelerated:
+            run_accelerator_job(ctx, source, seed, accelerated, runner)
         checks = [modules[c.kind].evaluate(c, ctx) for c in ex.checks]
         diags = []
         for c in checks:
@@ -421,6 +435,36 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
                 diags.append(d)
         return ExerciseResult(status="graded", checks=tuple(checks), diagnoses=tuple(diags),
                               duration_s=time.perf_counter() - t0, extra=ctx.extra, **base)
+    finally:
+        outcome.cleanup()
+
+
+def run_accelerator_job(ctx: Context, source, seed: int, ids: list[str], runner) -> None:
+    """Run GPU checks' calls in a job of their own, on a worker that sees the GPU.
+
+    The main job never sees a GPU (see graders.sandbox), so every other check
+    scores the same on any machine. If this job fails as a whole (a crash or a
+    hang on the GPU), only the calls it had not finished are missing, and
+    ``ctx.extra["gpu_job"]`` says why: the GPU checks fail, nothing else changes.
+    """
+    from dataclasses import replace
+
+    from graders.sandbox import gpu_limits
+
+    ex = ctx.exercise
+    cuda = any(ctx.planned[i].device.startswith("cuda") for i in ids)
+    plan = build_plan(ctx, source.main_name, seed, ids)
+    try:
+        outcome = runner.run(ex, plan, source.files, gpu=True) if cuda else runner.run(ex, plan, source.files)
+    except SandboxError as exc:
+        raise GraderError(str(exc)) from exc
+    outcome.reply["_planned"] = list(ids)
+    try:
+        failed = outcome_status(replace(ex, limits=gpu_limits(ex.limits)) if cuda else ex, outcome)
+        if failed:
+            status, message, error = failed
+            ctx.extra["gpu_job"] = {"status": status, "message": message, "error": error}
+        collect_calls(ctx, outcome)  # what finished before a failure still counts
     finally:
         outcome.cleanup()
 

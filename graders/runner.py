@@ -1,7 +1,7 @@
 """Keeps warm workers for one grading session (one per set of preloaded modules)."""
 from __future__ import annotations
 
-from graders.sandbox import JobOutcome, Worker, choose_isolation
+from graders.sandbox import JobOutcome, Worker, choose_isolation, gpu_limits
 
 
 class Runner:
@@ -31,7 +31,9 @@ class Runner:
         return w
 
     def run(self, exercise, plan: dict, files: dict[str, bytes], gpu: bool = False) -> JobOutcome:
-        return self.worker_for(exercise.preload, gpu).run(plan, files, exercise.limits)
+        """Run a plan; ``gpu=True`` uses a worker that sees the GPU's device nodes."""
+        limits = gpu_limits(exercise.limits) if gpu else exercise.limits
+        return self.worker_for(exercise.preload, gpu).run(plan, files, limits)
 
     def close(self) -> None:
         for w in self.workers.values():

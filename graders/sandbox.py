@@ -237,7 +237,17 @@ def gpu_device_binds() -> list[str]:
     return binds
 
 
-def _clean_env(inside: bool) -> dict[str, str]:
+# What starting CUDA costs a job on top of the exercise's own limits: the
+# driver and context take seconds and a few hundred MB of host memory.
+GPU_HEADROOM = {"wall_s": 30.0, "cpu_s": 30.0, "memory_mb": 2048}
+
+
+def gpu_limits(limits: Limits) -> Limits:
+    """The limits of a job that runs on the GPU: the exercise's, plus CUDA's start-up."""
+    return replace(limits, **{k: getattr(limits, k) + v for k, v in GPU_HEADROOM.items()}).capped()
+
+
+def _clean_env(inside: bool, gpu: bool = False) -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
@@ -251,6 +261,8 @@ def _clean_env(inside: bool) -> dict[str, str]:
     for var in ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"):
         if var in os.environ:
             env[var] = os.environ[var]
+    if not gpu:  # only GPU jobs see a GPU, so every other check scores the same on any machine
+        env["CUDA_VISIBLE_DEVICES"] = ""
     if inside:
         env["DLGRADE_PIDNS"] = "1"
     return env
@@ -290,7 +302,7 @@ class Worker:
 
     # -- lifecycle
     def start(self) -> None:
-        env = _clean_env(self.isolation == "sandbox")
+        env = _clean_env(self.isolation == "sandbox", self.gpu)
         if self.isolation == "sandbox":
             cmd = self._bwrap_cmd()
             cwd = None
@@ -323,7 +335,7 @@ class Worker:
     def _bwrap_cmd(self) -> list[str]:
         py = _python_binds(self.preload)
         cmd = [bwrap_path(), *_namespace_args(), "--clearenv"]
-        for k, v in _clean_env(True).items():
+        for k, v in _clean_env(True, self.gpu).items():
             cmd += ["--setenv", k, v]
         binds = _system_binds() + py
         cmd += _traversable_parents(binds) + binds + _mask_our_packages(py)

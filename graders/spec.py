@@ -158,6 +158,7 @@ def load_exercise(folder: Path) -> Exercise:
         from graders.diagnose import Diagnosis, register
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
+    _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
     lim = raw.get("limits", {})
     limits = Limits(
         wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),
@@ -174,6 +175,45 @@ def load_exercise(folder: Path) -> Exercise:
         seed=int(raw.get("seed", 0)), signature=raw.get("signature", ""),
         gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), raw=raw,
     )
+
+
+GPU_KINDS = ("gpu", "device-probe")
+HALF_DTYPES = ("float16", "bfloat16")
+
+
+def _validate_gpu(path: Path, gpu, framework: str, checks: list[CheckSpec]) -> None:
+    """The ``[gpu]`` table and GPU checks: unscored unless ``required = true``.
+
+    Without a GPU a GPU check is skipped (0 of 0); if it carried points, the
+    same submission would score differently on a GPU machine and on a laptop.
+    """
+    if not isinstance(gpu, dict):
+        raise SpecError(f"{path}: [gpu] must be a table")
+    unknown = sorted(set(gpu) - {"required"})
+    if unknown:
+        raise SpecError(f"{path}: unknown key {unknown[0]!r} in [gpu] (known: required)")
+    required = gpu.get("required", False)
+    if not isinstance(required, bool):
+        raise SpecError(f"{path}: [gpu] required must be true or false")
+    if required and framework != "torch":
+        raise SpecError(f"{path}: [gpu] required = true needs framework = \"torch\"")
+    for c in checks:
+        if c.kind in GPU_KINDS and framework != "torch":
+            raise SpecError(f"{path}: check {c.name!r} of kind {c.kind!r} needs framework = \"torch\"")
+        if c.kind != "gpu":
+            continue
+        if c.points and not required:
+            raise SpecError(
+                f"{path}: GPU check {c.name!r} has points = {c.points:g}, but GPU checks are skipped on "
+                "machines without a GPU, so they must have points = 0 unless [gpu] required = true "
+                "(the score must not depend on the machine)")
+        half = c.opt("half", [])
+        if not isinstance(half, list) or any(h not in HALF_DTYPES for h in half):
+            raise SpecError(f"{path}: check {c.name!r}: half must be a list of {', '.join(HALF_DTYPES)}")
+        hc = c.opt("half_cases", list(c.cases))
+        if not isinstance(hc, list) or any(n not in c.cases for n in hc):
+            raise SpecError(f"{path}: check {c.name!r}: half_cases must be among its cases "
+                            f"({', '.join(c.cases)})")
 
 
 def exercise_dirs(extra: tuple[str, ...] | list[str] = ()) -> list[Path]:

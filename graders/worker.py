@@ -280,7 +280,86 @@ def _describe_exception(exc: BaseException, filename: str) -> dict:
         info["message"] = str(exc.msg)[:500]
     elif info["frames"]:
         info["line"] = info["frames"][-1]["line"]
+    stray = getattr(exc, "__dict__", {}).get(_STRAY)
+    if stray:
+        info["stray"] = stray
     return info
+
+
+_STRAY = "_dlgrade_stray"  # where a tensor off the call's device was made (see _DeviceTracker)
+
+
+def _device_tracker(device: str, filename: str):
+    """A torch function mode for calls on another device than the CPU.
+
+    It notes, on every tensor an operation makes off ``device`` (a one-hot
+    made on the CPU, say), the student's line that made it (or made the
+    tensor it came from); when an operation fails, it attaches the origin of
+    the first such tensor among its arguments to the exception. It never
+    changes what an operation does.
+    """
+    import linecache
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    want = torch.device(device).type
+    path = os.path.abspath(filename)
+
+    def tensors(obj, depth=0):
+        if isinstance(obj, torch.Tensor):
+            yield obj
+        elif depth < 3 and isinstance(obj, (list, tuple)):
+            for o in obj:
+                yield from tensors(o, depth + 1)
+        elif depth < 3 and isinstance(obj, dict):
+            for o in obj.values():
+                yield from tensors(o, depth + 1)
+
+    def student_line():
+        f = sys._getframe(2)
+        while f is not None:
+            if os.path.abspath(f.f_code.co_filename) == path:
+                code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+                return {"line": f.f_lineno, "code": code[:300]}
+            f = f.f_back
+        return None
+
+    def origin(t):
+        return getattr(t, "__dict__", {}).get(_STRAY)
+
+    def where(t):
+        return {**(origin(t) or {"line": None, "code": ""}), "device": str(t.device)}
+
+    class Tracker(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            try:
+                out = func(*args, **kwargs)
+            except Exception as exc:
+                stray = next((t for t in tensors((args, kwargs)) if t.device.type != want), None)
+                notes = getattr(exc, "__dict__", None)
+                if stray is not None and notes is not None and _STRAY not in notes:
+                    notes[_STRAY] = where(stray)
+                raise
+            made = [t for t in tensors(out) if t.device.type != want and origin(t) is None]
+            if made:
+                parent = next((origin(t) for t in tensors((args, kwargs))
+                               if t.device.type != want and origin(t) is not None), None)
+                note = dict(parent or student_line() or {"line": None, "code": ""})
+                for t in made:
+                    try:
+                        t.__dict__[_STRAY] = note
+                    except AttributeError:  # a tensor type without a __dict__: nothing to note
+                        pass
+            return out
+
+        def origin_of(self, out):
+            """Where the first tensor of ``out`` that is off the device was made, or None."""
+            stray = next((t for t in tensors(out) if t.device.type != want), None)
+            return None if stray is None else where(stray)
+
+    return Tracker()
 
 
 class _Journal:
@@ -371,9 +450,14 @@ def _run_call(fn, call: dict, filename: str) -> dict:
     before = None
     if watch:
         before = [_snapshot(a) for a in args]
+    tracker = _device_tracker(call["device"], filename) if call.get("device", "cpu") != "cpu" else None
     t0 = time.perf_counter()
     try:
-        out = fn(*args, **kwargs)
+        if tracker is None:
+            out = fn(*args, **kwargs)
+        else:
+            with tracker:
+                out = fn(*args, **kwargs)
     except SystemExit as exc:
         record.update(status="exit", code=_exit_code(exc))
         return record
@@ -387,6 +471,8 @@ def _run_call(fn, call: dict, filename: str) -> dict:
         if "select" in call:
             out = _select(out, call["select"])
         record["output"] = enc.encode(out)
+        if tracker is not None:
+            record["output_origin"] = tracker.origin_of(out)
         if watch:
             record["args_after"] = [enc.encode(_snapshot(a)) if b is not None else {"t": "none"}
                                     for a, b in zip(args, before)]
@@ -594,6 +680,19 @@ def _run_job(job: dict) -> dict:
     return reply
 
 
+def _warm_meta_device(torch) -> None:
+    """Run one op on the meta device, so no job pays for importing its kernels.
+
+    The first meta-device operation imports torch's Python meta kernels (about
+    a second); device probes run there. Nothing here touches CUDA: the zygote
+    must never initialise it, only a job's own child may.
+    """
+    try:
+        (torch.empty(2, 3, device="meta").log_softmax(1) * torch.ones(2, 3, device="meta")).sum()
+    except Exception as exc:
+        print(f"dlgrade worker: could not warm the meta device: {exc}", file=sys.stderr)
+
+
 def zygote_main(preload: list[str]) -> None:
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     proto_in = os.fdopen(os.dup(0), "r")
@@ -611,6 +710,7 @@ def zygote_main(preload: list[str]) -> None:
             print(f"dlgrade worker: could not preload {name}: {exc}", file=sys.stderr)
     if "torch" in loaded:
         sys.modules["torch"].set_num_threads(1)
+        _warm_meta_device(sys.modules["torch"])
     try:  # no other process of ours may ptrace the zygote
         import ctypes
 

@@ -131,3 +131,30 @@ def grade_exercise(runner):
         return grade_one(exercise, Submission(path, student=student), runner)
 
     return _grade
+
+
+@pytest.fixture
+def gpu_device(monkeypatch):
+    """gpu_device("none" | "cpu" | "meta" | "auto"): the accelerator GPU checks see.
+
+    Sets ``DLGRADE_GPU_DEVICE`` for one test: ``cpu``/``meta`` simulate a GPU
+    so the GPU path's logic runs on a machine without one (graders/devices.py).
+    """
+    def _set(value: str) -> None:
+        monkeypatch.setenv("DLGRADE_GPU_DEVICE", value)
+
+    return _set
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA device: skip them, saying so, where there is none."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    from graders.devices import cuda_device_count
+
+    if cuda_device_count() > 0:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); run on a GPU machine: python -m pytest -m gpu")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -2,7 +2,9 @@
 
 Structure before values, stopping at the first failure with a precise message:
 a call that raised → the returned type → shape → dtype (when the spec asks)
-→ non-finite values → values within a dtype-aware tolerance.
+→ non-finite values → values within a dtype-aware tolerance. For a ``torch``
+exercise the result must be a tensor (a Python float or a numpy value fails
+with a message that says so), and its dtype is the tensor's own.
 
 Options: ``output`` (a path into the returned value, e.g. ``[1, "W1"]``),
 ``label`` (how messages name the output, default ``entry(...)``), ``rtol``,
@@ -50,14 +52,18 @@ def evaluate_case(check: CheckSpec, ctx: Context, case: str, got_tree, path: tup
     g = got.array
     if ctx.exercise.framework == "numpy" and got.torch is not None:
         return False, f"{label} returned a torch tensor on {where}; expected a numpy array", {"case": case}, ()
+    if ctx.exercise.framework == "torch" and got.torch is None:
+        return False, (f"{label} returned {not_a_tensor_word(got)} on {where}; "
+                       f"expected {expected_type_word(ctx, exp)}"), {"case": case}, ()
     if g.shape != exp.shape:
         hint = " — is it transposed?" if g.ndim == 2 and g.shape == exp.shape[::-1] else ""
         return False, (f"{label} has shape {tuple(g.shape)} on {where}; expected {tuple(exp.shape)}{hint}"), {
             "case": case, "shape": list(g.shape), "expected_shape": list(exp.shape)}, ()
     in_dtype = _input_float_dtype(ctx, case)
-    if check.opt("dtype") == "same" and in_dtype and g.dtype.name != in_dtype:
-        return False, (f"{label} returned {g.dtype.name} for {in_dtype} input on {where}; "
-                       f"expected {in_dtype}"), {"case": case, "dtype": g.dtype.name, "expected_dtype": in_dtype}, ()
+    got_dtype = got.torch.dtype if got.torch is not None else g.dtype.name  # float16 travels as float32
+    if check.opt("dtype") == "same" and in_dtype and got_dtype != in_dtype:
+        return False, (f"{label} returned {got_dtype} for {in_dtype} input on {where}; "
+                       f"expected {in_dtype}"), {"case": case, "dtype": got_dtype, "expected_dtype": in_dtype}, ()
     rtol, atol = tolerance_for(in_dtype or g.dtype.name, check.opt("rtol"), check.opt("atol"))
     with np.errstate(invalid="ignore"):
         bad_nonfinite = ~np.isfinite(g.astype(float)) & np.isfinite(exp.astype(float))
@@ -74,6 +80,13 @@ def evaluate_case(check: CheckSpec, ctx: Context, case: str, got_tree, path: tup
     if not mm.ok:
         return False, f"{label} is wrong on {where}: {mm.summary()}", details, ()
     return True, "", details, ()
+
+
+def not_a_tensor_word(got: Leaf) -> str:
+    """How to name a number that is not a tensor: a Python float, a numpy array..."""
+    if got.python:
+        return f"a Python {got.python}"
+    return "a numpy scalar" if got.array.ndim == 0 else "a numpy array"
 
 
 def evaluate(check: CheckSpec, ctx: Context):
