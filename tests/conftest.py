@@ -56,3 +56,9 @@ def grade(runner):
         return grade_one(ex, sub, with_runner or runner, direct_text=path.suffix in (".txt", ".tex"))
 
     return _grade
+
+
+@pytest.fixture(params=["sandbox", "basic"])
+def any_runner(request):
+    """Each warm runner in turn: the sandbox (where bwrap works) and basic isolation."""
+    return request.getfixturevalue(f"{request.param}_runner")
