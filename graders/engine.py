@@ -323,11 +323,11 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
                 "kind": "exit", "code": load.get("code")}
         if ls == "memory":
             return "error", f"the submission ran out of memory while loading (the limit is {lim.memory_mb} MB)", {
-                "kind": "memory", **err}
+                **err, "kind": "memory"}
         if ls == "import-error":
             return "error", f"an import failed while loading the submission: {_fmt_error(err, source)}", {
-                "kind": "import-error", **err}
-        return "error", f"loading the submission raised {_fmt_error(err, source)}", {"kind": "exception", **err}
+                **err, "kind": "import-error"}
+        return "error", f"loading the submission raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
     if entry is None:
         return "error", f"the submission ended the process (exit code {code}) before {ex.entry} was found", {
             "kind": "exit", "code": code}
@@ -338,7 +338,7 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
         return "error", f"{ex.entry} is not a function (it is of type {entry.get('type')})", {"kind": "not-callable"}
     if es == "exception":
         err = entry.get("error", {})
-        return "error", f"reading {ex.entry} raised {_fmt_error(err, source)}", {"kind": "exception", **err}
+        return "error", f"reading {ex.entry} raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
     if len(set(calls_done)) < len(planned_ids):
         return "error", f"the submission ended the process (exit code {code}){where}", {"kind": "exit", "code": code}
     return None

@@ -526,10 +526,12 @@ class Worker:
         binds = _system_binds() + py + (gpu_device_binds() if self.gpu else [])
         self._bound = _bound_sources(binds)
         cmd += _traversable_parents(binds) + binds + self._masks(py)
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/tmp",
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/tmp",
                 "--ro-bind", str(WORKER_FILE), SANDBOX_WORKER,
                 "--bind", str(self.jobs), SANDBOX_JOBS, "--chdir", SANDBOX_JOBS]
-        cmd += [os.path.realpath(sys.executable), "-I", "-B", SANDBOX_WORKER]
+        # sys.executable, not its real path: a virtual environment's interpreter
+        # finds its site-packages through the pyvenv.cfg next to it
+        cmd += [sys.executable, "-I", "-B", SANDBOX_WORKER]
         return cmd
 
     def _masks(self, python_binds: list[str]) -> list[str]:
@@ -549,7 +551,7 @@ class Worker:
 
     def ensure_hidden(self, paths) -> None:
         """Hide more paths from the sandbox (restarting the zygote if it could see them)."""
-        new = [p for p in (os.path.realpath(p) for p in paths) if p not in self.hidden]
+        new = [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if p not in self.hidden]
         if not new:
             return
         self.hidden += tuple(new)
@@ -557,8 +559,8 @@ class Worker:
             self._stop()
             self.start()
 
-    def _readline(self, timeout: float) -> str:
-        """One protocol line, or '' if the worker died or stayed silent too long."""
+    def _readline(self, timeout: float) -> str | None:
+        """One protocol line; '' if the worker's output ended, None if it stayed silent too long."""
         proc = self.proc
         if proc is None:
             return ""
@@ -573,7 +575,7 @@ class Worker:
         t = threading.Thread(target=read, daemon=True)
         t.start()
         t.join(timeout)
-        return result[0] if result else ""
+        return result[0] if result else None
 
     def alive(self) -> bool:
         proc = self.proc
@@ -677,7 +679,7 @@ class Worker:
         if not isinstance(reply, dict) or reply.get("id") != token:
             # The zygote died (a job killed it), froze (a job stopped it) or
             # broke its protocol: this job failed; the next gets a fresh worker.
-            hung = not line and self.alive()
+            hung = line is None
             self.kill()
             if self.isolation != "sandbox":  # a sandbox's PID namespace died with it
                 if self.run_as:
@@ -695,6 +697,8 @@ class Worker:
         """Move a finished job's directory where no later job can see it; sweep the rest."""
         dest = self.done / host.name
         try:
+            if not os.path.islink(host):
+                os.chmod(host, 0o700)  # the job may have locked its own directory
             os.rename(host, dest)
         except OSError:
             dest = host

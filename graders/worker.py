@@ -305,6 +305,8 @@ _ENOSYS = {"clone3": (435, 435)}
 _ENOSYS_SHARED_MEMORY = {"memfd_create": (319, 279), "memfd_secret": (447, 447)}
 # Only their namespace-creating forms are denied.
 _NS_CALLS = {"clone": (56, 220), "unshare": (272, 97)}
+# kill(-1, ...) and kill(-pgid, ...): whole process groups and "everything we may signal"
+_KILL = (62, 129)
 _NS_FLAGS = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
 _ARCHES = {"x86_64": (0, 0xC000003E), "amd64": (0, 0xC000003E),
            "aarch64": (1, 0xC00000B7), "arm64": (1, 0xC00000B7)}
@@ -320,7 +322,8 @@ def seccomp_program(machine: str, deny_shared_memory: bool = True) -> list[tuple
     deny = dict(_DENY, **(_DENY_SHARED_MEMORY if deny_shared_memory else {}))
     enosys_calls = dict(_ENOSYS, **(_ENOSYS_SHARED_MEMORY if deny_shared_memory else {}))
     # body: one jeq per call, jumping to one of three shared tails
-    checks = [(nrs[col], "ns") for nrs in _NS_CALLS.values()]
+    checks = [(_KILL[col], "kill")]
+    checks += [(nrs[col], "ns") for nrs in _NS_CALLS.values()]
     checks += [(nrs[col], "enosys") for nrs in enosys_calls.values()]
     checks += [(nrs[col], "eperm") for nrs in deny.values()]
     prog = [(ld_abs, 0, 0, 4)]  # seccomp_data.arch
@@ -332,15 +335,20 @@ def seccomp_program(machine: str, deny_shared_memory: bool = True) -> list[tuple
         prog.append((ret, 0, 0, eperm))
     n = len(checks)
     # tails after the checks: [allow] [eperm] [enosys] [ns: ld args[0]; jset; allow; eperm]
+    # [kill: ld args[0]; jge 2**31 (a negative pid); allow; eperm]
     for i, (nr, kind) in enumerate(checks):
         to_allow = n - i - 1
-        target = {"eperm": to_allow + 1, "enosys": to_allow + 2, "ns": to_allow + 3}[kind]
+        target = {"eperm": to_allow + 1, "enosys": to_allow + 2, "ns": to_allow + 3, "kill": to_allow + 7}[kind]
         prog.append((jeq, target, 0, nr))
     prog.append((ret, 0, 0, allow))
     prog.append((ret, 0, 0, eperm))
     prog.append((ret, 0, 0, enosys))
     prog.append((ld_abs, 0, 0, 16))  # low 32 bits of args[0]: the clone/unshare flags
     prog.append((jset, 1, 0, _NS_FLAGS))
+    prog.append((ret, 0, 0, allow))
+    prog.append((ret, 0, 0, eperm))
+    prog.append((ld_abs, 0, 0, 16))  # kill's pid, as an unsigned 32-bit number
+    prog.append((jge, 1, 0, 0x80000000))
     prog.append((ret, 0, 0, allow))
     prog.append((ret, 0, 0, eperm))
     return prog
@@ -924,6 +932,12 @@ def _disk_usage(root: str, max_entries: int) -> tuple[int, int]:
         d = stack.pop()
         try:
             it = os.scandir(d)
+        except PermissionError:  # a directory the job locked (as its owner): open it again
+            try:
+                os.chmod(d, 0o700)
+                it = os.scandir(d)
+            except OSError:
+                continue
         except OSError:
             continue
         with it:
@@ -1060,7 +1074,10 @@ def zygote_main(preload: list[str]) -> None:
             print(f"dlgrade worker: could not preload {name}: {exc}", file=sys.stderr)
     if "torch" in loaded:
         sys.modules["torch"].set_num_threads(1)
-    _numpy_scalar_types()
+    try:
+        _numpy_scalar_types()
+    except ImportError:
+        pass
     global _SUBREAPER
     try:
         libc = _libc()
