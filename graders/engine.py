@@ -260,7 +260,7 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
     student; ``error["kind"]`` names the failure for programs: ``timeout``,
     ``cpu-limit``, ``memory``, ``disk-limit``, ``crash`` (with ``signal``),
     ``worker-died``, ``worker-hung``, ``exit``, ``syntax-error``,
-    ``import-error``, ``exception``, ``missing``, ``not-callable``.
+    ``import-error``, ``exception``, ``missing``, ``not-callable``, ``tampering``.
     ``source`` (a SubmissionSource) turns lines into notebook cells.
     """
     from graders.worker import MAX_FILES
@@ -307,6 +307,10 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
                              f"(the limit is {lim.memory_mb} MB)"), {"kind": "memory", "signal": sig}
         return "error", f"the submission crashed with {signal_text(sig)}{where}", {
             "kind": "crash", "signal": sig, "signal_name": signal_text(sig).split(" ")[0]}
+    if any(r.get("status") == "harness-error" for r in journal):
+        # dlgrade's own failures are reported apart (the worker raises them);
+        # this one was written after the student's code had started
+        return "error", f"the submission interfered with the grading harness{where}", {"kind": "tampering"}
     code = reply.get("code")
     if load is None:
         return "error", f"the submission ended the process (exit code {code}) while loading", {

@@ -523,10 +523,15 @@ class Worker:
         cmd = [bwrap_path(), *_namespace_args(), "--clearenv"]
         for k, v in _clean_env(True).items():
             cmd += ["--setenv", k, v]
-        binds = _system_binds() + py + (gpu_device_binds() if self.gpu else [])
+        gpu = gpu_device_binds() if self.gpu else []
+        devices = [a for i in range(0, len(gpu), 3) if gpu[i] == "--dev-bind" for a in gpu[i:i + 3]]
+        binds = _system_binds() + py + [a for i in range(0, len(gpu), 3) if gpu[i] != "--dev-bind"
+                                        for a in gpu[i:i + 3]]
         self._bound = _bound_sources(binds)
         cmd += _traversable_parents(binds) + binds + self._masks(py)
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/tmp",
+        # device nodes go into the fresh /dev before it becomes read-only
+        cmd += ["--proc", "/proc", "--dev", "/dev", *devices, "--remount-ro", "/dev",
+                "--tmpfs", "/tmp", "--remount-ro", "/tmp",
                 "--ro-bind", str(WORKER_FILE), SANDBOX_WORKER,
                 "--bind", str(self.jobs), SANDBOX_JOBS, "--chdir", SANDBOX_JOBS]
         # sys.executable, not its real path: a virtual environment's interpreter
@@ -676,6 +681,10 @@ class Worker:
                 reply = None
             if isinstance(reply, dict) and reply.get("status") == "harness-error":
                 raise SandboxError(f"the worker failed: {reply.get('error')}")
+            if isinstance(reply, dict) and str(reply.get("harness", "")).startswith("failed"):
+                remove_tree(self._retire(host))
+                raise SandboxError("the worker failed before running the submission: "
+                                   + str(reply["harness"]).strip().splitlines()[-1])
         if not isinstance(reply, dict) or reply.get("id") != token:
             # The zygote died (a job killed it), froze (a job stopped it) or
             # broke its protocol: this job failed; the next gets a fresh worker.

@@ -71,9 +71,33 @@ def _libc():
 # --------------------------------------------------------------------------- child side
 
 
-def _child_main(job: dict, out_fd: int) -> None:
+class _Harness:
+    """The child's one-way report to the zygote, closed before any student code runs.
+
+    Whatever the journal says later may be the student's doing; what came
+    through here was written by dlgrade alone. A failure reported here is
+    dlgrade's own (the grader raises it); a "harness-error" in the journal
+    can then only be the student's tampering.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def report(self, text: str) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.write(self.fd, text.encode("utf-8", "replace")[:4000])
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _child_main(job: dict, out_fd: int, status_fd: int) -> None:
     """Run one job in the freshly forked child. Never returns."""
     code = 0
+    harness = _Harness(status_fd)
     try:
         os.setsid()
         os.dup2(out_fd, 1)
@@ -83,7 +107,7 @@ def _child_main(job: dict, out_fd: int) -> None:
         for fd in (out_fd, devnull):
             if fd > 2:
                 os.close(fd)
-        _close_other_fds()
+        _close_other_fds(keep=status_fd)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         sys.stdin = open(os.devnull)
@@ -96,9 +120,12 @@ def _child_main(job: dict, out_fd: int) -> None:
         _apply_limits(job.get("limits", {}), run_as, job.get("nproc_base"))
         _drop_privileges(run_as, bool(job.get("root_files")))
         _confine(job)
-        _run_plan(job)
-    except BaseException:  # the harness itself failed: say so on the captured output
-        traceback.print_exc()
+        _run_plan(job, harness)
+    except BaseException:
+        if harness.fd >= 0:  # dlgrade failed before the student's code ran
+            harness.report("failed: " + traceback.format_exc()[-3000:])
+        else:
+            traceback.print_exc()
         code = 70
     try:
         sys.stdout.flush()
@@ -108,13 +135,13 @@ def _child_main(job: dict, out_fd: int) -> None:
     _real_exit(code)
 
 
-def _close_other_fds() -> None:
+def _close_other_fds(keep: int = -1) -> None:
     try:
         fds = [int(x) for x in os.listdir("/proc/self/fd")]
     except OSError:
         fds = list(range(3, 256))
     for fd in fds:
-        if fd > 2:
+        if fd > 2 and fd != keep:
             try:
                 os.close(fd)
             except OSError:
@@ -525,22 +552,37 @@ class _Encoder:
         return {"t": "array", "file": name, "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
 
-def _build_arg(spec: dict, torch_needed: list):
+def _input_files(plan: dict) -> list[str]:
+    names = []
+    for call in plan.get("calls", []):
+        for spec in [*call.get("args", []), *call.get("kwargs", {}).values()]:
+            if "npy" in spec:
+                names.append(spec["npy"])
+            if "add" in spec:
+                names.append(spec["add"]["npy"])
+    return list(dict.fromkeys(names))
+
+
+def _load_inputs(plan: dict) -> dict:
+    """Every input array of the plan, read before the student's code can touch the files."""
+    import numpy as np
+
+    return {name: np.load(name, allow_pickle=False) for name in _input_files(plan)}
+
+
+def _build_arg(spec: dict, inputs: dict):
     import numpy as np
 
     if "json" in spec:
         return spec["json"]
-    arr = np.load(spec["npy"], allow_pickle=False)
+    arr = np.array(inputs[spec["npy"]], copy=True)
     if "add" in spec:
-        d = np.load(spec["add"]["npy"], allow_pickle=False)
-        arr = arr + spec["add"]["scale"] * d
+        arr = arr + spec["add"]["scale"] * inputs[spec["add"]["npy"]]
     if "add_at" in spec:
-        arr = np.array(arr, copy=True)
         arr[tuple(spec["add_at"]["index"])] += spec["add_at"]["delta"]
     if spec.get("as") == "torch":
         import torch
 
-        torch_needed.append(True)
         t = torch.from_numpy(np.ascontiguousarray(arr))
         if "dtype" in spec:
             t = t.to(getattr(torch, spec["dtype"]))
@@ -617,7 +659,7 @@ def _load_submission(path: str):
     return module
 
 
-def _run_plan(job: dict) -> None:
+def _run_plan(job: dict, harness: _Harness) -> None:
     plan = job["plan"]
     journal = _Journal("journal.jsonl")
     job_dir = os.path.abspath(os.getcwd())
@@ -627,7 +669,9 @@ def _run_plan(job: dict) -> None:
         import torch  # noqa: F401  (seeded before the student's code runs)
 
         torch.set_num_threads(1)
+    inputs = _load_inputs(plan)
     _seed(plan.get("seed", 0))
+    harness.report("ok")  # from here on, the student's code runs
     t0 = time.perf_counter()
     try:
         module = _load_submission(os.path.join(job_dir, filename))
@@ -665,7 +709,7 @@ def _run_plan(job: dict) -> None:
     journal.write({"step": "entry", "status": "ok"})
 
     for call in plan.get("calls", []):
-        record = _run_call(value, call, job_dir)
+        record = _run_call(value, call, job_dir, inputs)
         journal.write(record)
 
 
@@ -676,14 +720,13 @@ def _exit_code(exc: SystemExit):
     return str(code)[:200]
 
 
-def _run_call(fn, call: dict, job_dir: str) -> dict:
+def _run_call(fn, call: dict, job_dir: str, inputs: dict) -> dict:
     cid = call["id"]
     record = {"step": "call", "id": cid}
-    torch_needed: list = []
     try:
-        args = [_build_arg(a, torch_needed) for a in call.get("args", [])]
-        kwargs = {k: _build_arg(v, torch_needed) for k, v in call.get("kwargs", {}).items()}
-    except Exception as exc:  # a grader bug, not the student's: say so distinctly
+        args = [_build_arg(a, inputs) for a in call.get("args", [])]
+        kwargs = {k: _build_arg(v, inputs) for k, v in call.get("kwargs", {}).items()}
+    except Exception as exc:  # the inputs were fine before: the student's code broke them
         record.update(status="harness-error", error={"type": type(exc).__name__, "message": str(exc)})
         return record
     _seed(call.get("seed", 0))
@@ -968,6 +1011,7 @@ def _oom_kills() -> int:
 
 def _run_job(job: dict) -> dict:
     r, w = os.pipe()
+    status_r, status_w = os.pipe()
     try:  # fewer wake-ups when a job floods its output
         import fcntl
 
@@ -981,9 +1025,11 @@ def _run_job(job: dict) -> dict:
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child_main(job, w)
+        os.close(status_r)
+        _child_main(job, w, status_w)
         _real_exit(70)
     os.close(w)
+    os.close(status_w)
     trap = _OutputTrap()
     deadline = t0 + float(limits.get("wall_s", 10))
     disk_limit = int(limits.get("disk_mb", 0)) * 2**20
@@ -1035,6 +1081,12 @@ def _run_job(job: dict) -> dict:
     except (BlockingIOError, OSError):
         pass
     os.close(r)
+    os.set_blocking(status_r, False)
+    try:
+        harness = os.read(status_r, 8192).decode("utf-8", "replace")
+    except OSError:
+        harness = ""
+    os.close(status_r)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     reply = {
         "wall_s": round(time.monotonic() - t0, 4),
@@ -1042,6 +1094,7 @@ def _run_job(job: dict) -> dict:
         "max_rss_kb": ru1.ru_maxrss,
         "output": trap.as_dict(),
         "leftover_processes": leftovers,
+        "harness": harness,  # "ok" once the student's code was about to run; "failed: ..." if dlgrade failed
     }
     oom1 = _oom_kills()
     if oom0 >= 0 and oom1 > oom0:

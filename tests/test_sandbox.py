@@ -589,6 +589,31 @@ def test_forged_journal_with_traps_earns_nothing_and_is_cleaned_up(any_runner):
     grades_next_normally(any_runner)
 
 
+def test_inputs_are_read_before_the_students_code_runs(any_runner):
+    r = grade(any_runner, HOSTILE / "deletes_its_inputs.py")
+    assert (r.status, r.score) == ("graded", 10)
+    grades_next_normally(any_runner)
+
+
+def test_a_forged_harness_error_is_the_students_error_not_the_graders(any_runner):
+    r = grade(any_runner, HOSTILE / "forged_harness_error.py")
+    assert (r.status, r.score, r.error["kind"]) == ("error", 0, "tampering")
+    assert r.message == "the submission interfered with the grading harness while running softmax on case 'vector'"
+    grades_next_normally(any_runner)
+
+
+def test_a_real_harness_failure_is_a_grader_error(any_runner):
+    from graders.sandbox import SandboxError
+
+    w = the_worker(any_runner)
+    plan = {"submission": "s.py", "entry": "f", "calls": [{"id": "c", "n": 0, "args": [{"npy": "missing.npy"}]}]}
+    with pytest.raises(SandboxError, match=r"^the worker failed before running the submission: "
+                                           r"FileNotFoundError: .*missing\.npy"):
+        w.run(plan, {"s.py": b"def f(x):\n    return x\n"}, SHORT)
+    assert list(w.jobs.iterdir()) == [] and list(w.done.iterdir()) == []
+    grades_next_normally(any_runner)
+
+
 # --------------------------------------------------------------------------- reading job files
 
 
@@ -807,6 +832,20 @@ def test_bwrap_command_hides_the_repository():
     assert "--unshare-net" in cmd and "--unshare-pid" in cmd and "--die-with-parent" in cmd
     if os.geteuid() == 0:
         assert cmd[cmd.index("--cap-drop") + 1] == "ALL"
+
+
+def test_gpu_device_nodes_survive_the_read_only_dev(monkeypatch):
+    if not sandbox_status()[0]:
+        pytest.skip(sandbox_status()[1])
+    monkeypatch.setattr("graders.sandbox.gpu_device_binds",
+                        lambda: ["--dev-bind", "/dev/null", "/dev/nvidia0", "--ro-bind", "/sys", "/sys"])
+    with Worker("sandbox", gpu=True) as w:
+        src = (b"with open('/dev/nvidia0', 'w') as f:\n    f.write('x')\n"
+               b"print(len(__import__('os').listdir('/sys')) > 0)\n")
+        outcome = w.run({"submission": "s.py", "entry": "f", "calls": []}, {"s.py": src}, SHORT)
+        assert outcome.reply["output"]["head"] == "True\n"
+        assert outcome.journal[0]["status"] == "ok"
+        outcome.cleanup()
 
 
 def test_worker_start_failure_is_a_sandbox_error(monkeypatch):
