@@ -62,10 +62,17 @@ PR_SET_NO_NEW_PRIVS = 38
 CAP_SETGID, CAP_SETUID = 6, 7
 
 
-def _libc():
-    import ctypes
+_LIBC = None
+_FILTERS: dict = {}  # deny_shared_memory -> (a seccomp sock_fprog, the array it points to)
 
-    return ctypes.CDLL(None, use_errno=True)
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
 
 
 # --------------------------------------------------------------------------- child side
@@ -148,15 +155,18 @@ def _close_other_fds(keep: int = -1) -> None:
                 pass
 
 
-def _status_kb(field: str) -> int:
+def _status_kb(*fields: str) -> list[int]:
+    """Fields of /proc/self/status in kB (0 where missing)."""
+    found = dict.fromkeys(fields, 0)
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
+                key = line.split(":", 1)[0]
+                if key in found:
+                    found[key] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return [found[k] for k in fields]
 
 
 def _tasks_of(uid: int, exclude: int) -> int:
@@ -200,17 +210,18 @@ def _apply_limits(limits: dict, run_as, nproc_base) -> None:
         setl(resource.RLIMIT_CPU, cpu, cpu + 1)
     if "memory_mb" in limits:
         budget = int(limits["memory_mb"]) * 2**20
+        data_kb, size_kb = _status_kb("VmData", "VmSize")
         # RLIMIT_DATA counts private writable memory (heap, anonymous mmaps,
         # thread stacks): it stops numpy's 8 GB calloc, yet leaves room for
         # CUDA's huge PROT_NONE reservations. The budget is on top of what the
         # warm zygote already holds, which the forked child shares.
-        setl(resource.RLIMIT_DATA, _status_kb("VmData") * 1024 + budget)
+        setl(resource.RLIMIT_DATA, data_kb * 1024 + budget)
         if limits.get("address_space", True):
             # Shared anonymous mappings (mmap(-1, n), /dev/zero) escape
             # RLIMIT_DATA; the address-space limit bounds them too. The slack
             # covers libraries a submission imports lazily. Not for GPU jobs.
             slack = max(budget, 1024 * 2**20)
-            setl(resource.RLIMIT_AS, _status_kb("VmSize") * 1024 + budget + slack)
+            setl(resource.RLIMIT_AS, size_kb * 1024 + budget + slack)
     if "fsize_mb" in limits:
         setl(resource.RLIMIT_FSIZE, int(limits["fsize_mb"]) * 2**20)
     if "nofile" in limits:
@@ -243,18 +254,9 @@ def _capset(caps: int) -> None:
     """Set the effective and permitted capability sets to ``caps`` (a bit mask)."""
     import ctypes
 
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
-
-    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (Data * 2)()
-    data[0].effective = data[0].permitted = caps & 0xFFFFFFFF
-    data[1].effective = data[1].permitted = caps >> 32
-    if _libc().capset(ctypes.byref(header), data) != 0:
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)(caps & 0xFFFFFFFF, caps & 0xFFFFFFFF, 0, caps >> 32, caps >> 32, 0)
+    if _libc().capset(header, data) != 0:  # {effective, permitted, inheritable} x 2
         raise OSError(ctypes.get_errno(), "capset failed")
 
 
@@ -381,24 +383,36 @@ def seccomp_program(machine: str, deny_shared_memory: bool = True) -> list[tuple
     return prog
 
 
+def _seccomp_filter(deny_shared_memory: bool):
+    """The filter as a ``sock_fprog`` ready for prctl (built once, in the zygote); None if unsupported."""
+    if deny_shared_memory not in _FILTERS:
+        import ctypes
+        import platform
+
+        prog = seccomp_program(platform.machine().lower(), deny_shared_memory)
+        if not prog:
+            _FILTERS[deny_shared_memory] = None
+        else:
+            # struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}; struct sock_fprog {u16 len; *filter}
+            raw = b"".join(code.to_bytes(2, sys.byteorder) + bytes([jt, jf]) + k.to_bytes(4, sys.byteorder)
+                           for code, jt, jf, k in prog)
+            array = ctypes.create_string_buffer(raw, len(raw))
+
+            class SockFprog(ctypes.Structure):
+                _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.c_void_p)]
+
+            _FILTERS[deny_shared_memory] = (SockFprog(len(prog), ctypes.addressof(array)), array)
+    entry = _FILTERS[deny_shared_memory]
+    return entry[0] if entry else None
+
+
 def install_seccomp(deny_shared_memory: bool = True) -> bool:
     """Install the filter on this process (needs no_new_privs); False if unsupported."""
     import ctypes
-    import platform
 
-    prog = seccomp_program(platform.machine().lower(), deny_shared_memory)
-    if not prog:
+    fprog = _seccomp_filter(deny_shared_memory)
+    if fprog is None:
         return False
-
-    class SockFilter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(SockFilter))]
-
-    filters = (SockFilter * len(prog))(*[SockFilter(*ins) for ins in prog])
-    fprog = SockFprog(len(prog), filters)
     libc = _libc()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
@@ -459,11 +473,11 @@ class _Encoder:
             return {"t": "other", "type": "too large a structure"}
         if depth > MAX_DEPTH:
             return {"t": "other", "type": "nested too deeply"}
-        vtype = type(value)
+        vtype = type(value)  # type(), unlike isinstance(), cannot be fooled by a __class__ property
         torch = sys.modules.get("torch")
-        if torch is not None and isinstance(value, torch.Tensor):
+        if torch is not None and issubclass(vtype, torch.Tensor):
             return self._tensor(value, torch)
-        if isinstance(value, np.ndarray):
+        if issubclass(vtype, np.ndarray):
             base = np.ndarray.view(value, np.ndarray)
             arr = np.ndarray.copy(base, order="C")
             if arr.dtype.kind not in "biuf":
@@ -472,7 +486,7 @@ class _Encoder:
             if vtype is not np.ndarray:
                 leaf["subclass"] = vtype.__name__[:80]
             return leaf
-        if isinstance(value, np.generic):
+        if issubclass(vtype, np.generic):
             if vtype not in _numpy_scalar_types():
                 return {"t": "other", "type": vtype.__name__[:80]}
             arr = np.array(value)
@@ -493,14 +507,14 @@ class _Encoder:
             return {"t": "str", "value": value[:MAX_STR], "truncated": len(value) > MAX_STR}
         if value is None:
             return {"t": "none"}
-        if isinstance(value, (tuple, list)):
-            base_t = tuple if isinstance(value, tuple) else list
+        if issubclass(vtype, (tuple, list)):
+            base_t = tuple if issubclass(vtype, tuple) else list
             n = base_t.__len__(value)
             if n > MAX_ITEMS:
                 return {"t": "other", "type": f"{base_t.__name__} of {n} items"}
             items = [self.encode(base_t.__getitem__(value, i), depth + 1) for i in range(n)]
             return {"t": "seq", "kind": base_t.__name__, "items": items}
-        if isinstance(value, dict):
+        if issubclass(vtype, dict):
             pairs = list(dict.items(value))
             if len(pairs) > MAX_ITEMS:
                 return {"t": "other", "type": f"dict of {len(pairs)} items"}
@@ -842,8 +856,8 @@ class _OutputTrap:
         }
 
 
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, real uid) for every process this /proc shows."""
+def _proc_table() -> dict[int, int]:
+    """pid -> parent pid for every process this /proc shows."""
     table = {}
     try:
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
@@ -853,11 +867,9 @@ def _proc_table() -> dict[int, tuple[int, int]]:
         try:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 stat = f.read()
-            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-            uid = os.stat(f"/proc/{pid}").st_uid
+            table[pid] = int(stat[stat.rindex(b")") + 2:].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        table[pid] = (ppid, uid)
     return table
 
 
@@ -872,10 +884,10 @@ def _job_processes(in_own_pidns: bool) -> list[int]:
         p = os.getppid()
         while p and p not in keep:
             keep.add(p)
-            p = table.get(p, (0, 0))[0]
+            p = table.get(p, 0)
         return [pid for pid in table if pid not in keep]
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
+    for pid, ppid in table.items():
         children.setdefault(ppid, []).append(pid)
     found, todo = [], list(children.get(me, []))
     while todo:
@@ -1110,6 +1122,38 @@ def _run_job(job: dict) -> dict:
     return reply
 
 
+def _warm_up() -> None:
+    """Import and touch, once in the zygote, what every job's harness uses.
+
+    A forked child inherits it all; left to the child, these imports (numpy's
+    random module above all) would cost every job tens of milliseconds.
+    """
+    import ctypes  # noqa: F401
+    import errno  # noqa: F401
+    import importlib.util  # noqa: F401
+    import io
+    import platform
+    import random  # noqa: F401
+
+    platform.machine()
+    traceback.extract_stack()
+    if sys.platform.startswith("linux"):
+        _libc()
+        _seccomp_filter(True)
+        _seccomp_filter(False)
+    try:
+        import numpy as np
+
+        _numpy_scalar_types()
+        _seed(0)
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(2), allow_pickle=False)
+        buf.seek(0)
+        np.load(buf, allow_pickle=False)
+    except ImportError:
+        pass
+
+
 def zygote_main(preload: list[str]) -> None:
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     proto_in = os.fdopen(os.dup(0), "r")
@@ -1127,10 +1171,7 @@ def zygote_main(preload: list[str]) -> None:
             print(f"dlgrade worker: could not preload {name}: {exc}", file=sys.stderr)
     if "torch" in loaded:
         sys.modules["torch"].set_num_threads(1)
-    try:
-        _numpy_scalar_types()
-    except ImportError:
-        pass
+    _warm_up()
     global _SUBREAPER
     try:
         libc = _libc()

@@ -567,6 +567,7 @@ def test_lying_ndarray_subclass_gets_no_credit(any_runner):
 
 @pytest.mark.parametrize("name, says", [
     ("fake_array.py", "returned a value of type FakeArray"),
+    ("impostor_class.py", "returned a value of type Impostor"),
     ("recursive_return.py", "returned a tuple of 1"),
     ("huge_return.py", "returned a value of type list of 256 items"),
 ])
@@ -815,7 +816,7 @@ def test_python_subprocess_still_works_in_a_job(any_runner, tmp_path):
 def test_worker_file_is_self_contained():
     text = (ROOT / "graders" / "worker.py").read_text()
     imports = set(re.findall(r"^\s*(?:import|from) (\w+)", text, re.M))
-    assert imports <= {"__future__", "json", "os", "resource", "select", "signal", "sys", "time", "traceback",
+    assert imports <= {"__future__", "json", "os", "resource", "select", "signal", "sys", "time", "traceback", "io",
                        "ctypes", "platform", "errno", "fcntl", "importlib", "random", "numpy", "torch"}
 
 
