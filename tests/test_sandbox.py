@@ -210,8 +210,8 @@ def test_killing_its_parent_is_an_error_for_that_job_only(any_runner):
         assert r.message == ("loading the submission raised PermissionError: "
                              "[Errno 1] Operation not permitted (line 4)")
     else:  # the same uid: the zygote dies, while its child may still run on for a moment
-        assert re.fullmatch(re.escape("the grading process was killed while ") +
-                            "(loading|running softmax on case '[a-z0-9-]+')" +
+        assert re.fullmatch(re.escape("the grading process was killed ") +
+                            "(while loading|while running softmax on case '[a-z0-9-]+'|after running softmax)" +
                             re.escape(" (did the submission kill its parent process?)"), r.message)
     grades_next_normally(any_runner)
 
@@ -551,6 +551,7 @@ def test_monkeypatching_numpy_comparisons_changes_nothing(any_runner):
 
 @pytest.mark.slow
 def test_monkeypatching_torch_comparisons_changes_nothing(any_runner):
+    pytest.importorskip("torch")
     r = grade(any_runner, HOSTILE / "monkeypatch_torch.py", exercise(wall_s=120, cpu_s=120, memory_mb=2048))
     assert (r.status, r.score) == ("graded", 1)
     assert "is wrong on random logits" in r.checks[0].message
