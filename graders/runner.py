@@ -54,7 +54,11 @@ class Runner:
         w = self.workers.get(key)
         if w is None:
             w = Worker(self.isolation, preload=preload, gpu=gpu, hide=self.hide)
-            w.start()
+            try:
+                w.start()
+            except BaseException:
+                w.close()  # no leftover scratch directory
+                raise
             self.workers[key] = w
         return w
 

@@ -850,13 +850,17 @@ def test_gpu_device_nodes_survive_the_read_only_dev(monkeypatch):
         outcome.cleanup()
 
 
-def test_worker_start_failure_is_a_sandbox_error(monkeypatch):
+def test_worker_start_failure_is_a_sandbox_error_and_leaves_nothing(monkeypatch):
+    import tempfile
+
     from graders.sandbox import SandboxError
 
-    w = Worker("basic", preload=("numpy",))
+    roots = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr("graders.sandbox.tempfile.mkdtemp", lambda **kw: roots.append(mkdtemp(**kw)) or roots[-1])
     monkeypatch.setattr("graders.sandbox.START_TIMEOUT_S", 0.001)
-    try:
-        with pytest.raises(SandboxError, match="the basic worker did not start"):
-            w.start()
-    finally:
-        w.close()
+    with Runner(isolation="basic") as runner:
+        with pytest.raises(SandboxError, match="^the basic worker did not start"):
+            runner.worker_for(("numpy",))
+        assert runner.workers == {}
+    assert len(roots) == 1 and not os.path.exists(roots[0])
