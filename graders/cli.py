@@ -22,6 +22,9 @@ EXERCISES_DIR = click.option(
 class UsageFailure(click.UsageError):
     """One clear line and exit code 2."""
 
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
+
 
 def _usage(msg: str) -> UsageFailure:
     return UsageFailure(msg)
@@ -160,8 +163,9 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
         from reports.terminal import render_report
 
         click.echo(render_report(report, color=sys.stdout.isatty()))
-    for w in report.warnings:
-        click.echo(w, err=True)
+    if as_json:  # the terminal summary already starts with them
+        for w in report.warnings:
+            click.echo(w, err=True)
     from reports import github
 
     github.publish(report, echo=lambda line: click.echo(line, err=as_json), min_score=min_score)

@@ -227,76 +227,130 @@ def _jsonable(v):
 # --------------------------------------------------------------------------- outcome
 
 
-SIGNAL_NAMES = {signal.SIGSEGV: "a segmentation fault (SIGSEGV)", signal.SIGKILL: "SIGKILL",
-                signal.SIGABRT: "an abort (SIGABRT)", signal.SIGBUS: "a bus error (SIGBUS)",
-                signal.SIGFPE: "a floating-point exception (SIGFPE)", signal.SIGTERM: "SIGTERM"}
+SIGNAL_NAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error",
+                signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction",
+                signal.SIGABRT: "abort", signal.SIGKILL: "killed", signal.SIGTERM: "terminated"}
 
 
-def _fmt_error(err: dict) -> str:
+def signal_text(sig) -> str:
+    """``SIGSEGV (segmentation fault)`` for a signal number."""
+    try:
+        name = signal.Signals(int(sig)).name
+    except (TypeError, ValueError):
+        return f"signal {sig}"
+    desc = SIGNAL_NAMES.get(sig)
+    return f"{name} ({desc})" if desc else name
+
+
+def _fmt_error(err: dict, source=None) -> str:
     msg = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip().rstrip(":")
     if err.get("line"):
-        msg += f" (line {err['line']})"
+        msg += f" ({_line_at(err['line'], source)})"
     return msg
 
 
-def outcome_status(ex: Exercise, outcome: JobOutcome) -> tuple[str, str, dict] | None:
-    """If the job as a whole failed, ``(status, message, error)``; else None."""
+def _line_at(line, source) -> str:
+    """``line 3``, or ``cell 2, line 1`` in a notebook."""
+    loc = source.location(line) if source is not None and hasattr(source, "location") else ""
+    return loc or f"line {line}"
+
+
+def _exit_call(code) -> str:
+    return "sys.exit()" if code is None else f"sys.exit({code!r})"
+
+
+def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str, str, dict] | None:
+    """If the job as a whole failed, ``(status, message, error)``; else None.
+
+    ``status`` is ``timeout``/``error``/``missing``; ``message`` one line for the
+    student; ``error["kind"]`` names the failure for programs: ``timeout``,
+    ``cpu-limit``, ``memory``, ``disk-limit``, ``crash`` (with ``signal``),
+    ``worker-died``, ``worker-hung``, ``exit``, ``syntax-error``,
+    ``import-error``, ``exception``, ``missing``, ``not-callable``, ``tampering``.
+    ``source`` (a SubmissionSource) turns lines into notebook cells.
+    """
+    from graders.worker import MAX_FILES
+
     reply = outcome.reply
     journal = outcome.journal
     load = next((r for r in journal if r.get("step") == "load"), None)
     entry = next((r for r in journal if r.get("step") == "entry"), None)
-    last_call = next((r.get("id") for r in reversed(journal) if r.get("step") == "call"), None)
-    planned_ids = [c for c in (outcome.reply.get("_planned") or [])]
-    where = ""
-    if load and load.get("status") == "ok" and entry and entry.get("status") == "ok":
-        nxt = _next_call(planned_ids, last_call)
-        where = f" while running {ex.entry} on case {nxt!r}" if nxt else f" while running {ex.entry}"
-    elif not load:
-        where = " while loading the submission"
-    limit = ex.limits.wall_s
+    calls_done = [r.get("id") for r in journal if r.get("step") == "call"]
+    planned_ids = list(reply.get("_planned") or [])
+    loaded = bool(load and load.get("status") == "ok")
+    if loaded and entry and entry.get("status") == "ok":
+        nxt = _next_call(planned_ids, calls_done[-1] if calls_done else None)
+        if nxt:
+            case = (reply.get("_cases") or {}).get(nxt, nxt)
+            where = f" while running {ex.entry} on case {case!r}"
+        else:
+            where = f" after running {ex.entry}" if calls_done else f" while running {ex.entry}"
+    elif loaded:
+        where = f" while looking for {ex.entry}"
+    else:
+        where = " while loading"
+    lim = ex.limits.capped()
     status = reply.get("status")
     if status == "timeout":
-        return "timeout", f"timed out after {limit:g} s{where} (the time limit is {limit:g} s)", {"kind": "timeout"}
+        return "timeout", f"the submission exceeded the {lim.wall_s:g} s time limit{where}", {
+            "kind": "timeout", "limit_s": lim.wall_s}
+    if status == "worker-hung":
+        return "timeout", f"the grading process stopped responding{where} and was killed", {"kind": "worker-hung"}
+    if status == "worker-died":
+        return "error", (f"the grading process was killed{where} "
+                         "(did the submission kill its parent process?)"), {"kind": "worker-died"}
+    if status == "disk-limit":
+        return "error", (f"the submission wrote more than its scratch directory may hold "
+                         f"({lim.disk_mb} MB, {MAX_FILES} files){where}"), {"kind": "disk-limit"}
     if status == "signaled":
         sig = reply.get("signal")
-        if sig == signal.SIGXCPU:
-            return "timeout", f"used more than {ex.limits.cpu_s:g} s of CPU time{where}", {"kind": "cpu-limit"}
-        name = SIGNAL_NAMES.get(sig, f"signal {sig}")
-        return "error", f"the submission crashed with {name}{where}", {"kind": "crash", "signal": sig}
-    if status == "worker-died":
-        return "error", f"the grading process was killed{where} (did the submission kill its parent?)", {"kind": "crash"}
+        cpu = reply.get("cpu_s") or 0.0
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= lim.cpu_s):
+            return "timeout", f"the submission exceeded the {lim.cpu_s:g} s CPU time limit{where}", {
+                "kind": "cpu-limit", "limit_s": lim.cpu_s}
+        if sig == signal.SIGKILL and reply.get("oom_kills"):
+            return "error", (f"the submission was killed for using too much memory{where} "
+                             f"(the limit is {lim.memory_mb} MB)"), {"kind": "memory", "signal": sig}
+        return "error", f"the submission crashed with {signal_text(sig)}{where}", {
+            "kind": "crash", "signal": sig, "signal_name": signal_text(sig).split(" ")[0]}
+    if any(r.get("status") == "harness-error" for r in journal):
+        # dlgrade's own failures are reported apart (the worker raises them);
+        # this one was written after the student's code had started
+        return "error", f"the submission interfered with the grading harness{where}", {"kind": "tampering"}
+    code = reply.get("code")
     if load is None:
-        code = reply.get("code")
-        return "error", f"the submission ended the process (exit code {code}) while loading", {"kind": "exit", "code": code}
+        return "error", f"the submission ended the process (exit code {code}) while loading", {
+            "kind": "exit", "code": code}
     ls = load.get("status")
     if ls != "ok":
         err = load.get("error", {})
         if ls == "syntax-error":
             line = err.get("line")
-            return "error", f"SyntaxError on line {line}: {err.get('message', 'invalid syntax')}", {
+            return "error", f"SyntaxError on {_line_at(line, source)}: {err.get('message', 'invalid syntax')}", {
                 "kind": "syntax-error", "line": line, "text": err.get("text", ""), "offset": err.get("offset")}
         if ls == "exit":
-            return "error", f"the submission called sys.exit({load.get('code')!r}) while loading", {
+            return "error", f"the submission called {_exit_call(load.get('code'))} while loading", {
                 "kind": "exit", "code": load.get("code")}
         if ls == "memory":
-            return "error", f"ran out of memory while loading (the limit is {ex.limits.memory_mb} MB)", {
-                "kind": "memory", **err}
-        kind = "import-error" if ls == "import-error" else "exception"
-        return "error", f"loading the submission raised {_fmt_error(err)}", {"kind": kind, **err}
+            return "error", f"the submission ran out of memory while loading (the limit is {lim.memory_mb} MB)", {
+                **err, "kind": "memory"}
+        if ls == "import-error":
+            return "error", f"an import failed while loading the submission: {_fmt_error(err, source)}", {
+                **err, "kind": "import-error"}
+        return "error", f"loading the submission raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
     if entry is None:
-        code = reply.get("code")
         return "error", f"the submission ended the process (exit code {code}) before {ex.entry} was found", {
             "kind": "exit", "code": code}
     es = entry.get("status")
     if es == "missing":
         return "missing", f"no {ex.entry!r} found in the submission", {"kind": "missing", "names": entry.get("names", [])}
     if es == "not-callable":
-        return "error", f"{ex.entry} is a {entry.get('type')}, not a function", {"kind": "not-callable"}
-    if reply.get("status") == "exited" and reply.get("code") not in (0, None):
-        done = {r.get("id") for r in journal if r.get("step") == "call"}
-        if len(done) < len(planned_ids):
-            code = reply.get("code")
-            return "error", f"the submission ended the process (exit code {code}){where}", {"kind": "exit", "code": code}
+        return "error", f"{ex.entry} is not a function (it is of type {entry.get('type')})", {"kind": "not-callable"}
+    if es == "exception":
+        err = entry.get("error", {})
+        return "error", f"reading {ex.entry} raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
+    if len(set(calls_done)) < len(planned_ids):
+        return "error", f"the submission ended the process (exit code {code}){where}", {"kind": "exit", "code": code}
     return None
 
 
@@ -411,11 +465,12 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
     except SandboxError as exc:
         raise GraderError(str(exc)) from exc
     outcome.reply["_planned"] = planned_ids
+    outcome.reply["_cases"] = {cid: call.case for cid, call in ctx.planned.items()}
     try:
         base = dict(student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
                     output=format_output(outcome.reply.get("output", {})), isolation=outcome.isolation,
                     submission=source.display_name)
-        failed = outcome_status(ex, outcome)
+        failed = outcome_status(ex, outcome, source)
         if failed:
             status, message, error = failed
             error = {**error, "file": source.display_name}
@@ -469,16 +524,21 @@ def run_accelerator_job(ctx: Context, source, seed: int, ids: list[str], runner)
         outcome.cleanup()
 
 
-_JOB_PATH = re.compile(r"(/jobs/|/tmp/dlgrade-worker-[^/]+/jobs/)[0-9a-f]{16}/")
-
 
 def format_output(out: dict) -> str:
     """The student's captured output: head, a marker for what was cut, tail.
 
-    Paths of the private job directory are shown as bare file names.
+    Paths of the private job directory are shown as bare file names; control
+    characters (terminal escape sequences) as visible escapes.
     """
-    if not out:
+    from graders.outputs import clean_text
+
+    if not isinstance(out, dict) or not out:
         return ""
-    head, tail, dropped = out.get("head", ""), out.get("tail", ""), int(out.get("dropped_bytes", 0))
-    text = f"{head}\n… [{dropped} bytes of output cut] …\n{tail}" if dropped > 0 else head + tail
-    return _JOB_PATH.sub("", text)
+    head, tail = str(out.get("head", "")), str(out.get("tail", ""))
+    try:
+        dropped = int(out.get("dropped_bytes", 0))
+    except (TypeError, ValueError):
+        dropped = 0
+    text = f"{head}\n… [{dropped:,} bytes of output cut] …\n{tail}" if dropped > 0 else head + tail
+    return clean_text(text, limit=None)

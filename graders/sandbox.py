@@ -2,14 +2,21 @@
 
 One :class:`Worker` owns one zygote (``graders/worker.py``) started either
 inside bubblewrap (isolation ``"sandbox"``: no network, read-only system,
-private PID namespace, only the worker file and a per-worker jobs directory
-visible) or, where bubblewrap is missing or unusable, as a plain child process
-with resource limits only (isolation ``"basic"``), with a warning that says so.
+private PID/IPC/UTS namespaces, only the worker file and a per-worker jobs
+directory visible, dlgrade's own tree masked) or, where bubblewrap is missing
+or unusable, as a plain child process with resource limits only (isolation
+``"basic"``), with a warning that says so.
 
 The zygote forks a fresh child for every job, so each grading still gets its
 own process, limits and scratch directory, but pays neither for an interpreter
 start nor for importing numpy/torch again. Batch grading keeps several workers;
 ``dlgrade check`` keeps one.
+
+When the grader runs as root, every job runs as the worker's own unprivileged
+uid (drawn at random from a range no account uses), so that RLIMIT_NPROC is
+enforced, the job can signal nothing but its own processes, and two workers'
+jobs share nothing. After each job its directory is moved out of the jobs
+directory the sandbox sees, so no later job (another student's) can read it.
 
 Everything the child produced is read back by :mod:`graders.outputs` as plain
 data; nothing here interprets it.
@@ -18,25 +25,37 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
+import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 WORKER_FILE = Path(__file__).with_name("worker.py")
+REPO_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_WORKER = "/dlgrade/worker.py"
 SANDBOX_JOBS = "/jobs"
-NOBODY = (65534, 65534)
 OUR_PACKAGES = ("graders", "reference", "exercises", "reports")
 # how long a worker may take to import numpy/torch/sympy before we give up on it
 START_TIMEOUT_S = 120.0
+# how long past a job's wall-clock limit we wait for the zygote's reply
+REPLY_SLACK_S = 10.0
+# jobs of a root grader run as a uid drawn from here (no account uses these)
+JOB_UID_BASE = 1_600_000_000
+JOB_UID_SPAN = 100_000_000
+# what the zygote keeps inside a root bubblewrap: switching to the job's uid,
+# killing the job's processes, reading the job's (0700) directory
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_READ_SEARCH")
+_EMPTY_OUTPUT = {"head": "", "tail": "", "total_bytes": 0, "dropped_bytes": 0}
 
 
 class SandboxError(Exception):
@@ -49,7 +68,15 @@ class SandboxRequired(SandboxError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one job. :meth:`capped` enforces dlgrade's hard caps."""
+    """Resource limits for one job. :meth:`capped` enforces dlgrade's hard caps.
+
+    ``wall_s``: wall-clock seconds for the whole job (load and every call);
+    ``cpu_s``: CPU seconds per process; ``memory_mb``: memory on top of the
+    warm worker's; ``nproc``: processes and threads the job may run at once,
+    itself included; ``fsize_mb``: the largest file it may write; ``nofile``:
+    open files; ``disk_mb``: everything it may write into its scratch
+    directory (at most ``worker.MAX_FILES`` entries).
+    """
 
     wall_s: float = 10.0
     cpu_s: float = 10.0
@@ -57,19 +84,32 @@ class Limits:
     nproc: int = 32
     fsize_mb: int = 256
     nofile: int = 256
+    disk_mb: int = 512
 
-    HARD_CAPS = {"wall_s": 300.0, "cpu_s": 300.0, "memory_mb": 8192, "nproc": 256,
-                 "fsize_mb": 2048, "nofile": 1024}
+    HARD_CAPS: ClassVar[dict] = {"wall_s": 300.0, "cpu_s": 300.0, "memory_mb": 8192, "nproc": 256,
+                                 "fsize_mb": 2048, "nofile": 1024, "disk_mb": 4096}
+    MINIMUMS: ClassVar[dict] = {"wall_s": 0.5, "cpu_s": 1.0, "memory_mb": 32, "nproc": 1,
+                                "fsize_mb": 1, "nofile": 16, "disk_mb": 1}
 
     def capped(self) -> "Limits":
-        vals = {k: min(getattr(self, k), cap) for k, cap in self.HARD_CAPS.items()}
-        vals = {k: max(v, 1) for k, v in vals.items()}
+        """These limits within [minimum, hard cap]; a value that is not a positive
+        finite number falls back to the default."""
+        vals = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                v = float(f.default)
+            if not math.isfinite(v) or v <= 0:
+                v = float(f.default)
+            v = max(min(v, self.HARD_CAPS[f.name]), self.MINIMUMS[f.name])
+            vals[f.name] = int(v) if isinstance(f.default, int) else v
         return replace(self, **vals)
 
     def as_job(self) -> dict:
         c = self.capped()
-        return {"wall_s": c.wall_s, "cpu_s": c.cpu_s, "memory_mb": c.memory_mb,
-                "nproc": c.nproc, "fsize_mb": c.fsize_mb, "nofile": c.nofile}
+        return {f.name: getattr(c, f.name) for f in fields(c)}
 
 
 @dataclass
@@ -86,7 +126,49 @@ class JobOutcome:
         return self.reply.get("status", "harness-error")
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.job_dir, ignore_errors=True)
+        from graders.outputs import forget
+
+        forget(self.job_dir)
+        remove_tree(self.job_dir)
+
+
+def remove_tree(path: Path | str) -> None:
+    """Delete a directory a student's code wrote into, whatever modes it left.
+
+    A job may leave directories without read or write permission (as its own
+    uid); where a plain rmtree fails, open every directory up and try again.
+    Never follows symbolic links.
+    """
+    path = str(path)
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return
+    for _ in range(3):
+        try:
+            shutil.rmtree(path)
+            return
+        except OSError:
+            _open_up(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _open_up(top: str) -> None:
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            if stat.S_ISLNK(os.lstat(d).st_mode):
+                continue
+            os.chmod(d, 0o700)
+            with os.scandir(d) as it:
+                stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
 
 
 # --------------------------------------------------------------------------- probing
@@ -102,13 +184,14 @@ def bwrap_path() -> str | None:
 def sandbox_status() -> tuple[bool, str]:
     """Whether bubblewrap works here, and if not, why (one line for a human)."""
     if os.environ.get("DLGRADE_NO_SANDBOX") == "1":
-        return False, "sandbox disabled by DLGRADE_NO_SANDBOX=1"
+        return False, "the sandbox is disabled (DLGRADE_NO_SANDBOX=1)"
     path = bwrap_path()
     if not path:
         return False, "bubblewrap (bwrap) is not installed"
     if path in _probe_cache:
         return _probe_cache[path]
-    cmd = [path, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    cmd = [path, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+           "--tmpfs", "/tmp", "--remount-ro", "/tmp", "true"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
         ok, why = r.returncode == 0, (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
@@ -124,6 +207,11 @@ def _namespace_args() -> list[str]:
             "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if os.geteuid() != 0:
         args.insert(0, "--unshare-user")
+    else:
+        # Real root keeps every capability inside bwrap unless told otherwise.
+        args += ["--cap-drop", "ALL"]
+        for cap in ZYGOTE_CAPS:
+            args += ["--cap-add", cap]
     return args
 
 
@@ -134,10 +222,14 @@ def choose_isolation(require_sandbox: bool = False) -> tuple[str, list[str]]:
         return "sandbox", []
     if require_sandbox:
         raise SandboxRequired(f"--require-sandbox was given but {why}")
-    return "basic", [
-        f"WARNING: {why}; student code runs with resource limits only (isolation: basic), "
-        "without filesystem or network isolation. Install bubblewrap for the sandbox."
-    ]
+    return "basic", [basic_warning(why)]
+
+
+def basic_warning(why: str) -> str:
+    """The one-line warning printed whenever student code runs without the sandbox."""
+    advice = "" if "DLGRADE_NO_SANDBOX" in why else " Install bubblewrap (bwrap) to grade in a sandbox."
+    return (f"WARNING: {why}: student code runs with resource limits only (isolation: basic), "
+            f"without filesystem or network isolation.{advice}")
 
 
 # --------------------------------------------------------------------------- launching
@@ -162,7 +254,7 @@ def _python_binds(preload) -> list[str]:
     """Read-only binds that give the sandbox a working interpreter and its libraries."""
     paths = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
     paths.update(_module_roots(["numpy", *preload]))
-    repo = str(Path(__file__).resolve().parent.parent)
+    repo = str(REPO_ROOT)
     binds = []
     for p in sorted(paths):
         rp = os.path.realpath(p)
@@ -176,18 +268,26 @@ def _python_binds(preload) -> list[str]:
     return binds
 
 
+def _bound_sources(binds: list[str]) -> list[str]:
+    return [os.path.realpath(binds[i + 1]) for i in range(len(binds) - 2)
+            if binds[i] in ("--ro-bind", "--bind", "--dev-bind")]
+
+
+def _is_under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
 def _mask_our_packages(binds: list[str]) -> list[str]:
-    """Hide dlgrade's own packages wherever a bound directory contains them."""
-    masks = []
-    roots = [binds[i + 1] for i in range(0, len(binds), 3) if binds[i] == "--ro-bind"]
-    for root in roots:
+    """Dlgrade's own packages, wherever a bound directory contains them."""
+    found = []
+    for root in _bound_sources(binds):
         for name in OUR_PACKAGES:
             candidate = os.path.join(root, name)
-            if os.path.isdir(os.path.join(candidate)) and (
+            if os.path.isdir(candidate) and (
                     os.path.exists(os.path.join(candidate, "worker.py"))
                     or os.path.exists(os.path.join(candidate, "__init__.py"))):
-                masks += ["--tmpfs", candidate]
-    return masks
+                found.append(candidate)
+    return found
 
 
 def _system_binds() -> list[str]:
@@ -268,9 +368,9 @@ def _clean_env(inside: bool, gpu: bool = False) -> dict[str, str]:
     return env
 
 
-def _prefix_traversable_by_others() -> bool:
-    """Can an unprivileged user reach the interpreter? (/root is usually 0700.)"""
-    for top in {sys.base_prefix, sys.prefix}:
+def _traversable_by_others(paths) -> bool:
+    """Can an unprivileged user reach all of these? (/root is usually 0700.)"""
+    for top in paths:
         p = Path(top)
         for part in [p, *p.parents]:
             try:
@@ -281,24 +381,113 @@ def _prefix_traversable_by_others() -> bool:
     return True
 
 
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        parts = os.uname().release.split(".")
+        return (int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)) >= (major, minor)
+    except (ValueError, IndexError, AttributeError):
+        return False
+
+
+def host_tasks(uid: int) -> int:
+    """Threads of every process whose real uid is ``uid`` (what RLIMIT_NPROC counts)."""
+    count = 0
+    for p in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/status") as f:
+                text = f.read()
+        except OSError:
+            continue
+        real_uid = threads = None
+        for line in text.splitlines():
+            if line.startswith("Uid:"):
+                real_uid = int(line.split()[1])
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+        if real_uid == uid:
+            count += threads or 1
+    return count
+
+
+def _pick_job_uid() -> int:
+    import pwd
+
+    while True:
+        uid = JOB_UID_BASE + secrets.randbelow(JOB_UID_SPAN)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+
+
+def _kill_token_processes(token: str) -> None:
+    """Basic isolation, after its zygote died: kill what the job left (same uid)."""
+    mark = f"DLGRADE_JOB_TOKEN={token}".encode()
+    for p in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{p}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    os.kill(int(p), signal.SIGKILL)
+        except OSError:
+            continue
+
+
+def _kill_uid_processes(uid: int) -> None:
+    """Root grader, basic isolation, after its zygote died: kill every process of the job uid."""
+    for _ in range(3):
+        try:
+            subprocess.run(["kill", "-KILL", "--", "-1"], user=uid, group=uid, extra_groups=[],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return
+
+
+_SAFE_NAME = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ")
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or not set(name) <= _SAFE_NAME or len(name) > 200:
+        raise SandboxError(f"refusing to ship a file named {name!r} to the worker")
+
+
 class Worker:
     """One warm zygote and the jobs directory it shares with the grader.
 
-    ``run`` is not thread-safe; a pool gives each thread its own worker.
+    ``hide``: more paths the sandbox must not show (an output folder, the
+    students' submissions) where a bound system directory would contain them.
+    ``run`` is not thread-safe; a pool gives each thread its own worker;
+    ``kill`` may be called from another thread.
     """
 
-    def __init__(self, isolation: str = "sandbox", preload=("numpy",), gpu: bool = False):
+    def __init__(self, isolation: str = "sandbox", preload=("numpy",), gpu: bool = False, hide=()):
         self.isolation = isolation
         self.preload = tuple(preload)
         self.gpu = gpu
+        self.hidden: tuple[str, ...] = tuple(os.path.realpath(p) for p in hide)
         self.root = Path(tempfile.mkdtemp(prefix="dlgrade-worker-"))
         self.jobs = self.root / "jobs"
+        self.done = self.root / "done"
         self.jobs.mkdir()
+        self.done.mkdir(mode=0o700)
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
         self.run_as: tuple[int, int] | None = None
+        self.root_files = False
+        self.reply_slack_s = REPLY_SLACK_S
         self.jobs_run = 0
+        self.starts = 0
+        self._bound: list[str] = []
         self._stderr_lines: list[str] = []
+        if os.geteuid() == 0:
+            uid = _pick_job_uid()
+            self.run_as = (uid, uid)
+            if isolation != "sandbox":
+                roots = {sys.base_prefix, sys.prefix, *_module_roots(["numpy", *self.preload])}
+                self.root_files = not _traversable_by_others(roots)
 
     # -- lifecycle
     def start(self) -> None:
@@ -310,90 +499,140 @@ class Worker:
             cmd = [sys.executable, "-I", "-B", str(WORKER_FILE)]
             cwd = str(self.jobs)
         cmd += ["--preload", ",".join(self.preload)]
-        if os.geteuid() == 0 and (self.isolation == "sandbox" or _prefix_traversable_by_others()):
-            self.run_as = NOBODY
+        if self.run_as:
             os.chown(self.jobs, 0, 0)
             os.chmod(self.jobs, 0o755)
+        else:
+            os.chmod(self.jobs, 0o700)
+        self._stderr_lines = []
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=env, cwd=cwd, start_new_session=True, text=True, bufsize=1,
         )
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self.starts += 1
+        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
         line = self._readline(START_TIMEOUT_S)
-        if not line:
+        try:
+            info = json.loads(line) if line else None
+        except ValueError:
+            info = None
+        if not isinstance(info, dict) or not info.get("ready"):
             self.kill()
             tail = "\n".join(self._stderr_lines[-5:])
             raise SandboxError(f"the {self.isolation} worker did not start: {tail or 'no output'}")
-        self.info = json.loads(line)
+        self.info = info
 
-    def _drain_stderr(self) -> None:
-        proc = self.proc
-        for line in proc.stderr:
-            self._stderr_lines.append(line.rstrip())
-            del self._stderr_lines[:-50]
+    def _drain_stderr(self, proc) -> None:
+        try:
+            for line in proc.stderr:
+                self._stderr_lines.append(line.rstrip())
+                del self._stderr_lines[:-50]
+        except (OSError, ValueError):
+            pass
 
     def _bwrap_cmd(self) -> list[str]:
         py = _python_binds(self.preload)
         cmd = [bwrap_path(), *_namespace_args(), "--clearenv"]
         for k, v in _clean_env(True, self.gpu).items():
             cmd += ["--setenv", k, v]
-        binds = _system_binds() + py
-        cmd += _traversable_parents(binds) + binds + _mask_our_packages(py)
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+        gpu = gpu_device_binds() if self.gpu else []
+        devices = [a for i in range(0, len(gpu), 3) if gpu[i] == "--dev-bind" for a in gpu[i:i + 3]]
+        binds = _system_binds() + py + [a for i in range(0, len(gpu), 3) if gpu[i] != "--dev-bind"
+                                        for a in gpu[i:i + 3]]
+        self._bound = _bound_sources(binds)
+        cmd += _traversable_parents(binds) + binds + self._masks(py)
+        # device nodes go into the fresh /dev before it becomes read-only
+        cmd += ["--proc", "/proc", "--dev", "/dev", *devices, "--remount-ro", "/dev",
+                "--tmpfs", "/tmp", "--remount-ro", "/tmp",
                 "--ro-bind", str(WORKER_FILE), SANDBOX_WORKER,
                 "--bind", str(self.jobs), SANDBOX_JOBS, "--chdir", SANDBOX_JOBS]
-        if os.geteuid() == 0:
-            # Privileged bwrap: the zygote stays root inside (with only the
-            # rights to switch user and kill), and each job drops to nobody, so
-            # RLIMIT_NPROC is enforced and the zygote is out of the job's reach.
-            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_KILL"]
-        if self.gpu:
-            cmd += gpu_device_binds()
-        cmd += [os.path.realpath(sys.executable), "-I", "-B", SANDBOX_WORKER]
+        # sys.executable, not its real path: a virtual environment's interpreter
+        # finds its site-packages through the pyvenv.cfg next to it
+        cmd += [sys.executable, "-I", "-B", SANDBOX_WORKER]
         return cmd
 
-    def _readline(self, timeout: float) -> str:
-        """One protocol line, or '' if the worker died or stayed silent too long."""
-        assert self.proc is not None
+    def _masks(self, python_binds: list[str]) -> list[str]:
+        """Mount an empty read-only directory (or file) over everything secret
+        that a bound directory would otherwise show: dlgrade's tree (the
+        reference solutions), its installed packages, the hidden paths."""
+        empty_dir = self.root / "empty"
+        empty_dir.mkdir(mode=0o555, exist_ok=True)
+        secret = [str(REPO_ROOT), *self.hidden, *_mask_our_packages(python_binds)]
+        args = []
+        for path in dict.fromkeys(os.path.realpath(p) for p in secret):
+            if not _is_under(path, self._bound) or not os.path.exists(path):
+                continue
+            src = str(empty_dir) if os.path.isdir(path) else os.devnull
+            args += ["--ro-bind", src, path]
+        return args
+
+    def ensure_hidden(self, paths) -> None:
+        """Hide more paths from the sandbox (restarting the zygote if it could see them)."""
+        new = [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if p not in self.hidden]
+        if not new:
+            return
+        self.hidden += tuple(new)
+        if self.isolation == "sandbox" and self.proc is not None and any(_is_under(p, self._bound) for p in new):
+            self._stop()
+            self.start()
+
+    def _readline(self, timeout: float) -> str | None:
+        """One protocol line; '' if the worker's output ended, None if it stayed silent too long."""
+        proc = self.proc
+        if proc is None:
+            return ""
         result: list[str] = []
 
         def read():
             try:
-                result.append(self.proc.stdout.readline())
+                result.append(proc.stdout.readline())
             except (OSError, ValueError):
                 result.append("")
 
         t = threading.Thread(target=read, daemon=True)
         t.start()
         t.join(timeout)
-        return result[0] if result else ""
+        return result[0] if result else None
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        proc = self.proc
+        return proc is not None and proc.poll() is None
 
     def kill(self) -> None:
-        if self.proc is None:
+        """Kill the zygote (and, in a sandbox, everything in it). Safe from another thread."""
+        proc = self.proc
+        if proc is None:
             return
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=5)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        self.proc = None
-
-    def close(self) -> None:
-        if self.alive():
+        for stream in (proc.stdin, proc.stdout):
             try:
-                self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        if self.proc is proc:
+            self.proc = None
+
+    def _stop(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                proc.stdin.flush()
+                proc.wait(timeout=2)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
                 pass
         self.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
+
+    def close(self) -> None:
+        self._stop()
+        remove_tree(self.root)
 
     def __enter__(self) -> "Worker":
         self.start()
@@ -414,43 +653,84 @@ class Worker:
         """Run one plan on the files given (name -> bytes) and wait for it.
 
         Raises SandboxError only for failures of dlgrade itself; anything the
-        student's code does is reported in the outcome.
+        student's code does is reported in the outcome (a zygote the job killed
+        or froze is ``worker-died``/``worker-hung``; the next job starts a fresh one).
         """
         if not self.alive():
             self.start()
         host, inside = self.new_job_dir()
         for name, data in files.items():
+            _check_name(name)
             (host / name).write_bytes(data)
         for name, arr in plan.pop("_arrays", {}).items():
+            _check_name(name)
             _save_array(host / name, arr)
-        if self.run_as:
+        if self.run_as and not self.root_files:  # root_files: the job writes as fsuid 0
             for p in [host, *host.iterdir()]:
                 os.chown(p, *self.run_as)
         token = uuid.uuid4().hex
-        job = {"op": "run", "job_dir": inside, "plan": plan, "limits": limits.as_job(),
-               "run_as": list(self.run_as) if self.run_as else None, "token": token, "id": token}
+        job_limits = {**limits.as_job(), "address_space": not self.gpu}
+        job = {"op": "run", "job_dir": inside, "plan": plan, "limits": job_limits,
+               "run_as": list(self.run_as) if self.run_as else None, "root_files": self.root_files,
+               "gpu": self.gpu, "token": token, "id": token}
+        if self.isolation == "sandbox" and os.geteuid() != 0 and not _kernel_at_least(5, 14):
+            # before 5.14, RLIMIT_NPROC counted the uid's tasks host-wide even in a user namespace
+            job["nproc_base"] = host_tasks(os.getuid())
+        proc = self.proc
         try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-        except (OSError, ValueError) as exc:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+        except (OSError, ValueError, AttributeError) as exc:
             self.kill()
             raise SandboxError(f"the worker stopped accepting jobs: {exc}") from exc
-        line = self._readline(limits.capped().wall_s + 15)
+        line = self._readline(limits.capped().wall_s + self.reply_slack_s)
         self.jobs_run += 1
-        if not line:
-            # The zygote itself died or hung (a job killed it, or it broke):
-            # the job counts as crashed; the next job gets a fresh worker.
-            self.kill()
-            reply = {"status": "worker-died", "output": {"head": "", "tail": "", "total_bytes": 0,
-                                                          "dropped_bytes": 0}}
-        else:
-            reply = json.loads(line)
-            if reply.get("status") == "harness-error":
+        reply = None
+        if line:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                reply = None
+            if isinstance(reply, dict) and reply.get("status") == "harness-error":
                 raise SandboxError(f"the worker failed: {reply.get('error')}")
+            if isinstance(reply, dict) and str(reply.get("harness", "")).startswith("failed"):
+                remove_tree(self._retire(host))
+                raise SandboxError("the worker failed before running the submission: "
+                                   + str(reply["harness"]).strip().splitlines()[-1])
+        if not isinstance(reply, dict) or reply.get("id") != token:
+            # The zygote died (a job killed it), froze (a job stopped it) or
+            # broke its protocol: this job failed; the next gets a fresh worker.
+            hung = line is None
+            self.kill()
+            if self.isolation != "sandbox":  # a sandbox's PID namespace died with it
+                if self.run_as:
+                    _kill_uid_processes(self.run_as[0])
+                else:
+                    _kill_token_processes(token)
+            reply = {"status": "worker-hung" if hung else "worker-died", "output": dict(_EMPTY_OUTPUT)}
+        job_dir = self._retire(host)
         from graders.outputs import read_journal
 
-        return JobOutcome(reply=reply, job_dir=host, isolation=self.isolation,
-                          journal=read_journal(host))
+        return JobOutcome(reply=reply, job_dir=job_dir, isolation=self.isolation,
+                          journal=read_journal(job_dir))
+
+    def _retire(self, host: Path) -> Path:
+        """Move a finished job's directory where no later job can see it; sweep the rest."""
+        dest = self.done / host.name
+        try:
+            if not os.path.islink(host):
+                os.chmod(host, 0o700)  # the job may have locked its own directory
+            os.rename(host, dest)
+        except OSError:
+            dest = host
+        try:
+            leftovers = [e for e in os.scandir(self.jobs)]
+        except OSError:
+            leftovers = []
+        for entry in leftovers:
+            if entry.path != str(dest):
+                remove_tree(entry.path)
+        return dest
 
 
 def _save_array(path: Path, arr) -> None:

@@ -12,15 +12,20 @@ per line. For each job it forks a fresh child, which
 * starts its own session (so the whole group can be killed),
 * applies resource limits measured from the warm state (CPU seconds, memory
   beyond what the zygote already holds, processes, file size, open files),
-* drops to an unprivileged user when the zygote holds that right,
+* drops to the worker's own unprivileged user when the zygote is root,
+* forbids itself new privileges and, by a seccomp filter, the system calls a
+  grading never needs (new namespaces, mounts, ptrace, kernel keyrings, bpf,
+  io_uring, and memory that escapes the memory limit: memfd, System V shm),
 * loads the student's submission from the job directory and runs the plan's
   calls, writing every value it got back as ``.npy`` files (plain numeric
-  arrays only) described by ``result.json``.
+  arrays only) described by ``journal.jsonl``.
 
-The zygote enforces the wall-clock limit, keeps the head and tail of the
-child's output, kills every process the job left behind, and replies with one
-JSON line. It never interprets what the child wrote: the grader does, in its
-own process, reading plain arrays with ``allow_pickle=False``.
+The zygote enforces the wall-clock and disk limits, keeps the head and tail of
+the child's output, kills every process the job left behind (the zygote is a
+child subreaper, so nothing the job starts can leave its process tree), and
+replies with one JSON line. It never interprets what the child wrote: the
+grader does, in its own process, reading plain arrays with
+``allow_pickle=False``.
 """
 from __future__ import annotations
 
@@ -33,20 +38,73 @@ import sys
 import time
 import traceback
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 OUTPUT_HEAD = 8 * 1024
 OUTPUT_TAIL = 8 * 1024
-MAX_LEAVES = 256
+MAX_LEAVES = 128  # arrays saved per call
+MAX_ITEMS = 64  # items of one list, tuple or dict
+MAX_NODES = 1024  # values visited per call while encoding what it returned
+MAX_DEPTH = 8
 MAX_STR = 20_000
+MAX_FILES = 5000  # entries a job may create in its scratch directory
+DISK_CHECK_S = 0.2
+_SUBREAPER = False  # set by the zygote once it is a child subreaper
 JOB_MARK = "DLGRADE_JOB_TOKEN"
+_real_exit = os._exit  # captured before any student code can replace it
+
+# prctl(2) options and capability numbers (linux/prctl.h, linux/capability.h)
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_SECCOMP = 22
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+CAP_SETGID, CAP_SETUID = 6, 7
+
+
+_LIBC = None
+_FILTERS: dict = {}  # deny_shared_memory -> (a seccomp sock_fprog, the array it points to)
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
 
 
 # --------------------------------------------------------------------------- child side
 
 
-def _child_main(job: dict, out_fd: int) -> None:
+class _Harness:
+    """The child's one-way report to the zygote, closed before any student code runs.
+
+    Whatever the journal says later may be the student's doing; what came
+    through here was written by dlgrade alone. A failure reported here is
+    dlgrade's own (the grader raises it); a "harness-error" in the journal
+    can then only be the student's tampering.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def report(self, text: str) -> None:
+        if self.fd < 0:
+            return
+        try:
+            os.write(self.fd, text.encode("utf-8", "replace")[:4000])
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = -1
+
+
+def _child_main(job: dict, out_fd: int, status_fd: int) -> None:
     """Run one job in the freshly forked child. Never returns."""
     code = 0
+    harness = _Harness(status_fd)
     try:
         os.setsid()
         os.dup2(out_fd, 1)
@@ -56,7 +114,7 @@ def _child_main(job: dict, out_fd: int) -> None:
         for fd in (out_fd, devnull):
             if fd > 2:
                 os.close(fd)
-        _close_other_fds()
+        _close_other_fds(keep=status_fd)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
         sys.stdin = open(os.devnull)
@@ -64,45 +122,77 @@ def _child_main(job: dict, out_fd: int) -> None:
         os.environ[JOB_MARK] = job.get("token", "")
         for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
             os.environ[var] = job["job_dir"]
-        _apply_limits(job.get("limits", {}))
-        _drop_privileges(job.get("run_as"))
-        _run_plan(job)
-    except BaseException:  # the harness itself failed: say so on the captured output
-        traceback.print_exc()
+        os.environ["USER"] = os.environ["LOGNAME"] = "student"
+        run_as = job.get("run_as")
+        _apply_limits(job.get("limits", {}), run_as, job.get("nproc_base"))
+        _drop_privileges(run_as, bool(job.get("root_files")))
+        _confine(job)
+        _run_plan(job, harness)
+    except BaseException:
+        if harness.fd >= 0:  # dlgrade failed before the student's code ran
+            harness.report("failed: " + traceback.format_exc()[-3000:])
+        else:
+            traceback.print_exc()
         code = 70
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         pass
-    os._exit(code)
+    _real_exit(code)
 
 
-def _close_other_fds() -> None:
+def _close_other_fds(keep: int = -1) -> None:
     try:
         fds = [int(x) for x in os.listdir("/proc/self/fd")]
     except OSError:
         fds = list(range(3, 256))
     for fd in fds:
-        if fd > 2:
+        if fd > 2 and fd != keep:
             try:
                 os.close(fd)
             except OSError:
                 pass
 
 
-def _status_kb(field: str) -> int:
+def _status_kb(*fields: str) -> list[int]:
+    """Fields of /proc/self/status in kB (0 where missing)."""
+    found = dict.fromkeys(fields, 0)
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
+                key = line.split(":", 1)[0]
+                if key in found:
+                    found[key] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return [found[k] for k in fields]
 
 
-def _apply_limits(limits: dict) -> None:
+def _tasks_of(uid: int, exclude: int) -> int:
+    """Threads (the unit RLIMIT_NPROC counts) of processes whose real uid is ``uid``."""
+    count = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != exclude]
+    except OSError:
+        return 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                real_uid, threads = None, 1
+                for line in f:
+                    if line.startswith("Uid:"):
+                        real_uid = int(line.split()[1])
+                    elif line.startswith("Threads:"):
+                        threads = int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if real_uid == uid:
+            count += threads
+    return count
+
+
+def _apply_limits(limits: dict, run_as, nproc_base) -> None:
     def setl(res, soft, hard=None):
         hard = soft if hard is None else hard
         try:
@@ -116,99 +206,354 @@ def _apply_limits(limits: dict) -> None:
     setl(resource.RLIMIT_CORE, 0)
     if "cpu_s" in limits:
         cpu = max(1, int(limits["cpu_s"]))
-        setl(resource.RLIMIT_CPU, cpu, cpu + 2)
+        # SIGXCPU at the soft limit; SIGKILL one second later if it is ignored
+        setl(resource.RLIMIT_CPU, cpu, cpu + 1)
     if "memory_mb" in limits:
-        # RLIMIT_DATA counts private writable memory (heap and anonymous mmaps):
-        # it stops numpy's 8 GB calloc like RLIMIT_AS would, yet leaves room for
-        # CUDA's huge PROT_NONE address reservations. The budget is on top of
-        # what the warm zygote already holds.
-        base = _status_kb("VmData") * 1024
-        setl(resource.RLIMIT_DATA, base + int(limits["memory_mb"]) * 2**20)
+        budget = int(limits["memory_mb"]) * 2**20
+        data_kb, size_kb = _status_kb("VmData", "VmSize")
+        # RLIMIT_DATA counts private writable memory (heap, anonymous mmaps,
+        # thread stacks): it stops numpy's 8 GB calloc, yet leaves room for
+        # CUDA's huge PROT_NONE reservations. The budget is on top of what the
+        # warm zygote already holds, which the forked child shares.
+        setl(resource.RLIMIT_DATA, data_kb * 1024 + budget)
+        if limits.get("address_space", True):
+            # Shared anonymous mappings (mmap(-1, n), /dev/zero) escape
+            # RLIMIT_DATA; the address-space limit bounds them too. The slack
+            # covers libraries a submission imports lazily. Not for GPU jobs.
+            slack = max(budget, 1024 * 2**20)
+            setl(resource.RLIMIT_AS, size_kb * 1024 + budget + slack)
     if "fsize_mb" in limits:
         setl(resource.RLIMIT_FSIZE, int(limits["fsize_mb"]) * 2**20)
     if "nofile" in limits:
         setl(resource.RLIMIT_NOFILE, int(limits["nofile"]))
     if "nproc" in limits:
-        setl(resource.RLIMIT_NPROC, int(limits["nproc"]))
+        # RLIMIT_NPROC caps the threads of *all* processes with the job's real
+        # uid, and root ignores it; so the number we set is "what that uid
+        # already runs" plus the job's budget (the job's child itself included):
+        # - zygote is root: the job runs as the worker's own uid, which nothing
+        #   else uses and whose leftovers were killed after the previous job:
+        #   the base is 0;
+        # - non-root, inside bubblewrap's user namespace: since Linux 5.14 the
+        #   count is per user namespace, i.e. what /proc shows us here (the
+        #   sandbox's init and the zygote); on older kernels it is the uid's
+        #   count on the whole host, which the grader measures and sends;
+        # - non-root without a sandbox: the uid's tasks on the host, as /proc
+        #   shows them (the grader, the user's shell and editor...).
+        if nproc_base is not None:
+            base = int(nproc_base)
+        elif run_as:
+            base = 0
+        else:
+            base = _tasks_of(os.getuid(), exclude=os.getpid())
+        setl(resource.RLIMIT_NPROC, base + int(limits["nproc"]))
     # A write past RLIMIT_FSIZE should fail with an exception, not kill silently.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def _drop_privileges(run_as) -> None:
+def _capset(caps: int) -> None:
+    """Set the effective and permitted capability sets to ``caps`` (a bit mask)."""
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)(caps & 0xFFFFFFFF, caps & 0xFFFFFFFF, 0, caps >> 32, caps >> 32, 0)
+    if _libc().capset(header, data) != 0:  # {effective, permitted, inheritable} x 2
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def _drop_privileges(run_as, root_files: bool) -> None:
+    """Become the worker's unprivileged uid (only when the zygote is root).
+
+    ``root_files``: basic isolation as root with an interpreter under a
+    directory only root may enter (``/root/.pyenv``). The job's processes
+    still get the unprivileged uid (so RLIMIT_NPROC holds and signals cannot
+    reach the grader), but the file-system uid stays 0, without any
+    capability, so that lazy imports keep working.
+    """
     if not run_as:
         return
     uid, gid = int(run_as[0]), int(run_as[1])
+    libc = _libc() if root_files else None
+    if root_files:
+        libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
     os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
+    if hasattr(os, "setresgid"):
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    else:  # pragma: no cover (macOS)
+        os.setgid(gid)
+        os.setuid(uid)
+    if root_files:
+        _capset((1 << CAP_SETUID) | (1 << CAP_SETGID))
+        libc.setfsuid(0)
+        libc.setfsgid(0)
+        _capset(0)
+        libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise RuntimeError(f"could not switch to uid {uid}")
+
+
+def _confine(job: dict) -> None:
+    """Last steps before student code: die with the zygote, no new privileges, seccomp."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = _libc()
+    parent = os.getppid()
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the zygote died in between
+        _real_exit(70)
+    # The uid switch left us non-dumpable (our /proc entries owned by root);
+    # the zygote stays non-dumpable, the job need not be.
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if job.get("seccomp", True):
+        install_seccomp(deny_shared_memory=not job.get("gpu", False))
+
+
+# --------------------------------------------------------------------------- seccomp
+
+# System calls a grading job never needs. Each returns EPERM (ENOSYS where
+# callers fall back to something else: clone3 -> clone, memfd -> temp files).
+_DENY = {
+    # name: (x86_64, aarch64)
+    "setns": (308, 268), "mount": (165, 40), "umount2": (166, 39), "pivot_root": (155, 41),
+    "chroot": (161, 51), "ptrace": (101, 117), "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271), "keyctl": (250, 219), "add_key": (248, 217),
+    "request_key": (249, 218), "bpf": (321, 280), "perf_event_open": (298, 241),
+    "userfaultfd": (323, 282), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427), "open_tree": (428, 428), "move_mount": (429, 429),
+    "fsopen": (430, 430), "fsconfig": (431, 431), "fsmount": (432, 432), "fspick": (433, 433),
+    "mount_setattr": (442, 442), "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+    "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
+    "reboot": (169, 142), "swapon": (167, 224), "swapoff": (168, 225), "acct": (163, 89),
+    "quotactl": (179, 60), "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265),
+    "syslog": (103, 116),
+}
+# Memory that RLIMIT_DATA/RLIMIT_AS do not see once it is unmapped.
+_DENY_SHARED_MEMORY = {"shmget": (29, 194), "shmat": (30, 196)}
+_ENOSYS = {"clone3": (435, 435)}
+_ENOSYS_SHARED_MEMORY = {"memfd_create": (319, 279), "memfd_secret": (447, 447)}
+# Only their namespace-creating forms are denied.
+_NS_CALLS = {"clone": (56, 220), "unshare": (272, 97)}
+# kill(-1, ...) and kill(-pgid, ...): whole process groups and "everything we may signal"
+_KILL = (62, 129)
+_NS_FLAGS = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
+_ARCHES = {"x86_64": (0, 0xC000003E), "amd64": (0, 0xC000003E),
+           "aarch64": (1, 0xC00000B7), "arm64": (1, 0xC00000B7)}
+
+
+def seccomp_program(machine: str, deny_shared_memory: bool = True) -> list[tuple[int, int, int, int]]:
+    """The classic-BPF filter as ``(code, jt, jf, k)`` instructions; [] if the arch is unknown."""
+    if machine not in _ARCHES:
+        return []
+    col, audit_arch = _ARCHES[machine]
+    ld_abs, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    deny = dict(_DENY, **(_DENY_SHARED_MEMORY if deny_shared_memory else {}))
+    enosys_calls = dict(_ENOSYS, **(_ENOSYS_SHARED_MEMORY if deny_shared_memory else {}))
+    # body: one jeq per call, jumping to one of three shared tails
+    checks = [(_KILL[col], "kill")]
+    checks += [(nrs[col], "ns") for nrs in _NS_CALLS.values()]
+    checks += [(nrs[col], "enosys") for nrs in enosys_calls.values()]
+    checks += [(nrs[col], "eperm") for nrs in deny.values()]
+    prog = [(ld_abs, 0, 0, 4)]  # seccomp_data.arch
+    prog.append((jeq, 1, 0, audit_arch))
+    prog.append((ret, 0, 0, eperm))  # another ABI (int 0x80 on x86_64): refuse everything
+    prog.append((ld_abs, 0, 0, 0))  # seccomp_data.nr
+    if col == 0:
+        prog.append((jge, 0, 1, 0x40000000))  # the x32 ABI
+        prog.append((ret, 0, 0, eperm))
+    n = len(checks)
+    # tails after the checks: [allow] [eperm] [enosys] [ns: ld args[0]; jset; allow; eperm]
+    # [kill: ld args[0]; jge 2**31 (a negative pid); allow; eperm]
+    for i, (nr, kind) in enumerate(checks):
+        to_allow = n - i - 1
+        target = {"eperm": to_allow + 1, "enosys": to_allow + 2, "ns": to_allow + 3, "kill": to_allow + 7}[kind]
+        prog.append((jeq, target, 0, nr))
+    prog.append((ret, 0, 0, allow))
+    prog.append((ret, 0, 0, eperm))
+    prog.append((ret, 0, 0, enosys))
+    prog.append((ld_abs, 0, 0, 16))  # low 32 bits of args[0]: the clone/unshare flags
+    prog.append((jset, 1, 0, _NS_FLAGS))
+    prog.append((ret, 0, 0, allow))
+    prog.append((ret, 0, 0, eperm))
+    prog.append((ld_abs, 0, 0, 16))  # kill's pid, as an unsigned 32-bit number
+    prog.append((jge, 1, 0, 0x80000000))
+    prog.append((ret, 0, 0, allow))
+    prog.append((ret, 0, 0, eperm))
+    return prog
+
+
+def _seccomp_filter(deny_shared_memory: bool):
+    """The filter as a ``sock_fprog`` ready for prctl (built once, in the zygote); None if unsupported."""
+    if deny_shared_memory not in _FILTERS:
+        import ctypes
+        import platform
+
+        prog = seccomp_program(platform.machine().lower(), deny_shared_memory)
+        if not prog:
+            _FILTERS[deny_shared_memory] = None
+        else:
+            # struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}; struct sock_fprog {u16 len; *filter}
+            raw = b"".join(code.to_bytes(2, sys.byteorder) + bytes([jt, jf]) + k.to_bytes(4, sys.byteorder)
+                           for code, jt, jf, k in prog)
+            array = ctypes.create_string_buffer(raw, len(raw))
+
+            class SockFprog(ctypes.Structure):
+                _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.c_void_p)]
+
+            _FILTERS[deny_shared_memory] = (SockFprog(len(prog), ctypes.addressof(array)), array)
+    entry = _FILTERS[deny_shared_memory]
+    return entry[0] if entry else None
+
+
+def install_seccomp(deny_shared_memory: bool = True) -> bool:
+    """Install the filter on this process (needs no_new_privs); False if unsupported."""
+    import ctypes
+
+    fprog = _seccomp_filter(deny_shared_memory)
+    if fprog is None:
+        return False
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(PR_SET_SECCOMP, 2, ctypes.byref(fprog), 0, 0) == 0  # SECCOMP_MODE_FILTER
+
+
+def _seccomp_works() -> bool:
+    """Fork a child that installs the filter and checks that unshare(NEWUSER) is refused."""
+    if not sys.platform.startswith("linux"):
+        return False
+    pid = os.fork()
+    if pid == 0:
+        ok = 2
+        try:
+            if install_seccomp():
+                libc = _libc()
+                ok = 0 if libc.unshare(0x10000000) != 0 else 1
+        except BaseException:
+            ok = 2
+        _real_exit(ok)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 # --------------------------------------------------------------------------- the plan
 
+_NUMPY_SCALARS: frozenset = frozenset()
+
+
+def _numpy_scalar_types():
+    global _NUMPY_SCALARS
+    if not _NUMPY_SCALARS:
+        import numpy as np
+
+        _NUMPY_SCALARS = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic))
+    return _NUMPY_SCALARS
+
 
 class _Encoder:
-    """Writes returned values as .npy leaves plus a JSON tree describing them."""
+    """Writes returned values as .npy leaves plus a JSON tree describing them.
+
+    Only the data itself crosses: an ndarray subclass is read through
+    ``ndarray``'s own C methods (its overrides of ``__array__``, ``tolist``,
+    ``__eq__``... never run), containers are walked with the base types'
+    methods, and anything else is described by its type name only.
+    """
 
     def __init__(self, prefix: str):
         self.prefix = prefix
         self.count = 0
+        self.nodes = 0
 
     def encode(self, value, depth: int = 0):
         import numpy as np
 
-        if depth > 6:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            return {"t": "other", "type": "too large a structure"}
+        if depth > MAX_DEPTH:
             return {"t": "other", "type": "nested too deeply"}
+        vtype = type(value)  # type(), unlike isinstance(), cannot be fooled by a __class__ property
         torch = sys.modules.get("torch")
-        if torch is not None and isinstance(value, torch.Tensor):
-            meta = {
-                "device": str(value.device),
-                "dtype": str(value.dtype).replace("torch.", ""),
-                "requires_grad": bool(value.requires_grad),
-                "grad_fn": value.grad_fn is not None,
-                "shape": list(value.shape),
-            }
-            t = value.detach()
+        if torch is not None and issubclass(vtype, torch.Tensor):
+            return self._tensor(value, torch)
+        if issubclass(vtype, np.ndarray):
+            base = np.ndarray.view(value, np.ndarray)
+            arr = np.ndarray.copy(base, order="C")
+            if arr.dtype.kind not in "biuf":
+                return {"t": "other", "type": f"array of {arr.dtype.name}"}
+            leaf = self._save(arr)
+            if vtype is not np.ndarray:
+                leaf["subclass"] = vtype.__name__[:80]
+            return leaf
+        if issubclass(vtype, np.generic):
+            if vtype not in _numpy_scalar_types():
+                return {"t": "other", "type": vtype.__name__[:80]}
+            arr = np.array(value)
+            if arr.dtype.kind not in "biuf":
+                return {"t": "other", "type": f"{arr.dtype.name} value"}
+            return self._save(arr)
+        if vtype in (bool, int, float):
+            try:
+                arr = np.array(value)
+            except OverflowError:
+                return {"t": "other", "type": "int too large"}
+            if arr.dtype.kind not in "biuf":
+                return {"t": "other", "type": "int too large"}
+            leaf = self._save(arr)
+            leaf["python"] = vtype.__name__
+            return leaf
+        if vtype is str:
+            return {"t": "str", "value": value[:MAX_STR], "truncated": len(value) > MAX_STR}
+        if value is None:
+            return {"t": "none"}
+        if issubclass(vtype, (tuple, list)):
+            base_t = tuple if issubclass(vtype, tuple) else list
+            n = base_t.__len__(value)
+            if n > MAX_ITEMS:
+                return {"t": "other", "type": f"{base_t.__name__} of {n} items"}
+            items = [self.encode(base_t.__getitem__(value, i), depth + 1) for i in range(n)]
+            return {"t": "seq", "kind": base_t.__name__, "items": items}
+        if issubclass(vtype, dict):
+            pairs = list(dict.items(value))
+            if len(pairs) > MAX_ITEMS:
+                return {"t": "other", "type": f"dict of {len(pairs)} items"}
+            items = {}
+            for k, v in pairs:
+                if type(k) is not str:
+                    return {"t": "other", "type": "dict with non-string keys"}
+                items[k[:200]] = self.encode(v, depth + 1)
+            return {"t": "map", "items": items}
+        return {"t": "other", "type": vtype.__name__[:80]}
+
+    def _tensor(self, value, torch):
+        import numpy as np
+
+        T = torch.Tensor
+        meta = {
+            "device": str(T.device.__get__(value)),
+            "dtype": str(T.dtype.__get__(value)).replace("torch.", ""),
+            "requires_grad": bool(T.requires_grad.__get__(value)),
+            "grad_fn": T.grad_fn.__get__(value) is not None,
+            "shape": list(T.shape.__get__(value)),
+        }
+        disable = getattr(torch._C, "DisableTorchFunctionSubclass", None) or torch._C.DisableTorchFunction
+        with disable():
+            t = T.detach(value)
             if t.device.type == "meta":
                 return {"t": "tensor-meta", "torch": meta}
             t = t.cpu()
             if t.dtype in (torch.bfloat16, torch.float16):
                 t = t.float()
-            if t.is_complex() or not (t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.bool, torch.uint8, torch.int16, torch.int8)):
+            if t.is_complex() or not (t.is_floating_point() or t.dtype in (
+                    torch.int64, torch.int32, torch.bool, torch.uint8, torch.int16, torch.int8)):
                 return {"t": "other", "type": f"tensor of {meta['dtype']}"}
-            leaf = self._save(np.array(t.numpy(), copy=True))
-            leaf["torch"] = meta
-            return leaf
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            arr = np.array(value, copy=True, subok=False)
-            if arr.dtype.kind not in "biuf":
-                return {"t": "other", "type": f"array of {arr.dtype.name}"}
-            leaf = self._save(arr)
-            if type(value) not in (np.ndarray,) and not isinstance(value, np.generic):
-                leaf["subclass"] = type(value).__name__[:80]
-            return leaf
-        if isinstance(value, bool) or isinstance(value, (int, float)):
-            if type(value) not in (bool, int, float):
-                return {"t": "other", "type": type(value).__name__[:80]}
-            leaf = self._save(np.array(value))
-            leaf["python"] = type(value).__name__
-            return leaf
-        if isinstance(value, str):
-            if type(value) is not str:
-                return {"t": "other", "type": type(value).__name__[:80]}
-            return {"t": "str", "value": value[:MAX_STR], "truncated": len(value) > MAX_STR}
-        if value is None:
-            return {"t": "none"}
-        if type(value) in (tuple, list):
-            return {"t": "seq", "kind": type(value).__name__,
-                    "items": [self.encode(v, depth + 1) for v in value[:MAX_LEAVES]]}
-        if type(value) is dict:
-            items = {}
-            for k, v in list(value.items())[:MAX_LEAVES]:
-                if type(k) is not str:
-                    return {"t": "other", "type": "dict with non-string keys"}
-                items[k[:200]] = self.encode(v, depth + 1)
-            return {"t": "map", "items": items}
-        return {"t": "other", "type": type(value).__name__[:80]}
+            arr = np.array(t.numpy(), copy=True)
+        leaf = self._save(arr)
+        leaf["torch"] = meta
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            leaf["subclass"] = type(value).__name__[:80]
+        return leaf
 
     def _save(self, arr):
         import numpy as np
@@ -221,22 +566,37 @@ class _Encoder:
         return {"t": "array", "file": name, "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
 
-def _build_arg(spec: dict, torch_needed: list):
+def _input_files(plan: dict) -> list[str]:
+    names = []
+    for call in plan.get("calls", []):
+        for spec in [*call.get("args", []), *call.get("kwargs", {}).values()]:
+            if "npy" in spec:
+                names.append(spec["npy"])
+            if "add" in spec:
+                names.append(spec["add"]["npy"])
+    return list(dict.fromkeys(names))
+
+
+def _load_inputs(plan: dict) -> dict:
+    """Every input array of the plan, read before the student's code can touch the files."""
+    import numpy as np
+
+    return {name: np.load(name, allow_pickle=False) for name in _input_files(plan)}
+
+
+def _build_arg(spec: dict, inputs: dict):
     import numpy as np
 
     if "json" in spec:
         return spec["json"]
-    arr = np.load(spec["npy"], allow_pickle=False)
+    arr = np.array(inputs[spec["npy"]], copy=True)
     if "add" in spec:
-        d = np.load(spec["add"]["npy"], allow_pickle=False)
-        arr = arr + spec["add"]["scale"] * d
+        arr = arr + spec["add"]["scale"] * inputs[spec["add"]["npy"]]
     if "add_at" in spec:
-        arr = np.array(arr, copy=True)
         arr[tuple(spec["add_at"]["index"])] += spec["add_at"]["delta"]
     if spec.get("as") == "torch":
         import torch
 
-        torch_needed.append(True)
         t = torch.from_numpy(np.ascontiguousarray(arr))
         if "dtype" in spec:
             t = t.to(getattr(torch, spec["dtype"]))
@@ -259,19 +619,21 @@ def _seed(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def _student_frames(tb, filename: str) -> list[dict]:
+def _student_frames(tb, job_dir: str) -> list[dict]:
+    """The traceback's frames that are in the student's own files (the job directory)."""
     frames = []
     for fs in traceback.extract_tb(tb):
-        if os.path.basename(fs.filename) == filename:
-            frames.append({"line": fs.lineno, "function": fs.name, "code": (fs.line or "")[:300]})
-    return frames
+        if os.path.dirname(fs.filename) == job_dir:
+            frames.append({"line": fs.lineno, "function": fs.name[:200], "code": (fs.line or "")[:300],
+                           "file": os.path.basename(fs.filename)[:200]})
+    return frames[-20:]
 
 
-def _describe_exception(exc: BaseException, filename: str) -> dict:
+def _describe_exception(exc: BaseException, job_dir: str) -> dict:
     info = {
         "type": type(exc).__name__[:80],
-        "message": str(exc)[:2000] if not isinstance(exc, MemoryError) else "out of memory",
-        "frames": _student_frames(exc.__traceback__, filename),
+        "message": str(exc)[:2000] if not _is_memory_error(exc) else "out of memory",
+        "frames": _student_frames(exc.__traceback__, job_dir),
     }
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
@@ -289,7 +651,7 @@ def _describe_exception(exc: BaseException, filename: str) -> dict:
 _STRAY = "_dlgrade_stray"  # where a tensor off the call's device was made (see _DeviceTracker)
 
 
-def _device_tracker(device: str, filename: str):
+def _device_tracker(device: str, job_dir: str):
     """A torch function mode for calls on another device than the CPU.
 
     It notes, on every tensor an operation makes off ``device`` (a one-hot
@@ -304,7 +666,7 @@ def _device_tracker(device: str, filename: str):
     from torch.overrides import TorchFunctionMode
 
     want = torch.device(device).type
-    path = os.path.abspath(filename)
+    student_dir = os.path.abspath(job_dir)
 
     def tensors(obj, depth=0):
         if isinstance(obj, torch.Tensor):
@@ -319,7 +681,7 @@ def _device_tracker(device: str, filename: str):
     def student_line():
         f = sys._getframe(2)
         while f is not None:
-            if os.path.abspath(f.f_code.co_filename) == path:
+            if os.path.dirname(os.path.abspath(f.f_code.co_filename)) == student_dir:
                 code = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
                 return {"line": f.f_lineno, "code": code[:300]}
             f = f.f_back
@@ -362,6 +724,12 @@ def _device_tracker(device: str, filename: str):
     return Tracker()
 
 
+def _is_memory_error(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM)
+
+
 class _Journal:
     """Appends one JSON line per finished step, so a timeout still says where it stopped."""
 
@@ -384,39 +752,49 @@ def _load_submission(path: str):
     return module
 
 
-def _run_plan(job: dict) -> None:
+def _run_plan(job: dict, harness: _Harness) -> None:
     plan = job["plan"]
     journal = _Journal("journal.jsonl")
+    job_dir = os.path.abspath(os.getcwd())
     filename = plan["submission"]
-    sys.path.insert(0, os.getcwd())
+    sys.path.insert(0, job_dir)
     if plan.get("framework") == "torch":
         import torch  # noqa: F401  (seeded before the student's code runs)
 
         torch.set_num_threads(1)
+    inputs = _load_inputs(plan)
     _seed(plan.get("seed", 0))
+    harness.report("ok")  # from here on, the student's code runs
     t0 = time.perf_counter()
     try:
-        module = _load_submission(filename)
+        module = _load_submission(os.path.join(job_dir, filename))
     except SystemExit as exc:
         journal.write({"step": "load", "status": "exit", "code": _exit_code(exc)})
         return
     except BaseException as exc:  # the student's error: report it, never crash
         status = "syntax-error" if isinstance(exc, SyntaxError) else (
-            "memory" if isinstance(exc, MemoryError) else (
+            "memory" if _is_memory_error(exc) else (
                 "import-error" if isinstance(exc, ImportError) else "exception"))
-        journal.write({"step": "load", "status": status, "error": _describe_exception(exc, filename)})
+        journal.write({"step": "load", "status": status, "error": _describe_exception(exc, job_dir)})
         return
     journal.write({"step": "load", "status": "ok", "seconds": time.perf_counter() - t0})
 
     entry = plan["entry"]
-    if not hasattr(module, entry):
+    try:
+        found = entry in vars(module)
+    except Exception:
+        found = False
+    if not found:
         journal.write({"step": "entry", "status": "missing",
-                       "names": sorted(n for n in vars(module) if not n.startswith("_"))[:50]})
+                       "names": sorted(n for n in vars(module) if isinstance(n, str)
+                                       and not n.startswith("_"))[:50]})
         return
-    value = getattr(module, entry)
+    value = vars(module)[entry]
     if plan.get("want") == "value":
-        journal.write({"step": "entry", "status": "ok",
-                       "value": _Encoder("value").encode(value)})
+        try:
+            journal.write({"step": "entry", "status": "ok", "value": _Encoder("value").encode(value)})
+        except BaseException as exc:
+            journal.write({"step": "entry", "status": "exception", "error": _describe_exception(exc, job_dir)})
         return
     if not callable(value):
         journal.write({"step": "entry", "status": "not-callable", "type": type(value).__name__[:80]})
@@ -424,25 +802,24 @@ def _run_plan(job: dict) -> None:
     journal.write({"step": "entry", "status": "ok"})
 
     for call in plan.get("calls", []):
-        record = _run_call(value, call, filename)
+        record = _run_call(value, call, job_dir, inputs)
         journal.write(record)
 
 
 def _exit_code(exc: SystemExit):
     code = exc.code
-    if code is None or isinstance(code, int):
+    if code is None or type(code) is int:
         return code
     return str(code)[:200]
 
 
-def _run_call(fn, call: dict, filename: str) -> dict:
+def _run_call(fn, call: dict, job_dir: str, inputs: dict) -> dict:
     cid = call["id"]
     record = {"step": "call", "id": cid}
-    torch_needed: list = []
     try:
-        args = [_build_arg(a, torch_needed) for a in call.get("args", [])]
-        kwargs = {k: _build_arg(v, torch_needed) for k, v in call.get("kwargs", {}).items()}
-    except Exception as exc:  # a grader bug, not the student's: say so distinctly
+        args = [_build_arg(a, inputs) for a in call.get("args", [])]
+        kwargs = {k: _build_arg(v, inputs) for k, v in call.get("kwargs", {}).items()}
+    except Exception as exc:  # the inputs were fine before: the student's code broke them
         record.update(status="harness-error", error={"type": type(exc).__name__, "message": str(exc)})
         return record
     _seed(call.get("seed", 0))
@@ -450,7 +827,7 @@ def _run_call(fn, call: dict, filename: str) -> dict:
     before = None
     if watch:
         before = [_snapshot(a) for a in args]
-    tracker = _device_tracker(call["device"], filename) if call.get("device", "cpu") != "cpu" else None
+    tracker = _device_tracker(call["device"], job_dir) if call.get("device", "cpu") != "cpu" else None
     t0 = time.perf_counter()
     try:
         if tracker is None:
@@ -462,8 +839,8 @@ def _run_call(fn, call: dict, filename: str) -> dict:
         record.update(status="exit", code=_exit_code(exc))
         return record
     except BaseException as exc:
-        record.update(status="memory" if isinstance(exc, MemoryError) else "exception",
-                      error=_describe_exception(exc, filename))
+        record.update(status="memory" if _is_memory_error(exc) else "exception",
+                      error=_describe_exception(exc, job_dir))
         return record
     record["seconds"] = time.perf_counter() - t0
     enc = _Encoder(f"c{call['n']:04d}")
@@ -477,12 +854,13 @@ def _run_call(fn, call: dict, filename: str) -> dict:
             record["args_after"] = [enc.encode(_snapshot(a)) if b is not None else {"t": "none"}
                                     for a, b in zip(args, before)]
         if call.get("backward"):
-            record["backward"] = _backward(out, args, enc, filename)
+            record["backward"] = _backward(out, args, enc, job_dir)
     except SystemExit as exc:
         record.update(status="exit", code=_exit_code(exc))
         return record
     except BaseException as exc:
-        record.update(status="exception", error=_describe_exception(exc, filename))
+        record.update(status="memory" if _is_memory_error(exc) else "exception",
+                      error=_describe_exception(exc, job_dir))
         return record
     record["status"] = "ok"
     return record
@@ -510,7 +888,7 @@ def _snapshot(a):
     return None
 
 
-def _backward(out, args, enc: _Encoder, filename: str) -> dict:
+def _backward(out, args, enc: _Encoder, job_dir: str) -> dict:
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(out, torch.Tensor):
         return {"status": "not-a-tensor"}
@@ -520,7 +898,7 @@ def _backward(out, args, enc: _Encoder, filename: str) -> dict:
         target = out if out.numel() == 1 else out.sum()
         target.backward()
     except Exception as exc:
-        return {"status": "exception", "error": _describe_exception(exc, filename)}
+        return {"status": "exception", "error": _describe_exception(exc, job_dir)}
     grads = []
     for a in args:
         if isinstance(a, torch.Tensor) and a.requires_grad:
@@ -548,9 +926,12 @@ class _OutputTrap:
             self.head += data[:room]
             data = data[room:]
         if data:
-            self.tail += data
-            if len(self.tail) > OUTPUT_TAIL:
-                del self.tail[: len(self.tail) - OUTPUT_TAIL]
+            if len(data) >= OUTPUT_TAIL:
+                self.tail = bytearray(data[-OUTPUT_TAIL:])
+            else:
+                self.tail += data
+                if len(self.tail) > OUTPUT_TAIL:
+                    del self.tail[: len(self.tail) - OUTPUT_TAIL]
 
     def as_dict(self) -> dict:
         return {
@@ -561,116 +942,263 @@ class _OutputTrap:
         }
 
 
-def _kill_leftovers(pgid: int, token: str) -> None:
-    """Kill the job's process group and anything else it left running.
-
-    Inside the sandbox's own PID namespace every process but us and our
-    ancestors belongs to the job. Outside it (basic isolation) we look for the
-    job's token in each process's environment, which catches children that
-    started a session of their own to escape the group kill.
-    """
+def _proc_table() -> dict[int, int]:
+    """pid -> parent pid for every process this /proc shows."""
+    table = {}
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     except OSError:
-        pass
-    me = os.getpid()
-    keep = {me, os.getppid(), 1}
-    in_own_pidns = os.environ.get("DLGRADE_PIDNS") == "1"
-    for _ in range(3):
-        found = False
+        return table
+    for pid in pids:
         try:
-            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-        except OSError:
-            return
-        for pid in pids:
-            if pid in keep:
-                continue
-            if not in_own_pidns:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            table[pid] = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
+
+
+def _job_processes(in_own_pidns: bool) -> list[int]:
+    """Every process the job may have left: our descendants (we are a subreaper,
+    so orphans come back to us) and, in the sandbox's PID namespace, anything
+    but us and our ancestors."""
+    table = _proc_table()
+    me = os.getpid()
+    if in_own_pidns:
+        keep = {me}
+        p = os.getppid()
+        while p and p not in keep:
+            keep.add(p)
+            p = table.get(p, 0)
+        return [pid for pid in table if pid not in keep]
+    children: dict[int, list[int]] = {}
+    for pid, ppid in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(me, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of ``uid`` from a helper that takes that uid (root only).
+
+    kill(-1) reaches all processes the sender may signal, and nothing else:
+    with the worker's own uid, exactly the job's processes.
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            for _ in range(1000):
                 try:
-                    with open(f"/proc/{pid}/environ", "rb") as f:
-                        env = f.read()
-                except OSError:
-                    continue
-                if f"{JOB_MARK}={token}".encode() not in env.split(b"\0"):
-                    continue
-            try:
-                os.kill(pid, signal.SIGKILL)
-                found = True
-            except OSError:
-                pass
-        if not found:
-            break
-        time.sleep(0.01)
-    # reap anything that was our child
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+        finally:
+            _real_exit(0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _reap_all(main_pid: int, statuses: dict, deadline: float) -> None:
+    """Collect exited children until none is left (or until ``deadline``)."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            break
+            return
         if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.001)
+            continue
+        if pid == main_pid:
+            statuses[main_pid] = status
+
+
+def _has_children() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
+def _kill_job(main_pid: int, job: dict, statuses: dict) -> int:
+    """Kill everything the job left running; return how many processes that was.
+
+    We are a child subreaper, so every process the job started is our
+    descendant: once the main child is gone, no children left means nothing
+    left at all (the common case costs one system call).
+    """
+    try:
+        os.killpg(main_pid, signal.SIGKILL)
+    except OSError:
+        pass
+    _reap_all(main_pid, statuses, time.monotonic() + (0.5 if main_pid not in statuses else 0.0))
+    if not _has_children() and _SUBREAPER:
+        return 0
+    run_as = job.get("run_as")
+    if run_as and os.geteuid() == 0:
+        _kill_uid(int(run_as[0]))
+    in_own_pidns = os.environ.get("DLGRADE_PIDNS") == "1"
+    leftovers = 0
+    for round_ in range(200):
+        victims = _job_processes(in_own_pidns)
+        if not victims:
             break
+        if round_ == 0:
+            leftovers = len(victims)
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_all(main_pid, statuses, time.monotonic() + 0.05)
+    _reap_all(main_pid, statuses, time.monotonic() + 2.0)
+    return leftovers
+
+
+def _disk_usage(root: str, max_entries: int) -> tuple[int, int]:
+    """Bytes allocated and entries under ``root`` (stops counting after ``max_entries``)."""
+    total = entries = 0
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except PermissionError:  # a directory the job locked (as its owner): open it again
+            try:
+                os.chmod(d, 0o700)
+                it = os.scandir(d)
+            except OSError:
+                continue
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                entries += 1
+                if entries > max_entries:
+                    return total, entries
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += st.st_blocks * 512
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+    return total, entries
+
+
+def _oom_kills() -> int:
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
 
 
 def _run_job(job: dict) -> dict:
     r, w = os.pipe()
+    status_r, status_w = os.pipe()
+    try:  # fewer wake-ups when a job floods its output
+        import fcntl
+
+        fcntl.fcntl(r, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (OSError, ImportError):
+        pass
+    limits = job.get("limits", {})
     t0 = time.monotonic()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    oom0 = _oom_kills()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child_main(job, w)
+        os.close(status_r)
+        _child_main(job, w, status_w)
+        _real_exit(70)
     os.close(w)
+    os.close(status_w)
     trap = _OutputTrap()
-    wall = float(job.get("limits", {}).get("wall_s", 10))
-    deadline = t0 + wall
+    deadline = t0 + float(limits.get("wall_s", 10))
+    disk_limit = int(limits.get("disk_mb", 0)) * 2**20
+    scratch = os.path.dirname(os.path.abspath(job["job_dir"]))
+    next_disk_check = t0 + DISK_CHECK_S
     status = None
-    reaped = None
+    statuses: dict[int, int] = {}
     open_pipe = True
     while True:
-        timeout = deadline - time.monotonic()
-        if timeout <= 0:
+        now = time.monotonic()
+        if now >= deadline:
             status = "timeout"
             break
+        if disk_limit and now >= next_disk_check:
+            used, entries = _disk_usage(scratch, MAX_FILES)
+            if used > disk_limit or entries > MAX_FILES:
+                status = "disk-limit"
+                break
+            next_disk_check = now + DISK_CHECK_S
+        wait = min(deadline - now, 0.05)
         if open_pipe:
-            ready, _, _ = select.select([r], [], [], min(timeout, 0.05))
+            ready, _, _ = select.select([r], [], [], wait)
             if ready:
-                data = os.read(r, 65536)
+                data = os.read(r, 1 << 20)
                 if data:
                     trap.feed(data)
                 else:
                     open_pipe = False
         else:
-            time.sleep(min(timeout, 0.005))
+            time.sleep(min(wait, 0.005))
         wpid, st = os.waitpid(pid, os.WNOHANG)
         if wpid:
-            reaped = st
+            statuses[pid] = st
             break
-    _kill_leftovers(pid, job.get("token", ""))
-    if reaped is None:
-        try:
-            _, reaped = os.waitpid(pid, 0)
-        except ChildProcessError:
-            reaped = None
-    # drain what is left in the pipe (grandchildren are dead, so this ends)
+    leftovers = _kill_job(pid, job, statuses)
+    if status is None and disk_limit:  # a job may fill the disk between two checks
+        used, entries = _disk_usage(scratch, MAX_FILES)
+        if used > disk_limit or entries > MAX_FILES:
+            status = "disk-limit"
+    reaped = statuses.get(pid)
+    # drain what is left in the pipe (every writer is dead, so this ends)
     os.set_blocking(r, False)
     try:
         while True:
-            data = os.read(r, 65536)
+            data = os.read(r, 1 << 20)
             if not data:
                 break
             trap.feed(data)
     except (BlockingIOError, OSError):
         pass
     os.close(r)
+    os.set_blocking(status_r, False)
+    try:
+        harness = os.read(status_r, 8192).decode("utf-8", "replace")
+    except OSError:
+        harness = ""
+    os.close(status_r)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     reply = {
         "wall_s": round(time.monotonic() - t0, 4),
         "cpu_s": round((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime), 4),
         "max_rss_kb": ru1.ru_maxrss,
         "output": trap.as_dict(),
+        "leftover_processes": leftovers,
+        "harness": harness,  # "ok" once the student's code was about to run; "failed: ..." if dlgrade failed
     }
-    if status == "timeout":
-        reply["status"] = "timeout"
+    oom1 = _oom_kills()
+    if oom0 >= 0 and oom1 > oom0:
+        reply["oom_kills"] = oom1 - oom0
+    if status:
+        reply["status"] = status
     elif reaped is not None and os.WIFSIGNALED(reaped):
         reply["status"] = "signaled"
         reply["signal"] = os.WTERMSIG(reaped)
@@ -693,6 +1221,38 @@ def _warm_meta_device(torch) -> None:
         print(f"dlgrade worker: could not warm the meta device: {exc}", file=sys.stderr)
 
 
+def _warm_up() -> None:
+    """Import and touch, once in the zygote, what every job's harness uses.
+
+    A forked child inherits it all; left to the child, these imports (numpy's
+    random module above all) would cost every job tens of milliseconds.
+    """
+    import ctypes  # noqa: F401
+    import errno  # noqa: F401
+    import importlib.util  # noqa: F401
+    import io
+    import platform
+    import random  # noqa: F401
+
+    platform.machine()
+    traceback.extract_stack()
+    if sys.platform.startswith("linux"):
+        _libc()
+        _seccomp_filter(True)
+        _seccomp_filter(False)
+    try:
+        import numpy as np
+
+        _numpy_scalar_types()
+        _seed(0)
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(2), allow_pickle=False)
+        buf.seek(0)
+        np.load(buf, allow_pickle=False)
+    except ImportError:
+        pass
+
+
 def zygote_main(preload: list[str]) -> None:
     proto_out = os.fdopen(os.dup(1), "w", buffering=1)
     proto_in = os.fdopen(os.dup(0), "r")
@@ -711,14 +1271,18 @@ def zygote_main(preload: list[str]) -> None:
     if "torch" in loaded:
         sys.modules["torch"].set_num_threads(1)
         _warm_meta_device(sys.modules["torch"])
-    try:  # no other process of ours may ptrace the zygote
-        import ctypes
-
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:
+    _warm_up()
+    global _SUBREAPER
+    try:
+        libc = _libc()
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no job may ptrace or read the zygote
+        _SUBREAPER = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0  # orphans come back to us
+    except (OSError, AttributeError):
         pass
+    seccomp = _seccomp_works()
     proto_out.write(json.dumps({"ready": True, "protocol": PROTOCOL_VERSION, "preloaded": loaded,
-                                "pid": os.getpid(), "uid": os.getuid()}) + "\n")
+                                "pid": os.getpid(), "uid": os.getuid(), "seccomp": seccomp,
+                                "subreaper": _SUBREAPER}) + "\n")
     for line in proto_in:
         line = line.strip()
         if not line:
@@ -730,6 +1294,7 @@ def zygote_main(preload: list[str]) -> None:
             continue
         if job.get("op") == "exit":
             break
+        job.setdefault("seccomp", seccomp)
         try:
             reply = _run_job(job)
         except Exception as exc:  # the harness failed: report it as ours

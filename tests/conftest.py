@@ -158,3 +158,9 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); run on a GPU machine: python -m pytest -m gpu")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture(params=["sandbox", "basic"])
+def any_runner(request):
+    """Each warm runner in turn: the sandbox (where bwrap works) and basic isolation."""
+    return request.getfixturevalue(f"{request.param}_runner")

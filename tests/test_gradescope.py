@@ -84,7 +84,7 @@ def test_exercise_not_graded_is_one_failed_test_worth_its_points(ci_reports, sce
 def test_notebook_error_names_the_cell(ci_reports):
     (test,) = results(ci_reports["notebook-error"])["tests"]
     lines = test["output"].splitlines()
-    assert lines[0] == "loading the submission raised ZeroDivisionError: float division by zero (line 4)"
+    assert lines[0] == "loading the submission raised ZeroDivisionError: float division by zero (cell 3, line 2)"
     assert lines[1].endswith("softmax_notebook_error.ipynb, cell 3, line 2")
     assert lines[2] == "  line 4, in <module>: scale = scale / 0"
 

@@ -322,7 +322,7 @@ def examine_half(check: CheckSpec, ctx: Context, case: str, dtype: str, acc: Acc
         n = int(bad.sum())
         first = tuple(int(i) for i in np.argwhere(bad)[0]) if g.ndim else ()
         return (f"{label} returned {n} non-finite value{'s' if n != 1 else ''} on {dtype} inputs on {on}, "
-                f"on {where} (first at {fmt_index(first)}: {fmt_num(g[first] if g.ndim else g)}); "
+                f"on {where} ({f'first at {fmt_index(first)}: {fmt_num(g[first])}' if g.ndim else f'got {fmt_num(g)}'}); "
                 "expected finite values as in full precision"), ("overflow",), {**details, "nonfinite": n}
     rtol, atol = HALF_TOLERANCES[dtype]
     rtol, atol = float(check.opt("half_rtol", rtol)), float(check.opt("half_atol", atol))
