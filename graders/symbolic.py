@@ -14,9 +14,11 @@ goes through a small recursive-descent parser of our own. Both produce the
 same neutral tree of tuples, from which SymPy objects are built directly.
 
 Equivalence with the reference is decided three ways, each under a time
-budget: exact (every discrete label substituted, then a rational-function test
-in ``exp`` of the continuous variables, then ``simplify``), seeded numeric
-evaluation at 40 significant digits with mpmath (which never overflows), else
+budget, with every discrete label (y = 0, y = 1) substituted: exactly (a cheap
+rational-function test in the exponentials of the continuous variables, and
+SymPy's ``simplify`` when the numbers find no difference), by seeded numeric
+evaluation at 40 significant digits with mpmath (which never overflows; a
+disagreement is rechecked at more digits before it counts), else
 "undetermined".
 """
 from __future__ import annotations
@@ -111,9 +113,7 @@ def symbol(name: str) -> sp.Symbol:
 
 # --------------------------------------------------------------------------- vocabulary
 
-# key -> (number of arguments (None: 2 or more), how to build it, evaluate flag aware)
-FUNCTION_KEYS = ("sigmoid", "exp", "log", "log1p", "expm1", "softplus", "sqrt", "tanh", "sinh",
-                 "cosh", "abs", "sign", "pow", "max", "min")
+# the names a Python-style answer may call, and the function each one means
 PY_FUNCTIONS = {
     "sigmoid": "sigmoid", "σ": "sigmoid", "sigma": "sigmoid", "expit": "sigmoid",
     "logistic": "sigmoid", "exp": "exp", "log": "log", "ln": "log", "log1p": "log1p",
@@ -657,7 +657,7 @@ class _TexParser:
             self.i -= 1
             return self.group("{", "}")
         if tok == ("op", "|"):
-            return self.absolute("|")
+            return self.absolute()
         if kind == "cmd":
             return self.command(val)
         raise ParseError(f"unexpected {_tok_word(tok)}")
@@ -671,7 +671,7 @@ class _TexParser:
             self.unknown.append(name)
         return ("var", name)
 
-    def absolute(self, closing: str) -> tuple:
+    def absolute(self) -> tuple:
         self.enter()
         self.abs_depth += 1
         node = self.expr()
@@ -699,7 +699,7 @@ class _TexParser:
         if name == "left":
             return self.left()
         if name in ("lvert", "vert"):
-            return self.absolute("|")
+            return self.absolute()
         if name in _TEX_TEXT:
             return self.text_command(name)
         raise ParseError(f"unknown LaTeX command \\{name}")
@@ -1286,7 +1286,15 @@ def evaluate(payload: dict) -> str:
     ``payload``: ``text`` (the student's expression), ``variables`` (names),
     ``discrete`` (name -> allowed values, e.g. ``{"y": [0, 1]}``), ``reference``
     (a :func:`to_tree` tree), ``mistakes`` (id -> list of trees), ``seed``, and
-    the time budgets ``parse_s``, ``render_s``, ``simplify_s``, ``numeric_s``.
+    the time budgets in seconds ``total_s`` and, within it, ``parse_s``,
+    ``render_s``, ``quick_s``, ``numeric_s``, ``simplify_s``.
+
+    The JSON object holds ``ok`` (the text was read) or ``parse_error``;
+    ``syntax``, ``parsed`` and the LaTeX/MathML renderings; ``method``
+    (simplify|numeric|undetermined), ``equivalent`` (true/false/null),
+    ``counterexample``, ``reason``; ``numeric`` statistics; ``evidence`` for the
+    mistakes (see :func:`_numeric`); ``timings``. It always fits the worker's
+    string limit (renderings, then evidence, are dropped if need be).
     """
     result = _judge(payload)
     return _fit(result)
@@ -1294,11 +1302,11 @@ def evaluate(payload: dict) -> str:
 
 def _fit(result: dict) -> str:
     out = json.dumps(result)
-    for key in ("student_mathml", "reference_mathml", "student_latex", "parsed"):
+    for key in ("student_mathml", "reference_mathml", "student_latex", "parsed", "evidence"):
         if len(out) <= MAX_RESULT_CHARS:
             break
         if result.get(key):
-            result[key] = None
+            result[key] = {} if key == "evidence" else None
             result.setdefault("dropped", []).append(key)
             out = json.dumps(result)
     return out
@@ -1322,6 +1330,8 @@ def _judge(payload: dict) -> dict:
     def phase(name: str, default: float) -> float:  # a phase's budget, within the total
         return max(0.0, min(float(payload.get(name, default)), total - (time.perf_counter() - t_start)))
 
+    timings["setup"] = time.perf_counter() - t_start
+
     # 1. the reference, as the student will see it
     t = time.perf_counter()
     try:
@@ -1331,6 +1341,8 @@ def _judge(payload: dict) -> dict:
             res["reference_mathml"] = mathml(ref_shown)
     except (_OutOfTime, RecursionError, MemoryError, Exception):  # noqa: BLE001 - display is optional
         pass
+    timings["reference"] = time.perf_counter() - t
+    t = time.perf_counter()
 
     # 2. read the student's text
     try:
@@ -1421,7 +1433,7 @@ def _exact(diffs, test, seconds: float, res: dict) -> bool:
     return False
 
 
-def _confirm(student, reference, env: dict, kind: str):
+def _confirm(student, reference, env: dict):
     """Recheck a disagreement at a precision that covers the largest intermediate value,
     so that cancellation in a correct but ill-conditioned form
     ((z+1)^300 (z-1)^300 - (z^2-1)^300) is never taken for a counterexample.
@@ -1478,7 +1490,7 @@ def _numeric(student, reference, mistakes, continuous, discrete, seed: int, seco
                 if kind == "ok" and close(val, ref_v, MATCH_TOL):
                     stats["agree"] += 1
                 elif counterexample is None:
-                    verdict, val_hi, ref_hi = _confirm(student, reference, env, kind)
+                    verdict, val_hi, ref_hi = _confirm(student, reference, env)
                     if verdict == "agree":
                         stats["agree"] += 1
                     elif verdict == "unstable":
