@@ -34,6 +34,7 @@ import re
 import signal
 import threading
 import time
+import unicodedata
 from fractions import Fraction
 
 import mpmath
@@ -141,9 +142,10 @@ def _and_list(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _unknown_symbols(names, variables) -> ParseError:
+def _unknown_symbols(names, variables, hints=None) -> ParseError:
     word = "symbol" if len(names) == 1 else "symbols"
-    hint = " (write sigmoid(z) for p)" if "p" in names and "z" in variables else ""
+    hinted = [n for n in names if n in (hints or {})]
+    hint = f" (write {hints[hinted[0]]} for {hinted[0]})" if hinted else ""
     return ParseError(f"unknown {word} {_nice_names(names)}: the answer must be an expression in "
                       f"{_and_list(variables)} only{hint}")
 
@@ -152,16 +154,35 @@ def _unknown_symbols(names, variables) -> ParseError:
 
 
 _DERIVATIVE_LHS = re.compile(r"^[\s\\{}()\[\]/dLz∂'′a-zA-Z]*$")
+_ENVIRONMENT = re.compile(r"\\(begin|end)\{(equation|align|displaymath|math|gather)\*?\}")
+# "\frac" in a Python string that is not raw: \f is a form feed, \r a carriage return...
+_LOST_ESCAPES = re.compile(r"[\a\b\f\v\r](?=[A-Za-z])|\t(?=(?:anh|imes|ext|frac|heta)\b)")
+_ESCAPE_LETTER = {"\a": "a", "\b": "b", "\f": "f", "\v": "v", "\r": "r", "\t": "t"}
+_TEX_COMMENT = re.compile(r"(?<!\\)%.*$")
+_DELIMITERS = ((r"$$", r"$$"), (r"$", r"$"), (r"\[", r"\]"), (r"\(", r"\)"))
 
 
 def clean_text(text: str) -> str:
-    """The expression inside the student's text: ``$...$``, ``\\[...\\]`` and a leading
-    ``dL/dz =`` removed, unicode operators normalised, lines joined."""
-    t = text.strip().lstrip("\ufeff")
-    for open_, close in (("$$", "$$"), ("$", "$"), (r"\[", r"\]"), (r"\(", r"\)")):
-        if len(t) >= len(open_) + len(close) and t.startswith(open_) and t.endswith(close):
-            t = t[len(open_):len(t) - len(close)].strip()
-            break
+    """The expression inside the student's text.
+
+    Removed: comments (``# ...``; ``% ...`` in LaTeX), ``$...$``, ``$$...$$``, ``\\[...\\]``,
+    equation environments, a leading ``dL/dz =``, trailing ``.``, ``,``, ``;``
+    and ``\\\\``. Restored: LaTeX commands whose backslash a non-raw Python
+    string turned into a control character (``"\\frac"`` holds a form feed).
+    Unicode operators are normalised and lines joined.
+    """
+    t = _LOST_ESCAPES.sub(lambda m: "\\" + _ESCAPE_LETTER[m.group()], text.lstrip("\ufeff"))
+    lines = [_TEX_COMMENT.sub("", ln.split("#")[0]) if "\\" in ln or "{" in ln else ln.split("#")[0]
+             for ln in t.splitlines() if not ln.strip().startswith("%")]
+    t = _ENVIRONMENT.sub(" ", " ".join(lines)).replace("&", " ")
+    for _ in range(2):  # "$...$." and "...$" both end up bare
+        t = t.strip().rstrip(".,;").strip()
+        while t.endswith("\\\\"):
+            t = t[:-2].rstrip()
+        for open_, close in _DELIMITERS:
+            if len(t) >= len(open_) + len(close) and t.startswith(open_) and t.endswith(close):
+                t = t[len(open_):len(t) - len(close)]
+                break
     for src, dst in _UNICODE.items():
         t = t.replace(src, dst)
     t = " ".join(t.split())
@@ -169,8 +190,6 @@ def clean_text(text: str) -> str:
         lhs, rhs = t.split("=")
         if "L" in lhs and _DERIVATIVE_LHS.match(lhs):
             t = rhs.strip()
-    if t.endswith("."):
-        t = t[:-1].rstrip()
     return t
 
 
@@ -287,8 +306,13 @@ def _function_key(func) -> str | None:
         return None
     if "." in name:
         prefix, _, last = name.rpartition(".")
-        return PY_FUNCTIONS.get(last) if prefix in MODULE_PREFIXES else None
-    return PY_FUNCTIONS.get(name)
+        return _py_function(last) if prefix in MODULE_PREFIXES else None
+    return _py_function(name)
+
+
+def _py_function(name: str) -> str | None:
+    """The function a name calls (Sigmoid and EXP too), or None."""
+    return PY_FUNCTIONS.get(name) or PY_FUNCTIONS.get(name.lower())
 
 
 def _forbidden(tree) -> str | None:
@@ -305,7 +329,7 @@ def _forbidden(tree) -> str | None:
             parent_ok = False
             name = _dotted(node)
             head, _, last = (name or "").rpartition(".")
-            if head in MODULE_PREFIXES and (last in PY_FUNCTIONS or last in CONSTANTS):
+            if head in MODULE_PREFIXES and (_py_function(last) or last in CONSTANTS):
                 parent_ok = True
             if name and any(p == name or p.startswith(name + ".") for p in MODULE_PREFIXES):
                 parent_ok = True  # scipy of scipy.special
@@ -337,7 +361,7 @@ _PY_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.C
                ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Attribute)
 
 
-def parse_python(text: str, variables: tuple[str, ...]) -> tuple:
+def parse_python(text: str, variables: tuple[str, ...], hints=None) -> tuple:
     """Python/SymPy-style text (``^`` is a power) as a neutral tree. Raises ParseError."""
     code = _implicit_products(_py_tokens(text), variables)
     try:
@@ -358,7 +382,7 @@ def parse_python(text: str, variables: tuple[str, ...]) -> tuple:
     unknown: list[str] = []
     out = _py_node(tree.body, code, variables, unknown, 0)
     if unknown:
-        raise _unknown_symbols(unknown, variables)
+        raise _unknown_symbols(unknown, variables, hints)
     return out
 
 
@@ -397,7 +421,7 @@ def _py_node(node, code: str, variables, unknown: list, depth: int) -> tuple:
             return ("var", node.id)
         if node.id in CONSTANTS:
             return ("const", CONSTANTS[node.id])
-        if node.id in PY_FUNCTIONS:
+        if _py_function(node.id):
             raise ParseError(f"{node.id} is a function: apply it to an argument, like {node.id}(z)")
         if node.id not in unknown:
             unknown.append(node.id)
@@ -440,7 +464,7 @@ _TEX_FUNCS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "exp": "exp", "log": "lo
               "softplus": "softplus", "abs": "abs", "sgn": "sign", "sign": "sign"}
 _TEX_WORDS = ("sigmoid", "sigma", "softplus", "expit", "tanh", "sinh", "cosh", "sqrt", "exp", "log",
               "abs", "ln")
-_TEX_SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "big", "Big",
+_TEX_SKIP = {",", ";", ":", "!", " ", "\\", "quad", "qquad", "displaystyle", "textstyle", "big", "Big",
              "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr",
              "limits", "nolimits"}
 _TEX_TEXT = {"mathrm", "operatorname", "text", "mathit", "textrm", "mbox", "rm", "textit", "mathop"}
@@ -476,8 +500,8 @@ def _tex_tokens(text: str) -> list[tuple[str, str]]:
         elif ch.isascii() and ch.isalpha():
             m = re.match(r"[A-Za-z]+", text[i:])
             run = m.group()
-            if run in _TEX_WORDS:
-                toks.append(("word", run))
+            if run.lower() in _TEX_WORDS and (run.islower() or run[1:].islower() or run.isupper()):
+                toks.append(("word", run.lower()))
             else:
                 toks.extend(("letter", c) for c in run)
             i += m.end()
@@ -499,7 +523,8 @@ class _TexParser:
     """Recursive descent over LaTeX math: sums, products (explicit and implicit),
     powers, \\frac, \\sqrt, |...|, \\left/\\right and functions with or without brackets."""
 
-    def __init__(self, text: str, variables: tuple[str, ...]):
+    def __init__(self, text: str, variables: tuple[str, ...], hints=None):
+        self.hints = hints or {}
         self.toks = [t for t in _tex_tokens(text) if not (t[0] == "cmd" and t[1] in _TEX_SKIP)]
         self.i = 0
         self.variables = variables
@@ -535,7 +560,7 @@ class _TexParser:
         if self.peek()[0] != "end":
             raise ParseError(f"unexpected {_tok_word(self.peek())}")
         if self.unknown:
-            raise _unknown_symbols(self.unknown, self.variables)
+            raise _unknown_symbols(self.unknown, self.variables, self.hints)
         return node
 
     def expr(self) -> tuple:
@@ -702,6 +727,11 @@ class _TexParser:
             return self.absolute()
         if name in _TEX_TEXT:
             return self.text_command(name)
+        if name in ("hat", "tilde", "bar") and self.peek() == ("op", "{") and self.peek(2) == ("op", "}"):
+            inner = self.peek(1)[1]
+            self.i += 3
+            mark = {"hat": "\u0302", "tilde": "\u0303", "bar": "\u0304"}[name]
+            return self.letter(unicodedata.normalize("NFC", inner + mark))  # \hat{y} is ŷ: unknown
         raise ParseError(f"unknown LaTeX command \\{name}")
 
     def left(self) -> tuple:
@@ -775,22 +805,26 @@ def _tok_word(tok) -> str:
     return f"'{val}'"
 
 
-def parse_latex(text: str, variables: tuple[str, ...]) -> tuple:
+def parse_latex(text: str, variables: tuple[str, ...], hints=None) -> tuple:
     """LaTeX math as a neutral tree (``e`` is Euler's number). Raises ParseError."""
     try:
-        return _TexParser(text, variables).parse()
+        return _TexParser(text, variables, hints).parse()
     except RecursionError:
         raise _too_deep() from None
 
 
-def parse(text: str, variables=("z", "y")) -> tuple[tuple, str]:
-    """(neutral tree, ``"python"`` or ``"latex"``) for the student's text. Raises ParseError."""
+def parse(text: str, variables=("z", "y"), hints=None) -> tuple[tuple, str]:
+    """(neutral tree, ``"python"`` or ``"latex"``) for the student's text. Raises ParseError.
+
+    ``hints`` maps symbols a student may use by mistake to what to write instead
+    (``{"p": "sigmoid(z)"}``); they only add to the message naming them.
+    """
     variables = tuple(variables)
     cleaned = clean_text(text)
     _check_size(cleaned)
     syntax = detect_syntax(cleaned)
-    tree = parse_latex(cleaned, variables) if syntax == "latex" else parse_python(cleaned, variables)
-    return tree, syntax
+    parser = parse_latex if syntax == "latex" else parse_python
+    return parser(cleaned, variables, hints), syntax
 
 
 # --------------------------------------------------------------------------- building SymPy
@@ -1347,7 +1381,7 @@ def _judge(payload: dict) -> dict:
     # 2. read the student's text
     try:
         with budget(phase("parse_s", 1.0)):
-            tree, syntax = parse(payload.get("text", ""), variables)
+            tree, syntax = parse(payload.get("text", ""), variables, payload.get("hints"))
             res["syntax"] = syntax
             student = build(tree, evaluate=True)
             shown = build(tree, evaluate=False)

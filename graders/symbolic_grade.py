@@ -212,7 +212,8 @@ def payload_for(ex: Exercise, text: str, seed: int) -> dict:
     simplify_s = float(cfg.get("simplify_s", 3.0))
     return {
         "text": text, "variables": list(cfg.get("variables", ["z", "y"])),
-        "discrete": dict(cfg.get("discrete", {})), "reference": json.loads(ref),
+        "discrete": dict(cfg.get("discrete", {})), "hints": dict(cfg.get("hints", {})),
+        "reference": json.loads(ref),
         "mistakes": json.loads(mistakes), "seed": seed,
         # phases stop themselves before the job's wall-clock limit kills the process
         "total_s": max(1.0, wall - 1.0), "parse_s": 1.0, "render_s": 1.0,

@@ -57,6 +57,9 @@ EQUIVALENT_FORMS = [
     r"-\left(y - \sigma\left(z\right)\right)",
     r"\frac{e^{z} - y\left(1 + e^{z}\right)}{1 + e^{z}}",
     r"$$\frac{1}{1+e^{-z}} - y$$",
+    "\\begin{equation}\n  \\frac{\\partial L}{\\partial z} = \\sigma(z) - y \\\\\n\\end{equation}",
+    "# my answer\nsigmoid(z) - y   # = dL/dz",
+    "Sigmoid(z) - y",
 ]
 
 
@@ -93,6 +96,7 @@ def test_every_equivalent_form_gets_full_marks(tmp_path, runner, text):
     "correct_sigmoid.txt", "correct_frac.tex", "correct_dollars.tex", "correct_display_math.tex",
     "correct_sigma_string.py", "correct_python_string.py", "correct_notebook.ipynb",
     "correct_computed.py", "correct_fstring.py", "correct_notebook_computed.ipynb",
+    "correct_latex_not_raw.py",
 ])
 def test_every_container_gets_full_marks(runner, name):
     _assert_full_marks(_grade(FIXTURES / name, runner))
@@ -193,6 +197,13 @@ def test_no_label_counterexample_is_the_first_distinguishing_point(runner):
                                    "but dL/dz is -0.5")
     assert r.extra["symbolic"]["counterexample"] == {"point": {"z": 0, "y": 1}, "student": 0.5,
                                                      "expected": -0.5}
+
+
+@pytest.mark.parametrize("text, name", [("y_hat - y", "y_hat"), (r"\hat{y} - y", "ŷ"), ("a - y", "a")])
+def test_the_prediction_written_as_a_symbol_gets_a_hint(tmp_path, runner, text, name):
+    r = _grade(_write(tmp_path, text), runner)
+    assert r.checks[0].message == (f"could not read the expression: unknown symbol '{name}': the answer "
+                                   f"must be an expression in z and y only (write sigmoid(z) for {name})")
 
 
 def test_an_unknown_symbol_is_named(runner):

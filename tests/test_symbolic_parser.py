@@ -20,8 +20,11 @@ z, y = S.symbol("z"), S.symbol("y")
 E = sp.E
 
 
+HINTS = {"p": "sigmoid(z)", "ŷ": "sigmoid(z)"}
+
+
 def read(text, variables=("z", "y")):
-    tree, _ = S.parse(text, variables)
+    tree, _ = S.parse(text, variables, HINTS)
     return S.build(tree)
 
 
@@ -58,7 +61,7 @@ def test_the_module_imports_only_stdlib_sympy_and_mpmath():
             roots.add((node.module or "").split(".")[0])
     assert not roots & {"graders", "reference", "numpy", "torch"}
     assert roots <= {"__future__", "ast", "contextlib", "html", "itertools", "json", "keyword", "math", "random",
-                     "re", "signal", "threading", "time", "fractions", "mpmath", "sympy"}
+                     "re", "signal", "threading", "time", "unicodedata", "fractions", "mpmath", "sympy"}
 
 
 # --------------------------------------------------------------------------- Python-style
@@ -89,6 +92,7 @@ def test_the_module_imports_only_stdlib_sympy_and_mpmath():
     ("σ(z)²", sigmoid(z) ** 2),
     ("np.exp(z) + math.exp(y)", sp.exp(z) + sp.exp(y)),
     ("torch.sigmoid(z) + scipy.special.expit(y)", sigmoid(z) + sigmoid(y)),
+    ("Sigmoid(z) + EXP(y) + Tanh(z)", sigmoid(z) + sp.exp(y) + sp.tanh(z)),
     ("np.e**z + math.pi", sp.exp(z) + sp.pi),
     ("ln(z) + log(y, 2)", sp.log(z) + sp.log(y) / sp.log(2)),
     ("log1p(z) + expm1(y)", sp.log(1 + z) + sp.exp(y) - 1),
@@ -204,13 +208,16 @@ def test_limits_on_size_and_depth():
     (r"{z}^{2}", z ** 2),
     (r"\exp{(-z)}", sp.exp(-z)),
     (r"\cosh z - \sinh z", sp.cosh(z) - sp.sinh(z)),
+    (r"\frac{1}{1+Exp(-z)}", 1 / (1 + sp.exp(-z))),
 ])
 def test_latex_reads_as_expected(text, expected):
-    assert S.build(S.parse_latex(S.clean_text(text), ("z", "y"))) == expected
+    assert S.build(S.parse_latex(S.clean_text(text), ("z", "y"), HINTS)) == expected
 
 
 @pytest.mark.parametrize("text, message", [
-    (r"\hat{y}", r"unknown LaTeX command \hat"),
+    (r"\hat{y} - y", "unknown symbol 'ŷ': the answer must be an expression in z and y only "
+                     "(write sigmoid(z) for ŷ)"),
+    (r"\vec{z}", r"unknown LaTeX command \vec"),
     (r"z_i", "subscripts (_) are not allowed"),
     (r"\log_2 z", "subscripts (_) are not allowed"),
     (r"\sigma - y", r"\sigma must be applied to an argument, like \sigma(z)"),
@@ -228,7 +235,7 @@ def test_latex_reads_as_expected(text, expected):
 ])
 def test_latex_rejections_say_why(text, message):
     with pytest.raises(ParseError) as info:
-        S.build(S.parse_latex(S.clean_text(text), ("z", "y")))
+        S.build(S.parse_latex(S.clean_text(text), ("z", "y"), HINTS))
     assert str(info.value) == message
 
 
@@ -240,6 +247,13 @@ def test_latex_rejections_say_why(text, message):
     ("\\frac{\\partial L}{\\partial z} = \\sigma(z) - y", "\\sigma(z) - y"),
     ("∂L/∂z = σ(z) − y.", "σ(z) - y"),
     ("sigmoid(z)\n  - y", "sigmoid(z) - y"),
+    ("# my answer\nsigmoid(z) - y;  # dL/dz\n", "sigmoid(z) - y"),
+    ("\\sigma(z) - y % as in the notes", "\\sigma(z) - y"),
+    ("% the derivative\n$\\sigma(z) - y$.", "\\sigma(z) - y"),
+    ("\\begin{equation}\n\\frac{\\partial L}{\\partial z} &= \\sigma(z) - y \\\\\n\\end{equation}",
+     "\\sigma(z) - y"),
+    ("\frac{1}{1+e^{-z}} - y", "\\frac{1}{1+e^{-z}} - y"),  # "\frac" in a non-raw Python string
+    ("\\left(1 + \tanh z\right) \times 2", "\\left(1 + \\tanh z\\right) \\times 2"),
     ("y = 1 - z", "y = 1 - z"),  # not a derivative on the left: left as it is (and refused)
 ])
 def test_clean_text(raw, cleaned):
