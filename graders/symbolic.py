@@ -830,17 +830,55 @@ def parse(text: str, variables=("z", "y"), hints=None) -> tuple[tuple, str]:
 # --------------------------------------------------------------------------- building SymPy
 
 
+_UNDEFINED_ATOMS = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+
+
 def _check_number(x) -> None:
+    """Refuse an exact number beyond the bounds, and 1/0, log(0)... where they first appear
+    (before Max, Min or comparisons meet them)."""
     if x.is_Rational and max(abs(x.p).bit_length(), abs(x.q).bit_length()) > MAX_NUMBER_BITS:
         raise ParseError("a number in the expression is too large")
+    if x in _UNDEFINED_ATOMS:
+        raise ParseError(UNDEFINED)
 
 
-def _fmt_exponent(x) -> str:
+UNDEFINED = "the expression is undefined: it divides by zero or is infinite"
+
+
+def _magnitude(x) -> float:
+    """|x| for a constant expression, as a float (inf when too large to compute)."""
     try:
-        v = abs(float(x))
+        with mpmath.workdps(15):
+            v = numeric_value(x, {})
+    except _Overflow:
+        return math.inf
+    except (_Undefined, _NotReal, ValueError, TypeError, ArithmeticError):
+        return 0.0
+    try:
+        return float(abs(v))
     except (OverflowError, TypeError):
-        return "huge"
-    return f"{v:.3g}" if v >= 1e6 else sp.sstr(x)
+        return math.inf
+
+
+def _check_power(base, exponent) -> None:
+    """A constant exponent (10**100, e^{e^{10}}) must stay small, and so must a power of
+    two constants: no exact number of more than MAX_NUMBER_BITS bits is ever built."""
+    if not exponent.is_number:
+        return
+    size = _magnitude(exponent)
+    if size > MAX_EXPONENT:
+        raise ParseError(f"a constant exponent is too large ({_fmt_exponent(size)}; the limit is "
+                         f"{MAX_EXPONENT})")
+    if base.is_number:
+        b = _magnitude(base)
+        if b not in (0.0, 1.0) and (math.isinf(b) or size * abs(math.log10(b)) > MAX_NUMBER_BITS / 3.33):
+            raise ParseError("a number in the expression is too large")
+
+
+def _fmt_exponent(v: float) -> str:
+    if math.isinf(v):
+        return "too large to compute"
+    return f"{v:.3g}" if v >= 1e6 else f"{v:g}"
 
 
 def build(tree: tuple, evaluate: bool = True):
@@ -850,8 +888,8 @@ def build(tree: tuple, evaluate: bool = True):
     expressions that are undefined outright (a division by zero).
     """
     expr = _build(tree, evaluate, 0)
-    if evaluate and expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise ParseError("the expression is undefined: it divides by zero or is infinite")
+    if evaluate and expr.has(*_UNDEFINED_ATOMS):
+        raise ParseError(UNDEFINED)
     return expr
 
 
@@ -876,13 +914,7 @@ def _build(node: tuple, ev: bool, depth: int):
         flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a + b + c: not deeper
         a, b = _build(node[1], ev, depth if flat else d), _build(node[2], ev, d)
         if kind == "pow":
-            if b.is_Number and abs(b) > MAX_EXPONENT:
-                raise ParseError(f"a constant exponent is too large ({_fmt_exponent(b)}; the limit is "
-                                 f"{MAX_EXPONENT})")
-            if ev and a.is_Number and b.is_Number and a != 0:
-                digits = abs(float(b)) * abs(math.log10(abs(float(a)))) if abs(float(a)) != 1 else 0
-                if digits > MAX_NUMBER_BITS / 3.3:
-                    raise ParseError("a number in the expression is too large")
+            _check_power(a, b)
         if not ev:  # the student's own form; a left operand of the same kind is flattened
             if kind in ("add", "sub"):
                 left = list(a.args) if isinstance(a, sp.Add) else [a]
@@ -902,7 +934,10 @@ def _build(node: tuple, ev: bool, depth: int):
         return out
     if kind == "call":
         args = [_build(a, ev, d) for a in node[2]]
-        return _apply(node[1], args, ev)
+        out = _apply(node[1], args, ev)
+        if ev:
+            _check_number(out)
+        return out
     raise ValueError(f"unknown node {kind!r}")  # pragma: no cover - the parsers make no others
 
 
@@ -937,10 +972,8 @@ def _apply(key: str, args: list, ev: bool):
     if key == "sign":
         return sp.sign(x, evaluate=ev)
     if key == "pow":
-        b = args[1]
-        if b.is_Number and abs(b) > MAX_EXPONENT:
-            raise ParseError(f"a constant exponent is too large ({_fmt_exponent(b)}; the limit is {MAX_EXPONENT})")
-        return sp.Pow(x, b, evaluate=ev)
+        _check_power(x, args[1])
+        return sp.Pow(x, args[1], evaluate=ev)
     if key == "max":
         return sp.Max(*args, evaluate=ev)
     if key == "min":
@@ -1262,6 +1295,8 @@ def _value(expr, env):
         return ("not-real", f"not a real number ({exc.args[0]})" if exc.args else "not a real number")
     except ZeroDivisionError:
         return ("undefined", "undefined (division by zero)")
+    except (ValueError, TypeError, ArithmeticError):  # mpmath or SymPy gave up: no evidence here
+        return ("overflow", "could not be computed")
     if isinstance(v, mpmath.mpc):
         if v.imag != 0:
             return ("not-real", "not a real number")
@@ -1394,6 +1429,9 @@ def _judge(payload: dict) -> dict:
     except (RecursionError, MemoryError):
         res["parse_error"] = "the expression is too large or nested too deeply"
         return res
+    except (ValueError, TypeError, ArithmeticError) as exc:  # SymPy refused to build it
+        res["parse_error"] = f"SymPy cannot work with this expression ({type(exc).__name__})"
+        return res
     timings["parse"] = time.perf_counter() - t
     res["ok"] = True
     try:
@@ -1409,11 +1447,9 @@ def _judge(payload: dict) -> dict:
 
     # 3. exact, the cheap way: each discrete value substituted, a rational-function test
     t = time.perf_counter()
-    diffs = []
-    for combo in [dict(zip(discrete, c)) for c in itertools.product(*discrete.values())] or [{}]:
-        subs = {symbol(k): sp.Rational(str(v)) for k, v in combo.items()}
-        diffs.append((student - reference).xreplace(subs))
-    proved = _exact(diffs, lambda d: quick_zero(d, continuous), phase("quick_s", 1.0), res)
+    combos = [dict(zip(discrete, c)) for c in itertools.product(*discrete.values())] or [{}]
+    diffs = [(student, {symbol(k): sp.Rational(str(v)) for k, v in c.items()}) for c in combos]
+    proved = _exact(reference, diffs, lambda d: quick_zero(d, continuous), phase("quick_s", 1.0), res)
     timings["exact"] = time.perf_counter() - t
     if proved:
         res["method"], res["equivalent"] = "simplify", True
@@ -1434,7 +1470,7 @@ def _judge(payload: dict) -> dict:
 
     # 5. no counterexample: let SymPy's simplify try to prove it before trusting the numbers
     t = time.perf_counter()
-    proved = _exact(diffs, simplify_zero, phase("simplify_s", 3.0), res)
+    proved = _exact(reference, diffs, simplify_zero, phase("simplify_s", 3.0), res)
     timings["simplify"] = time.perf_counter() - t
     if proved:
         res["method"], res["equivalent"] = "simplify", True
@@ -1451,11 +1487,12 @@ def _judge(payload: dict) -> dict:
     return res
 
 
-def _exact(diffs, test, seconds: float, res: dict) -> bool:
-    """Whether ``test`` shows every difference is zero within ``seconds``; notes how it went."""
+def _exact(reference, cases, test, seconds: float, res: dict) -> bool:
+    """Whether ``test`` shows student - reference is zero for every substitution of the
+    discrete values in ``cases`` within ``seconds``; notes how it went in ``res``."""
     try:
         with budget(seconds):
-            proved = all(test(d) for d in diffs)
+            proved = all(test((student - reference).xreplace(subs)) for student, subs in cases)
         res["simplify"] = "zero" if proved else "inconclusive"
         return proved
     except _OutOfTime:

@@ -152,6 +152,12 @@ def test_python_style_reads_as_expected(text, expected):
     ("(10**1000)**1000", "a number in the expression is too large"),
     ("123456789012345678*z", "the number 123456789012345678 is too large (at most 1e+15)"),
     ("1/(z-z)", "the expression is undefined: it divides by zero or is infinite"),
+    ("max(z, log(0))", "the expression is undefined: it divides by zero or is infinite"),
+    ("min(z, 0/0)", "the expression is undefined: it divides by zero or is infinite"),
+    ("2**exp(10)", "a constant exponent is too large (22026.5; the limit is 1000)"),
+    ("z**exp(exp(exp(10)))", "a constant exponent is too large (too large to compute; the limit is 1000)"),
+    ("pow(z, 10**6)", "a constant exponent is too large (1e+06; the limit is 1000)"),
+    ("(10**999)**999", "a number in the expression is too large"),
     ("z/0", "the expression is undefined: it divides by zero or is infinite"),
 ])
 def test_python_style_rejections_say_why(text, message):
