@@ -1337,8 +1337,9 @@ def _json_number(v) -> float | str:
     f = float(v)
     if math.isnan(f):
         return "nan"
-    if math.isinf(f) or (f == 0 and v != 0):
-        return mpmath.nstr(v, 7)
+    if math.isinf(f) or (f == 0 and v != 0):  # mantissa and exponent, never a huge int as text
+        e10 = int(mpmath.floor(mpmath.log10(abs(v))))
+        return f"{float(v / mpmath.mpf(10) ** e10):.7g}e{e10:+d}"
     return f
 
 
