@@ -68,8 +68,10 @@ def main() -> None:
 
     ex = get_exercise("sigmoid-bce-grad")
     runner = Runner()
-    print(f"isolation: {runner.isolation}; runs: {runs}; machine: {sys.platform}, "
-          f"{__import__('os').cpu_count()} CPUs")
+    import os
+
+    print(f"isolation: {runner.isolation}; runs: {runs}; {os.cpu_count()} CPUs; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
     print()
     print("| what | median |")
     print("|---|---|")
@@ -95,6 +97,13 @@ def main() -> None:
     finally:
         runner.close()
     payload = symbolic_grade.payload_for(ex, ANSWERS["correct, Python style (simplify)"], 1)
+    with Runner() as fresh:
+        jobs = []
+        for _ in range(runs + 1):
+            t0 = time.perf_counter()
+            symbolic_grade.run_evaluator(fresh, payload, ex)
+            jobs.append(time.perf_counter() - t0)
+    print(f"| warm: the evaluator job alone (fork, load, decide), correct answer | {med(jobs[1:])} |")
     symbolic.evaluate(payload)
     inproc = []
     for _ in range(runs):

@@ -34,10 +34,12 @@ from graders.sandbox import SandboxError
 from graders.spec import CheckSpec, Exercise
 from graders.submission import SubmissionSource, literal_string
 
-# The worker imports these before forking jobs. Beyond SymPy itself, the modules SymPy
-# imports lazily on first use (measured: ~60 ms in every fresh job otherwise).
-PRELOAD = ("numpy", "sympy", "sympy.combinatorics", "sympy.tensor.tensor", "sympy.assumptions.wrapper",
-           "sympy.sets.setexpr", "xml.dom.minidom", "html.entities")
+# The worker imports these before forking jobs (numpy too: a computed answer's file may
+# use it). SymPy also imports sympy.combinatorics, sympy.tensor.tensor, ... lazily on first
+# use, ~60 ms in every fresh job; preloading them would save that, but the sandbox looks
+# up each preload name with find_spec, which imports sympy in the grader first and so
+# serialises it with the worker's start (+0.6 s on a cold `dlgrade check`).
+PRELOAD = ("numpy", "sympy", "xml.dom.minidom", "html.entities")
 EVALUATOR_SOURCE = Path(__file__).with_name("symbolic.py")
 EVALUATOR_FILE = "dlgrade_symbolic.py"  # its name in the job directory
 EVALUATOR_ENTRY = "evaluate"
