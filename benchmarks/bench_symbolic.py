@@ -57,14 +57,17 @@ def main() -> None:
     files["computed .py string (student file run first)"] = tmp / "computed.py"
     files["computed .py string (student file run first)"].write_text(COMPUTED)
 
-    cold = []
-    first = files["correct, Python style (simplify)"]
-    for _ in range(runs + 1):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "graders", "check", str(first), "--exercise",
-                        "sigmoid-bce-grad", "--json"], cwd=ROOT, check=True, capture_output=True)
-        cold.append(time.perf_counter() - t0)
-    cold = cold[1:]  # the first run warms the page cache
+    def cold_check(path: Path, exercise: str) -> list[float]:
+        times = []
+        for _ in range(runs + 1):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "graders", "check", str(path), "--exercise", exercise,
+                            "--json"], cwd=ROOT, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        return times[1:]  # the first run warms the page cache
+
+    cold = cold_check(files["correct, Python style (simplify)"], "sigmoid-bce-grad")
+    baseline = cold_check(ROOT / "tests" / "fixtures" / "softmax" / "correct_shift_max.py", "stable-softmax")
 
     ex = get_exercise("sigmoid-bce-grad")
     runner = Runner()
@@ -76,6 +79,7 @@ def main() -> None:
     print("| what | median |")
     print("|---|---|")
     print(f"| cold `dlgrade check` of one correct .txt answer | {med(cold)} |")
+    print(f"| (baseline, same conditions: cold `dlgrade check` of stable-softmax) | {med(baseline)} |")
     starts = []
     for _ in range(3):
         w = Worker(runner.isolation, preload=symbolic_grade.PRELOAD)
