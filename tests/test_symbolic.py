@@ -1,5 +1,6 @@
 """sigmoid-bce-grad end to end: every equivalent form gets full marks in every container,
 each classic mistake its diagnosis, hostile and pathological input a bounded, clear result."""
+import re
 import json
 import subprocess
 import sys
@@ -399,7 +400,7 @@ def test_cli_json_follows_the_contract():
 def test_the_exercise_is_listed_and_its_starter_grades_as_empty(tmp_path, runner):
     proc = subprocess.run([sys.executable, "-m", "graders", "list"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
-    assert "sigmoid-bce-grad  symbolic  sigmoid_bce_grad" in proc.stdout
+    assert re.search(r"^sigmoid-bce-grad +symbolic +sigmoid_bce_grad ", proc.stdout, re.M)
     starter = tmp_path / "starter.py"
     starter.write_text((ROOT / "exercises" / "sigmoid-bce-grad" / "starter.py").read_text())
     r = _grade(starter, runner)
