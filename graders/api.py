@@ -57,6 +57,7 @@ def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,
             sub.python_of(p)
     own = runner is None
     runner = runner or Runner(require_sandbox=require_sandbox)
+    runner.prestart(exercises)
     try:
         results = tuple(grade_one(ex, sub, runner, direct_text=direct) for ex in exercises)
     finally:

@@ -48,18 +48,51 @@ class Runner:
         self.gpu = gpu
         self.hide = tuple(hide)  # more paths the sandbox must not show (see Worker)
         self.workers: dict[tuple, Worker] = {}
+        self._launched: dict[tuple, Worker] = {}  # started by prestart, not yet ready
+
+    def prestart(self, exercises) -> None:
+        """Launch the workers these exercises need now, without waiting for them.
+
+        A worker's start (an interpreter importing torch or sympy inside the
+        sandbox) then overlaps with the grader's own imports and reference
+        work; ``worker_for`` waits for the launched worker to be ready. Launched
+        from this thread on purpose: bwrap dies with the thread that started it.
+        """
+        secrets: dict[tuple, list[str]] = {}
+        for ex in exercises:
+            secrets.setdefault(tuple(ex.preload), []).extend(secret_paths(ex))
+        for preload, hidden in secrets.items():
+            key = (preload, False)
+            if key in self.workers or key in self._launched:
+                continue
+            w = Worker(self.isolation, preload=preload, gpu=False, hide=self.hide + tuple(hidden))
+            try:
+                w.launch()
+            except BaseException:
+                w.close()
+                continue  # worker_for will try again and raise for real
+            self._launched[key] = w
+
+    def _start(self, preload, gpu) -> Worker:
+        key = (preload, gpu)
+        w = self._launched.pop(key, None)
+        try:
+            if w is None:
+                w = Worker(self.isolation, preload=preload, gpu=gpu, hide=self.hide)
+                w.start()
+            else:
+                w.await_ready()
+        except BaseException:
+            w.close()  # no leftover scratch directory
+            raise
+        self.workers[key] = w
+        return w
 
     def worker_for(self, preload: tuple[str, ...], gpu: bool = False) -> Worker:
-        key = (preload, gpu)
+        key = (tuple(preload), gpu)
         w = self.workers.get(key)
         if w is None:
-            w = Worker(self.isolation, preload=preload, gpu=gpu, hide=self.hide)
-            try:
-                w.start()
-            except BaseException:
-                w.close()  # no leftover scratch directory
-                raise
-            self.workers[key] = w
+            w = self._start(tuple(preload), gpu)
         return w
 
     def run(self, exercise, plan: dict, files: dict[str, bytes], gpu: bool = False) -> JobOutcome:
@@ -70,6 +103,9 @@ class Runner:
         return w.run(plan, files, limits)
 
     def close(self) -> None:
+        for w in self._launched.values():
+            w.close()
+        self._launched.clear()
         for w in self.workers.values():
             w.close()
         self.workers.clear()

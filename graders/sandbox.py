@@ -238,7 +238,7 @@ def basic_warning(why: str) -> str:
 def _module_roots(names) -> list[str]:
     """Directories holding the given installed packages (their site-packages)."""
     roots = []
-    for name in names:
+    for name in {n.split(".")[0] for n in names}:  # a submodule's spec would import its package
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -491,6 +491,16 @@ class Worker:
 
     # -- lifecycle
     def start(self) -> None:
+        """Launch the zygote and wait until it has imported its modules."""
+        self.launch()
+        self.await_ready()
+
+    def launch(self) -> None:
+        """Start the zygote without waiting for it (it imports numpy/torch meanwhile).
+
+        Call it from a thread that outlives the worker: bwrap's --die-with-parent
+        (PR_SET_PDEATHSIG) fires when the *thread* that started it exits.
+        """
         env = _clean_env(self.isolation == "sandbox", self.gpu)
         if self.isolation == "sandbox":
             cmd = self._bwrap_cmd()
@@ -511,6 +521,9 @@ class Worker:
         )
         self.starts += 1
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
+
+    def await_ready(self) -> None:
+        """Wait for a launched zygote's ready line; raise SandboxError if it never comes."""
         line = self._readline(START_TIMEOUT_S)
         try:
             info = json.loads(line) if line else None

@@ -27,6 +27,8 @@ from graders.sandbox import Limits
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
+# the symbolic evaluator's worker: sympy and what its MathML printer imports lazily
+SYMBOLIC_PRELOAD = ("numpy", "sympy", "xml.dom.minidom", "html.entities")
 
 
 class SpecError(Exception):
@@ -90,7 +92,11 @@ class Exercise:
     @property
     def preload(self) -> tuple[str, ...]:
         """Modules the worker should import before forking jobs for this exercise."""
-        return ("numpy", "torch") if self.framework == "torch" else ("numpy",)
+        if self.framework == "torch":
+            return ("numpy", "torch")
+        if self.framework == "symbolic":
+            return SYMBOLIC_PRELOAD
+        return ("numpy",)
 
     def reference_fn(self) -> Callable:
         return _resolve(self.reference, self.folder)

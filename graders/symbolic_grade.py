@@ -26,6 +26,7 @@ from pathlib import Path
 from graders import diagnose
 from graders.checks.common import result
 from graders.compare import fmt_num
+from graders.spec import SYMBOLIC_PRELOAD
 from graders.engine import GraderError, format_output, outcome_status
 from graders.inputs import derive_seed
 from graders.outputs import Leaf, Opaque, decode
@@ -39,7 +40,7 @@ from graders.submission import SubmissionSource, literal_string
 # use, ~60 ms in every fresh job; preloading them would save that, but the sandbox looks
 # up each preload name with find_spec, which imports sympy in the grader first and so
 # serialises it with the worker's start (+0.6 s on a cold `dlgrade check`).
-PRELOAD = ("numpy", "sympy", "xml.dom.minidom", "html.entities")
+PRELOAD = SYMBOLIC_PRELOAD
 EVALUATOR_SOURCE = Path(__file__).with_name("symbolic.py")
 EVALUATOR_FILE = "dlgrade_symbolic.py"  # its name in the job directory
 EVALUATOR_ENTRY = "evaluate"

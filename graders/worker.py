@@ -1293,7 +1293,8 @@ def zygote_main(preload: list[str]) -> None:
             proto_out.write(json.dumps({"status": "bad-request"}) + "\n")
             continue
         if job.get("op") == "exit":
-            break
+            proto_out.flush()
+            os._exit(0)  # skip interpreter teardown (0.3 s with sympy loaded); nothing to clean
         job.setdefault("seccomp", seccomp)
         try:
             reply = _run_job(job)

@@ -92,3 +92,22 @@ def test_nothing_to_grade_is_a_usage_error(tmp_path):
     p.write_text("x = 1\n")
     r = subprocess.run([sys.executable, "-m", "graders", "check", str(p)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "no exercise entry found" in r.stderr
+
+
+def test_prestarted_workers_survive_and_grade(runner):
+    """Workers launched ahead (overlapping the grader's imports) must not die when
+    the launching code returns (bwrap's --die-with-parent follows the thread)."""
+    from graders.api import check
+    from graders.runner import Runner
+    from graders.spec import get_exercise
+
+    r = Runner(isolation=runner.isolation)
+    try:
+        r.prestart([get_exercise("stable-softmax")])
+        assert len(r._launched) == 1
+        for _ in range(3):
+            rep = check(FIX / "softmax/correct_shift_max.py", runner=r)
+            assert rep.results[0].status == "graded" and rep.score == 10
+        assert not r._launched and len(r.workers) == 1
+    finally:
+        r.close()
