@@ -1,0 +1,120 @@
+"""A pool of grading threads, each owning its own warm workers.
+
+Batch grading is mostly waiting: on the sandboxed child that runs a student's
+code, and on the zygote's reply. So the pool is a handful of threads, each
+with its own :class:`~graders.runner.Runner` (one warm zygote per set of
+preloaded modules: numpy; numpy+torch; ...). A :class:`~graders.sandbox.Worker`
+is not thread-safe, and here none is shared: a thread only ever talks to its
+own zygotes, and every task still runs in a fresh forked child of one of them,
+with its own limits and scratch directory.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from graders.runner import Runner
+from graders.sandbox import SandboxError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_THREAD_DONE = object()
+# how long close() waits for a thread stuck in a job it was told to abandon
+JOIN_TIMEOUT_S = 5.0
+
+
+class GradingPool:
+    """``jobs`` threads grading tasks with ``fn(task, runner)``.
+
+    ``preloads`` lists the module sets (``Exercise.preload``) each thread warms
+    up before its first task, so that numpy/torch imports overlap instead of
+    stalling the first gradings. Use as a context manager, or call
+    :meth:`close`: it stops handing out tasks, kills zygotes still busy with an
+    abandoned task (after Ctrl-C, say) and joins the threads.
+    """
+
+    def __init__(self, jobs: int, isolation: str, preloads: Iterable[tuple[str, ...]] = ()):
+        self.jobs = max(1, int(jobs))
+        self.isolation = isolation
+        self.preloads = tuple(dict.fromkeys(tuple(p) for p in preloads))
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._runners: list[Runner] = []
+        self._threads: list[threading.Thread] = []
+
+    def imap_unordered(self, fn: Callable[[T, Runner], R], tasks: Iterable[T]) -> Iterator[tuple[T, R]]:
+        """Yield ``(task, fn(task, runner))`` as each task finishes, in no set order.
+
+        An exception raised by ``fn`` is re-raised here, in the caller's thread
+        (``fn`` is expected to turn every failure it can foresee into a result).
+        """
+        todo: queue.Queue = queue.Queue()
+        count = 0
+        for task in tasks:
+            todo.put(task)
+            count += 1
+        done: queue.Queue = queue.Queue()
+        n = min(self.jobs, count)
+        for i in range(n):
+            t = threading.Thread(target=self._loop, args=(fn, todo, done), daemon=True,
+                                 name=f"dlgrade-grader-{i}")
+            self._threads.append(t)
+            t.start()
+        finished = 0
+        while finished < n:
+            try:  # a timeout keeps the caller's thread responsive to Ctrl-C
+                item = done.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            if item is _THREAD_DONE:
+                finished += 1
+                continue
+            task, result, error = item
+            if error is not None:
+                raise error
+            yield task, result
+
+    def _loop(self, fn, todo: queue.Queue, done: queue.Queue) -> None:
+        runner = Runner(isolation=self.isolation)
+        with self._lock:
+            self._runners.append(runner)
+        try:
+            for preload in self.preloads:
+                if self._stop.is_set():
+                    break
+                try:
+                    runner.worker_for(preload)
+                except SandboxError:
+                    pass  # the first task that needs it retries and reports the failure
+            while not self._stop.is_set():
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    done.put((task, fn(task, runner), None))
+                except BaseException as exc:  # handed to the caller's thread, re-raised there
+                    done.put((task, None, exc))
+        finally:
+            runner.close()
+            done.put(_THREAD_DONE)
+
+    def close(self) -> None:
+        self._stop.set()
+        if any(t.is_alive() for t in self._threads):
+            with self._lock:
+                runners = list(self._runners)
+            for runner in runners:  # unblock threads waiting on an abandoned job
+                for worker in list(runner.workers.values()):
+                    worker.kill()
+        for t in self._threads:
+            t.join(JOIN_TIMEOUT_S)
+        self._threads.clear()
+
+    def __enter__(self) -> "GradingPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
