@@ -53,7 +53,7 @@ class BarProgress(Progress):
 
     def start(self, total, unchanged, exercises, jobs, isolation):
         click.echo(start_line(total, unchanged, exercises, jobs, isolation), file=self.stream)
-        self.bar = click.progressbar(length=total, label="grading", show_eta=True, show_pos=True,
+        self.bar = click.progressbar(length=total, label="grading", show_eta=True, show_pos=True, show_percent=True,
                                      file=self.stream, item_show_func=lambda r: r.student if r else None)
         self.bar.__enter__()
 
