@@ -35,6 +35,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from graders import sandbox  # noqa: E402
 from graders.batch import Progress, grade_class  # noqa: E402
 from graders.sandbox import sandbox_status  # noqa: E402
 from graders.spec import catalogue  # noqa: E402
@@ -308,6 +310,38 @@ class RssProbe(Progress):
             self.seen[self.pending.pop(0)] = (self.count, rss_mb())
 
 
+class CpuMeter:
+    """CPU seconds of the grader process, of the sandboxed jobs (as each zygote
+    measured its forked child) and of zygote start-ups, while active."""
+
+    def __init__(self):
+        self.jobs_cpu = 0.0
+        self.jobs = 0
+        self.starts = 0
+        self.start_wall = 0.0
+        run, start = sandbox.Worker.run, sandbox.Worker.start
+        meter = self
+
+        def counted_run(worker, plan, files, limits):
+            outcome = run(worker, plan, files, limits)
+            meter.jobs += 1
+            meter.jobs_cpu += float(outcome.reply.get("cpu_s", 0.0) or 0.0)
+            return outcome
+
+        def counted_start(worker):
+            t0 = time.perf_counter()
+            start(worker)
+            meter.starts += 1
+            meter.start_wall += time.perf_counter() - t0
+
+        sandbox.Worker.run, sandbox.Worker.start = counted_run, counted_start
+
+    @staticmethod
+    def grader_cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
+
 def baseline(sample: list[tuple[Path, str]], exercises_dir: Path, jobs: int) -> tuple[float, list[dict]]:
     """Wall time of one fresh `python -m graders check` per grading, ``jobs`` at once."""
     def one(item):
@@ -364,8 +398,10 @@ def main() -> None:
 
     load_before = os.getloadavg()
     probe = RssProbe(marks=(100, args.rss_at))
+    meter = CpuMeter()
     walls, summaries = [], []
     rounds = 0
+    cpu0 = meter.grader_cpu()
     while rounds < args.rounds or probe.count < args.rss_at:
         t0 = time.perf_counter()
         s = grade_class(subs, out, jobs=args.jobs, exercises_dirs=[str(ex_dir)], force=rounds > 0,
@@ -374,6 +410,8 @@ def main() -> None:
         summaries.append(s)
         rounds += 1
         print(f"round {rounds}: {s.gradings} gradings in {walls[-1]:.2f} s", file=sys.stderr)
+    grader_cpu = meter.grader_cpu() - cpu0
+    load_after = os.getloadavg()
     t0 = time.perf_counter()
     resumed = grade_class(subs, out, jobs=args.jobs, exercises_dirs=[str(ex_dir)])
     resume_s = time.perf_counter() - t0
@@ -399,7 +437,8 @@ def main() -> None:
     rss = {m: probe.seen.get(m) for m in (100, args.rss_at)}
     lines = [
         f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}; "
-        f"load average before the run {load_before[0]:.2f} (other work on the machine shares the CPUs).",
+        f"1-min load average {load_before[0]:.2f} before and {load_after[0]:.2f} after the timed rounds "
+        "(anything above ~0 is other work sharing the CPUs).",
         f"Exercises graded: {', '.join(ids)}" + (f" (not in this checkout: {', '.join(missing)})" if missing else ""),
         f"Class: {args.students} students ({forms['py']} .py, {forms['ipynb']} notebooks, "
         f"{forms['split']} folders of one file per exercise); per round {per_round} gradings: "
@@ -416,6 +455,9 @@ def main() -> None:
         f"| {base_rate:.2f} gradings/s ({base_wall / len(sample) * args.jobs:.2f} s per grading); "
         f"{agree}/{len(sample)} scores equal to the batch's |",
         f"| speed-up over the baseline | {rate / base_rate:.1f}x |",
+        f"| CPU per grading, over all rounds: grader process / sandboxed job | "
+        f"{grader_cpu / probe.count * 1000:.0f} ms / {meter.jobs_cpu / max(1, meter.jobs) * 1000:.0f} ms "
+        f"(+ {meter.starts} zygote start-ups, {meter.start_wall / max(1, meter.starts):.1f} s each) |",
         f"| re-run with nothing changed ({args.students} skipped) | {resume_s:.2f} s |",
         f"| grader RSS at grading 100 / {args.rss_at} | "
         + (f"{rss[100][1]:.0f} MB / {rss[args.rss_at][1]:.0f} MB" if all(rss.values()) else "n/a")

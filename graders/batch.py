@@ -49,7 +49,7 @@ from pathlib import Path
 from graders import api
 from graders.pool import GradingPool
 from graders.results import ExerciseResult, Report
-from graders.runner import Runner, warm_preload
+from graders.runner import Runner
 from graders.sandbox import choose_isolation
 from graders.spec import Exercise, catalogue, get_exercise
 from graders.submission import SUFFIXES, Submission, SubmissionError
@@ -153,29 +153,7 @@ def find_students(root: Path, exclude: Path | None = None) -> tuple[list[Student
     return students, ignored
 
 
-@dataclass(frozen=True)
-class Survey:
-    """What a submission holds, read without running it."""
-
-    entries: frozenset[str] = frozenset()
-    heavy_imports: tuple[str, ...] = ()  # the WARM_IMPORTS its Python files import
-
-
-def survey(student: Student) -> Survey:
-    """The entries a student's submission defines and the heavy modules it imports
-    (an unreadable or ambiguous submission holds nothing: it is graded as an error)."""
-    if student.clashes:
-        return Survey()
-    try:
-        sub = Submission(student.path, student=student.id)
-        sources = {f"{p.stem}.py": sub.python_of(p)[0].encode("utf-8")
-                   for p in sub.files() if p.suffix in (".py", ".ipynb")}
-        return Survey(frozenset(sub.entries()), warm_preload((), sources))
-    except SubmissionError:
-        return Survey()
-
-
-def class_exercises(root: Path, surveys: dict[str, Survey], exercise_ids=(), exercises_dirs=()) -> list[Exercise]:
+def class_exercises(root: Path, students: list[Student], exercise_ids=(), exercises_dirs=()) -> list[Exercise]:
     """The exercises to grade: those named, else every catalogue exercise that at
     least one student's submission defines (in catalogue order).
 
@@ -184,23 +162,19 @@ def class_exercises(root: Path, surveys: dict[str, Survey], exercise_ids=(), exe
     if exercise_ids:
         return [get_exercise(e, exercises_dirs) for e in dict.fromkeys(exercise_ids)]
     cat = catalogue(exercises_dirs)
-    found = set().union(*(sv.entries for sv in surveys.values()))
+    found: set[str] = set()
+    for s in students:
+        if s.clashes:
+            continue
+        try:
+            found |= Submission(s.path, student=s.id).entries()
+        except SubmissionError:
+            continue  # graded as an error result for that student
     chosen = [ex for ex in cat.values() if ex.entry in found]
     if not chosen:
         entries = ", ".join(sorted(ex.entry for ex in cat.values()))
         raise BatchError(NO_ENTRY_IN_CLASS.format(root=root, entries=entries))
     return chosen
-
-
-def warm_sets(exercises: list[Exercise], surveys) -> list[tuple[str, ...]]:
-    """The module sets the jobs of the students surveyed will want warm (see
-    graders.runner.warm_preload), in a stable order."""
-    sets: dict[tuple[str, ...], None] = {}
-    for ex in exercises:
-        for sv in surveys:
-            if ex.entry in sv.entries:
-                sets[ex.preload + tuple(m for m in sv.heavy_imports if m not in ex.preload)] = None
-    return list(sets)
 
 
 # --------------------------------------------------------------------------- fingerprints
@@ -476,8 +450,7 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     students, ignored = find_students(root, exclude=out)
     if not students:
         raise BatchError(f"{root}: no submissions (expected one sub-folder or file per student)")
-    surveys = {s.id: survey(s) for s in students}
-    exercises = class_exercises(root, surveys, exercise_ids, exercises_dirs)
+    exercises = class_exercises(root, students, exercise_ids, exercises_dirs)
     isolation, warnings = choose_isolation(require_sandbox)
     jobs = max(1, jobs or os.cpu_count() or 1)
     ids = [ex.id for ex in exercises]
@@ -499,7 +472,7 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
         grade = partial(grade_student, exercises=exercises, root=root, warnings=tuple(warnings),
                         direct_text=bool(exercise_ids) and len(exercises) == 1)
         try:
-            with GradingPool(jobs, isolation, preloads=warm_sets(exercises, [surveys[s.id] for s in todo])) as pool:
+            with GradingPool(jobs, isolation) as pool:
                 for student, report in pool.imap_unordered(grade, todo):
                     fp = None if needs_regrade(report) else fingerprints[student.id]
                     folder.commit(report, fp, ids)
@@ -529,5 +502,5 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     return summary
 
 
-__all__ = ["grade_class", "grade_student", "find_students", "class_exercises", "survey", "warm_sets", "fingerprint", "grading_key",
+__all__ = ["grade_class", "grade_student", "find_students", "class_exercises", "fingerprint", "grading_key",
            "BatchError", "BatchSummary", "Interrupted", "Progress", "OutputFolder", "Student"]

@@ -15,7 +15,6 @@ import threading
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from graders.runner import Runner
-from graders.sandbox import SandboxError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,17 +27,16 @@ JOIN_TIMEOUT_S = 5.0
 class GradingPool:
     """``jobs`` threads grading tasks with ``fn(task, runner)``.
 
-    ``preloads`` lists the module sets (``Exercise.preload``) each thread warms
-    up before its first task, so that numpy/torch imports overlap instead of
-    stalling the first gradings. Use as a context manager, or call
-    :meth:`close`: it stops handing out tasks, kills zygotes still busy with an
-    abandoned task (after Ctrl-C, say) and joins the threads.
+    A thread starts a zygote the first time one of its tasks needs that set of
+    modules (so a set few students need is not started in every thread). Use
+    as a context manager, or call :meth:`close`: it stops handing out tasks,
+    kills zygotes still busy with an abandoned task (after Ctrl-C, say) and
+    joins the threads.
     """
 
-    def __init__(self, jobs: int, isolation: str, preloads: Iterable[tuple[str, ...]] = ()):
+    def __init__(self, jobs: int, isolation: str):
         self.jobs = max(1, int(jobs))
         self.isolation = isolation
-        self.preloads = tuple(dict.fromkeys(tuple(p) for p in preloads))
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._runners: list[Runner] = []
@@ -81,13 +79,6 @@ class GradingPool:
         with self._lock:
             self._runners.append(runner)
         try:
-            for preload in self.preloads:
-                if self._stop.is_set():
-                    break
-                try:
-                    runner.worker_for(preload)
-                except SandboxError:
-                    pass  # the first task that needs it retries and reports the failure
             while not self._stop.is_set():
                 try:
                     task = todo.get_nowait()

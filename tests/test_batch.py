@@ -65,21 +65,6 @@ def test_two_entries_for_one_student_are_an_error_result_for_that_student(make_c
     assert [r["total"] for r in _csv(tmp_path / "out")] == ["0", "10"]
 
 
-def test_survey_finds_entries_and_heavy_imports_without_running_anything(make_class):
-    from graders.spec import get_exercise
-
-    root = make_class({"alice.py": "batch/softmax_imports_torch.py", "bob/hw.py": "batch/softmax_and_relu.py",
-                       "carol/hw.ipynb": "batch/malformed_notebook.ipynb"})
-    students, _ = find_students(root)
-    surveys = {s.id: batch.survey(s) for s in students}
-    assert surveys["alice"] == batch.Survey(frozenset({"np", "torch", "softmax"}), ("torch",))
-    assert surveys["bob"] == batch.Survey(frozenset({"np", "softmax", "relu"}), ())
-    assert surveys["carol"] == batch.Survey()
-    ex = get_exercise("stable-softmax")
-    assert batch.warm_sets([ex], surveys.values()) == [("numpy", "torch"), ("numpy",)]
-    assert batch.warm_sets([ex], [surveys["carol"]]) == []
-
-
 def test_no_entry_in_any_submission_is_a_usage_error(make_class, tmp_path):
     root = make_class({"alice/": None})
     with pytest.raises(BatchError) as exc:
