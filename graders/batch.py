@@ -303,13 +303,15 @@ def report_from_dict(d: dict) -> Report:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``path`` so that it holds either its old or its new content, never a mix."""
+    """Write ``path`` so that it holds either its old or its new content, never a mix.
+
+    No fsync: a killed process cannot leave a mix either way, and should the
+    machine itself crash, a file that was not on disk yet reads as invalid
+    JSON, which counts as "not graded" (the student is graded again).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 
 from graders.sandbox import JobOutcome, Worker, choose_isolation
 
@@ -18,18 +19,37 @@ def warm_preload(preload: tuple[str, ...], files: dict[str, bytes]) -> tuple[str
     """``preload`` plus the WARM_IMPORTS the shipped ``.py`` files import (read with ast, never run)."""
     found: set[str] = set()
     for name, data in files.items():
-        if not name.endswith(".py"):
-            continue
-        try:
-            tree = ast.parse(data)
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module.split(".")[0])
+        if name.endswith(".py"):
+            found.update(_heavy_imports(data))
     return tuple(preload) + tuple(m for m in WARM_IMPORTS if m in found and m not in preload)
+
+
+@lru_cache(maxsize=256)
+def _heavy_imports(source: bytes) -> frozenset[str]:
+    # cached: every exercise of a student ships the same files
+    if not any(m.encode() in source for m in WARM_IMPORTS):
+        return frozenset()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset()
+    found = set()
+    for node in _statements(tree.body):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return frozenset(found & set(WARM_IMPORTS))
+
+
+def _statements(nodes):
+    """Every statement, nested ones included (imports are statements: expressions are skipped)."""
+    for node in nodes:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                yield from _statements(children)
 
 
 def zygote_preload(preload: tuple[str, ...]) -> tuple[str, ...]:

@@ -38,3 +38,10 @@ def test_a_numpy_exercise_of_a_torch_importing_file_runs_in_the_torch_zygote(gra
     assert r.score == r.max_score == 10
     assert (("numpy", "torch"), False) in runner.workers
     assert runner.workers[(("numpy", "torch"), False)].info["preloaded"] == ["numpy", "numpy.random", "torch"]
+
+
+def test_imports_nested_in_functions_branches_and_handlers_are_found():
+    src = (b"def f():\n    if True:\n        try:\n            pass\n        except ImportError:\n"
+           b"            import torch\n")
+    assert warm_preload(("numpy",), {"hw.py": src}) == ("numpy", "torch")
+    assert warm_preload(("numpy",), {"hw.py": b"x = 'torch'\n"}) == ("numpy",)  # a word is no import
