@@ -88,6 +88,7 @@ class BatchSummary:
     graded: list[str] = field(default_factory=list)  # graded in this run
     unchanged: list[str] = field(default_factory=list)  # skipped: already graded, nothing changed
     pending: list[str] = field(default_factory=list)  # not graded yet (the run was interrupted)
+    grader_errors: list[str] = field(default_factory=list)  # dlgrade failed on them: graded again next run
     gradings: int = 0  # exercise results produced in this run
     isolation: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -476,7 +477,10 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
         try:
             with GradingPool(jobs, isolation) as pool:
                 for student, report in pool.imap_unordered(grade, todo):
-                    fp = None if needs_regrade(report) else fingerprints[student.id]
+                    fp = fingerprints[student.id]
+                    if needs_regrade(report):
+                        fp = None
+                        summary.grader_errors.append(student.id)
                     folder.commit(report, fp, ids)
                     summary.graded.append(student.id)
                     summary.gradings += len(report.results)

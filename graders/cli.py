@@ -187,10 +187,14 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     Example:
       dlgrade grade submissions/ --out grades/ --jobs 4
     """
+    import signal
+
     from graders import batch
     from graders.sandbox import SandboxRequired
     from reports.progress import progress_for
 
+    # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         summary = batch.grade_class(submissions_dir, out_dir, jobs=jobs, exercise_ids=exercise_ids,
                                     exercises_dirs=exercises_dirs, force=force,
@@ -202,8 +206,15 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         click.echo(f"interrupted: {len(s.students) - len(s.pending)} of {len(s.students)} students "
                    f"graded; run the same command again to grade the other {len(s.pending)}", err=True)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for w in summary.warnings:
         click.echo(w, err=True)
+    if summary.grader_errors:
+        failed = sorted(summary.grader_errors)
+        click.echo(f"dlgrade itself failed on {len(failed)} student(s) "
+                   f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+                   "see their results, and run again to grade them again", err=True)
     if summary.ignored:
         click.echo(f"ignored (not a submission): {', '.join(summary.ignored)}", err=True)
     click.echo(f"{len(summary.students)} students in {summary.seconds:.1f} s "

@@ -243,6 +243,29 @@ def test_resume_after_kill_loses_nothing_and_regrades_nothing(make_class, tmp_pa
     assert not list(out.rglob(".*.tmp"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_on_the_command_writes_the_grades_so_far(make_class, tmp_path, sig):
+    n = 8
+    root = make_class({f"s{i}.py": "batch/slow_import_softmax.py" for i in range(n)})
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "graders", "grade", str(root), "--out", str(out), "--jobs", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "students").glob("*.json"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    done = len(_csv(out))
+    assert 2 <= done < n
+    assert err.splitlines()[-1] == (f"interrupted: {done} of {n} students graded; "
+                                    f"run the same command again to grade the other {n - done}")
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+
+
 # --------------------------------------------------------------------------- bad submissions
 
 
@@ -286,6 +309,7 @@ def test_a_grader_failure_is_recorded_as_such_and_retried_next_run(small_class, 
         "the next run grades it again): GraderError: boom")
     assert bob["results"][0]["error"]["kind"] == "grader"
     assert bob["batch"]["fingerprint"] is None
+    assert summary.grader_errors == ["bob"]
     assert [r["total"] for r in _csv(out)] == ["10", "0", "0", "0"]
     monkeypatch.setattr(engine, "grade", real)
     again = grade_class(small_class, out, jobs=2)
@@ -393,3 +417,14 @@ def test_grade_help_ends_with_an_example():
     res = CliRunner().invoke(main, ["grade", "--help"])
     assert res.exit_code == 0
     assert "dlgrade grade submissions/ --out grades/ --jobs 4" in res.output
+
+
+def test_grade_command_says_when_dlgrade_itself_failed(small_class, tmp_path, monkeypatch):
+    def broken(ex, source, student, runner):
+        raise engine.GraderError("boom")
+
+    monkeypatch.setattr(engine, "grade", broken)
+    res = CliRunner().invoke(main, ["grade", str(small_class), "--out", str(tmp_path / "out"), "-j", "2"])
+    assert res.exit_code == 0
+    assert ("dlgrade itself failed on 3 student(s) (alice, bob, dan); see their results, "
+            "and run again to grade them again") in res.stderr.splitlines()
