@@ -428,3 +428,21 @@ def test_grade_command_says_when_dlgrade_itself_failed(small_class, tmp_path, mo
     assert res.exit_code == 0
     assert ("dlgrade itself failed on 3 student(s) (alice, bob, dan); see their results, "
             "and run again to grade them again") in res.stderr.splitlines()
+
+
+def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_class, tmp_path, monkeypatch):
+    calls: list = []
+    fake = _fake_html(calls)
+
+    def broken(report, path):
+        if report.student == "bob":
+            raise RuntimeError("template error")
+        Path(path).write_text(report.student)
+
+    fake.write_student_report = broken
+    monkeypatch.setitem(sys.modules, "reports.html", fake)
+    out = tmp_path / "out"
+    summary = grade_class(small_class, out, jobs=2)
+    assert summary.warnings[-1:] == ["bob: HTML report not written (RuntimeError: template error)"]
+    assert not (out / "students" / "bob.html").exists() and (out / "students" / "alice.html").exists()
+    assert len(_csv(out)) == 4
