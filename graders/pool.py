@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from graders.runner import Runner
@@ -24,13 +25,32 @@ _THREAD_DONE = object()
 JOIN_TIMEOUT_S = 5.0
 
 
+class PoolStopped(Exception):
+    """The pool was closed while a task still wanted to run a job."""
+
+
+class _PoolRunner(Runner):
+    """A thread's Runner that refuses new jobs once the pool is stopping."""
+
+    def __init__(self, isolation: str, stop: threading.Event):
+        super().__init__(isolation=isolation)
+        self._stop = stop
+        self.busy = False  # inside a task (close() only kills zygotes of busy threads)
+
+    def run(self, *args, **kwargs):
+        if self._stop.is_set():
+            raise PoolStopped("the batch was stopped before this job ran")
+        return super().run(*args, **kwargs)
+
+
 class GradingPool:
     """``jobs`` threads grading tasks with ``fn(task, runner)``.
 
     A thread starts a zygote the first time one of its tasks needs that set of
     modules (so a set few students need is not started in every thread). Use
     as a context manager, or call :meth:`close`: it stops handing out tasks,
-    kills zygotes still busy with an abandoned task (after Ctrl-C, say) and
+    makes the threads' runners refuse new jobs (PoolStopped), kills zygotes
+    still busy with a task the caller walked away from (after Ctrl-C, say) and
     joins the threads.
     """
 
@@ -39,7 +59,7 @@ class GradingPool:
         self.isolation = isolation
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._runners: list[Runner] = []
+        self._runners: list[_PoolRunner] = []
         self._threads: list[threading.Thread] = []
 
     def imap_unordered(self, fn: Callable[[T, Runner], R], tasks: Iterable[T]) -> Iterator[tuple[T, R]]:
@@ -75,7 +95,7 @@ class GradingPool:
             yield task, result
 
     def _loop(self, fn, todo: queue.Queue, done: queue.Queue) -> None:
-        runner = Runner(isolation=self.isolation)
+        runner = _PoolRunner(self.isolation, self._stop)
         with self._lock:
             self._runners.append(runner)
         try:
@@ -84,24 +104,35 @@ class GradingPool:
                     task = todo.get_nowait()
                 except queue.Empty:
                     break
+                runner.busy = True
                 try:
                     done.put((task, fn(task, runner), None))
                 except BaseException as exc:  # handed to the caller's thread, re-raised there
                     done.put((task, None, exc))
+                finally:
+                    runner.busy = False
         finally:
             runner.close()
             done.put(_THREAD_DONE)
 
     def close(self) -> None:
         self._stop.set()
-        if any(t.is_alive() for t in self._threads):
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
+            # A busy thread holds a job the caller walked away from: kill its
+            # zygote so the job ends now. One that was still starting is caught
+            # on a later pass; its runner refuses the thread's next job.
             with self._lock:
-                runners = list(self._runners)
-            for runner in runners:  # unblock threads waiting on an abandoned job
+                busy = [r for r in self._runners if r.busy]
+            for runner in busy:
                 for worker in list(runner.workers.values()):
-                    worker.kill()
-        for t in self._threads:
-            t.join(JOIN_TIMEOUT_S)
+                    try:
+                        if worker.alive():
+                            worker.kill()
+                    except (AttributeError, OSError):  # the owning thread killed it meanwhile
+                        pass
+            for t in self._threads:
+                t.join(0.05)
         self._threads.clear()
 
     def __enter__(self) -> "GradingPool":

@@ -56,3 +56,21 @@ def test_close_kills_a_job_the_caller_walked_away_from(basic_runner):
     pool.close()  # as after Ctrl-C: the hanging job's zygote is killed, its thread ends
     assert not any(t.is_alive() for t in busy)
     assert not any(w.alive() for r in pool._runners for w in r.workers.values())
+
+
+def test_a_stopped_pool_refuses_new_jobs():
+    from graders.pool import PoolStopped
+
+    pool = GradingPool(1, "basic")
+    seen = []
+
+    def fn(task, runner):
+        pool._stop.set()  # as if close() was called (Ctrl-C) during the first task
+        with pytest.raises(PoolStopped):
+            runner.run(None, {}, {})
+        seen.append(task)
+        return task
+
+    assert list(pool.imap_unordered(fn, [0, 1, 2])) == [(0, 0)]
+    assert seen == [0]  # the other tasks were never started
+    pool.close()
