@@ -371,6 +371,8 @@ def main() -> None:
     ap.add_argument("--rss-at", type=int, default=1000, help="keep grading until this many gradings")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, help="write the class and the output here instead of a temp dir")
+    ap.add_argument("--scratch", help="TMPDIR for the workers' job folders (e.g. /dev/shm, a tmpfs); "
+                                      "the class and the output stay where they are")
     args = ap.parse_args()
 
     ok, why = sandbox_status()
@@ -385,6 +387,8 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(work / "exercises", ignore_errors=True)
     ex_dir = short_limit_copy(present, work / "exercises", args.hang_limit)
+    if args.scratch:  # after the work folder exists: only the workers' scratch moves
+        os.environ["TMPDIR"] = tempfile.tempdir = args.scratch
     plan = plan_class(args.students, args.hangs, args.seed)
     for st in plan:
         write_student(subs, st)
@@ -444,7 +448,8 @@ def main() -> None:
         f"{forms['split']} folders of one file per exercise); per round {per_round} gradings: "
         + ", ".join(f"{v} {k}" for k, v in sorted(mix.items()))
         + f"; results: " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) + ".",
-        f"Sandbox on (bubblewrap); --jobs {args.jobs}; hanging submissions limited to {args.hang_limit:g} s.",
+        f"Sandbox on (bubblewrap); --jobs {args.jobs}; hanging submissions limited to {args.hang_limit:g} s; "
+        f"workers' job folders in {tempfile.gettempdir()}.",
         "",
         "| measure | value |",
         "|---|---|",
