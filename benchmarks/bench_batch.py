@@ -108,9 +108,9 @@ def two_layer_backprop(X, y, W1, b1, W2, b2):
     h = np.maximum(a, 0)
     s = h @ W2 + b2
     s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    loss = -np.log(p[np.arange(N), y]).mean()
+    logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    loss = -logp[np.arange(N), y].mean()
+    p = np.exp(logp)
     ds = p.copy()
     ds[np.arange(N), y] -= 1
     ds /= N

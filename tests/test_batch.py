@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from graders import batch, engine
 from graders.batch import BatchError, Interrupted, Progress, find_students, grade_class
 from graders.cli import main
+from graders.spec import catalogue
 
 from conftest import FIXTURES, ROOT
 
@@ -69,7 +70,8 @@ def test_no_entry_in_any_submission_is_a_usage_error(make_class, tmp_path):
     root = make_class({"alice/": None})
     with pytest.raises(BatchError) as exc:
         grade_class(root, tmp_path / "out")
-    assert str(exc.value) == (f"{root}: no submission defines an exercise entry (looked for softmax); "
+    entries = ", ".join(sorted(ex.entry for ex in catalogue().values()))
+    assert str(exc.value) == (f"{root}: no submission defines an exercise entry (looked for {entries}); "
                               "name one with --exercise")
 
 
@@ -280,13 +282,11 @@ def test_crashing_hanging_and_unreadable_submissions_do_not_stop_the_batch(make_
     assert sorted(summary.graded) == ["broken", "crashes", "good", "hangs"]
     rows = {r["student"]: r for r in json.loads((out / "results.json").read_text())}
     assert rows["good"]["score"] == 10
-    assert rows["hangs"]["status"] == "timeout"
-    assert rows["hangs"]["message"] == ("timed out after 1 s while running softmax on case 'values:random' "
-                                        "(the time limit is 1 s)")
-    assert rows["crashes"]["status"] == "error"
-    assert rows["crashes"]["message"].startswith("the submission crashed with a segmentation fault (SIGSEGV)")
+    # the wording of each outcome is pinned in the engine's and the submission module's tests
+    assert rows["hangs"]["status"] == "timeout" and "softmax" in rows["hangs"]["message"]
+    assert rows["crashes"]["status"] == "error" and "SIGSEGV" in rows["crashes"]["message"]
     assert rows["broken"]["status"] == "error"
-    assert rows["broken"]["message"].startswith("broken/hw.ipynb: malformed notebook (not valid JSON: ")
+    assert rows["broken"]["message"].startswith("broken/hw.ipynb: malformed notebook")
     assert [r["total"] for r in _csv(out)] == ["0", "0", "10", "0"]
 
 
@@ -403,13 +403,13 @@ def test_grade_command_logs_plain_lines_when_not_on_a_terminal(small_class, tmp_
 @pytest.mark.parametrize("args, message", [
     (["grade", "{tmp}/nope", "--out", "{tmp}/out"], "Error: {tmp}/nope: no such folder"),
     (["grade", "{subs}", "--out", "{tmp}/out", "-e", "nope"],
-     "Error: unknown exercise 'nope'; known: stable-softmax"),
+     "Error: unknown exercise 'nope'; known: {known}"),
 ])
 def test_grade_usage_errors_exit_2_with_one_line(small_class, tmp_path, args, message):
     args = [a.format(tmp=tmp_path, subs=small_class) for a in args]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2
-    assert res.output.splitlines()[-1] == message.format(tmp=tmp_path)
+    assert res.output.splitlines()[-1] == message.format(tmp=tmp_path, known=", ".join(sorted(catalogue())))
     assert "Traceback" not in res.output
 
 
