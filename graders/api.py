@@ -57,7 +57,8 @@ def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,
             sub.python_of(p)
     own = runner is None
     runner = runner or Runner(require_sandbox=require_sandbox)
-    runner.prestart(exercises)
+    sources = {ex.id: sub.source_for(ex.entry, direct_text=direct) for ex in exercises}
+    runner.prestart(exercises, {i: s.files for i, s in sources.items() if s is not None})
     try:
         results = tuple(grade_one(ex, sub, runner, direct_text=direct) for ex in exercises)
     finally:

@@ -199,5 +199,62 @@ def autograder(exercise_ids, out, torch_version, exercises_dirs):
     click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
 
 
+@main.command()
+@click.argument("submissions_dir", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Where the grades go (created if needed; a re-run resumes there).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Students graded in parallel (default: the number of CPUs).")
+@click.option("--exercise", "-e", "exercise_ids", multiple=True,
+              help="Grade only this exercise (repeatable). Default: every exercise found.")
+@click.option("--force", is_flag=True, help="Regrade every student, changed or not.")
+@click.option("--require-sandbox", is_flag=True, help="Refuse to run without bubblewrap.")
+@EXERCISES_DIR
+def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, exercises_dirs):
+    """Grade a class: SUBMISSIONS_DIR holds one sub-folder or file per student.
+
+    Writes students/<id>.json (and .html), results.json, grades.csv and
+    index.html to --out. Students whose submission is unchanged since the last
+    run are not graded again; an interrupted run resumes where it stopped.
+
+    \b
+    Example:
+      dlgrade grade submissions/ --out grades/ --jobs 4
+    """
+    import signal
+
+    from graders import batch
+    from graders.sandbox import SandboxRequired
+    from reports.progress import progress_for
+
+    # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        summary = batch.grade_class(submissions_dir, out_dir, jobs=jobs, exercise_ids=exercise_ids,
+                                    exercises_dirs=exercises_dirs, force=force,
+                                    require_sandbox=require_sandbox, progress=progress_for())
+    except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired) as exc:
+        raise _usage(str(exc))
+    except batch.Interrupted as exc:
+        s = exc.summary
+        click.echo(f"interrupted: {len(s.students) - len(s.pending)} of {len(s.students)} students "
+                   f"graded; run the same command again to grade the other {len(s.pending)}", err=True)
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for w in summary.warnings:
+        click.echo(w, err=True)
+    if summary.grader_errors:
+        failed = sorted(summary.grader_errors)
+        click.echo(f"dlgrade itself failed on {len(failed)} student(s) "
+                   f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+                   "see their results, and run again to grade them again", err=True)
+    if summary.ignored:
+        click.echo(f"ignored (not a submission): {', '.join(summary.ignored)}", err=True)
+    click.echo(f"{len(summary.students)} students in {summary.seconds:.1f} s "
+               f"({len(summary.graded)} graded, {len(summary.unchanged)} unchanged): "
+               f"{Path(out_dir) / 'grades.csv'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,8 +1,10 @@
 """Keeps warm workers for one grading session (one per set of preloaded modules)."""
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
+from functools import lru_cache
 
 from graders.sandbox import JobOutcome, Worker, choose_isolation, gpu_limits
 
@@ -29,6 +31,59 @@ def secret_paths(exercise) -> list[str]:
             paths.append(spec.origin)
     return paths
 
+# Heavy modules worth having warm: a submission that imports one of them (a
+# notebook holding a torch exercise next to a numpy one, say) runs in a zygote
+# that already did, instead of paying the import (seconds) in every job.
+WARM_IMPORTS = ("torch", "sympy")
+# Submodules loaded lazily that every job touches (the worker seeds numpy.random
+# before each job): imported once in the zygote, not once per forked child.
+WARM_SUBMODULES = {"numpy": ("numpy.random",)}
+
+
+def warm_preload(preload: tuple[str, ...], files: dict[str, bytes]) -> tuple[str, ...]:
+    """``preload`` plus the WARM_IMPORTS the shipped ``.py`` files import (read with ast, never run)."""
+    found: set[str] = set()
+    for name, data in files.items():
+        if name.endswith(".py"):
+            found.update(_heavy_imports(data))
+    return tuple(preload) + tuple(m for m in WARM_IMPORTS if m in found and m not in preload)
+
+
+@lru_cache(maxsize=256)
+def _heavy_imports(source: bytes) -> frozenset[str]:
+    # cached: every exercise of a student ships the same files
+    if not any(m.encode() in source for m in WARM_IMPORTS):
+        return frozenset()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return frozenset()
+    found = set()
+    for node in _statements(tree.body):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return frozenset(found & set(WARM_IMPORTS))
+
+
+def _statements(nodes):
+    """Every statement, nested ones included (imports are statements: expressions are skipped)."""
+    for node in nodes:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                yield from _statements(children)
+
+
+def zygote_preload(preload: tuple[str, ...]) -> tuple[str, ...]:
+    """What a zygote for ``preload`` imports: those modules and their WARM_SUBMODULES."""
+    out: list[str] = []
+    for m in preload:
+        out += [x for x in (m, *WARM_SUBMODULES.get(m, ())) if x not in out]
+    return tuple(out)
+
 
 class Runner:
     """Runs plans for exercises, starting a warm worker per module set on first use.
@@ -50,22 +105,26 @@ class Runner:
         self.workers: dict[tuple, Worker] = {}
         self._launched: dict[tuple, Worker] = {}  # started by prestart, not yet ready
 
-    def prestart(self, exercises) -> None:
+    def prestart(self, exercises, files=None) -> None:
         """Launch the workers these exercises need now, without waiting for them.
 
         A worker's start (an interpreter importing torch or sympy inside the
         sandbox) then overlaps with the grader's own imports and reference
         work; ``worker_for`` waits for the launched worker to be ready. Launched
         from this thread on purpose: bwrap dies with the thread that started it.
+        ``files`` (exercise id -> shipped files) picks the zygote ``run`` will use.
         """
         secrets: dict[tuple, list[str]] = {}
         for ex in exercises:
-            secrets.setdefault(tuple(ex.preload), []).extend(secret_paths(ex))
+            preload = tuple(ex.preload)
+            if ex.framework != "symbolic":  # the symbolic evaluator's worker is exactly ex.preload
+                preload = warm_preload(preload, (files or {}).get(ex.id, {}))
+            secrets.setdefault(preload, []).extend(secret_paths(ex))
         for preload, hidden in secrets.items():
             key = (preload, False)
             if key in self.workers or key in self._launched:
                 continue
-            w = Worker(self.isolation, preload=preload, gpu=False, hide=self.hide + tuple(hidden))
+            w = Worker(self.isolation, preload=zygote_preload(preload), gpu=False, hide=self.hide + tuple(hidden))
             try:
                 w.launch()
             except BaseException:
@@ -78,7 +137,7 @@ class Runner:
         w = self._launched.pop(key, None)
         try:
             if w is None:
-                w = Worker(self.isolation, preload=preload, gpu=gpu, hide=self.hide)
+                w = Worker(self.isolation, preload=zygote_preload(preload), gpu=gpu, hide=self.hide)
                 w.start()
             else:
                 w.await_ready()
@@ -96,9 +155,12 @@ class Runner:
         return w
 
     def run(self, exercise, plan: dict, files: dict[str, bytes], gpu: bool = False) -> JobOutcome:
-        """Run a plan; ``gpu=True`` uses a worker that sees the GPU's device nodes."""
+        """Run a plan; ``gpu=True`` uses a worker that sees the GPU's device nodes.
+
+        A submission that imports torch or sympy goes to a zygote that already did.
+        """
         limits = gpu_limits(exercise.limits) if gpu else exercise.limits
-        w = self.worker_for(exercise.preload, gpu)
+        w = self.worker_for(warm_preload(exercise.preload, files), gpu)
         w.ensure_hidden(secret_paths(exercise))
         return w.run(plan, files, limits)
 

@@ -553,10 +553,11 @@ class Worker:
         binds = _system_binds() + py + [a for i in range(0, len(gpu), 3) if gpu[i] != "--dev-bind"
                                         for a in gpu[i:i + 3]]
         self._bound = _bound_sources(binds)
-        cmd += _traversable_parents(binds) + binds + self._masks(py)
+        # /tmp first: an interpreter or virtual environment under /tmp is bound on top of it
+        cmd += ["--tmpfs", "/tmp"] + _traversable_parents(binds) + binds + self._masks(py)
         # device nodes go into the fresh /dev before it becomes read-only
         cmd += ["--proc", "/proc", "--dev", "/dev", *devices, "--remount-ro", "/dev",
-                "--tmpfs", "/tmp", "--remount-ro", "/tmp",
+                "--remount-ro", "/tmp",
                 "--ro-bind", str(WORKER_FILE), SANDBOX_WORKER,
                 "--bind", str(self.jobs), SANDBOX_JOBS, "--chdir", SANDBOX_JOBS]
         # sys.executable, not its real path: a virtual environment's interpreter

@@ -164,3 +164,49 @@ def pytest_collection_modifyitems(config, items):
 def any_runner(request):
     """Each warm runner in turn: the sandbox (where bwrap works) and basic isolation."""
     return request.getfixturevalue(f"{request.param}_runner")
+
+
+@pytest.fixture
+def make_class(tmp_path):
+    """make_class({"alice/hw.py": "softmax/correct_shift_max.py", "bob.py": ..., "carol/": None})
+    copies fixture files into a fresh submissions folder (one entry per student) and returns it."""
+    import shutil
+
+    def _make(layout: dict, root: Path | None = None) -> Path:
+        root = root or tmp_path / "submissions"
+        root.mkdir(parents=True, exist_ok=True)
+        for dest, src in layout.items():
+            target = root / dest
+            if dest.endswith("/"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(FIXTURES / src, target)
+        return root
+
+    return _make
+
+
+def copy_exercise(exercise_id: str, dest: Path, time_limit: float, cpu_s: float | None = None) -> Path:
+    """A copy of a built-in exercise under ``dest`` with a shorter time limit (an
+    ``--exercises-dir`` folder overrides the built-in id). Returns ``dest``."""
+    import re
+    import shutil
+
+    folder = dest / exercise_id
+    shutil.copytree(ROOT / "exercises" / exercise_id, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = folder / "spec.toml"
+    text = spec.read_text()
+    line = f"time_limit = {time_limit:g}"
+    text = re.sub(r"(?m)^time_limit\s*=.*$", line, text) if re.search(r"(?m)^time_limit\s*=", text) \
+        else f"{line}\n{text}"
+    if cpu_s is not None:
+        text += f"\n[limits]\ncpu_s = {cpu_s:g}\n"
+    spec.write_text(text)
+    return dest
+
+
+@pytest.fixture
+def short_limit_exercises(tmp_path):
+    """An exercises folder holding stable-softmax with a 1 s wall-clock limit."""
+    return copy_exercise("stable-softmax", tmp_path / "exercises", time_limit=1, cpu_s=5)

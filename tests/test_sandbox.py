@@ -864,3 +864,26 @@ def test_worker_start_failure_is_a_sandbox_error_and_leaves_nothing(monkeypatch)
             runner.worker_for(("numpy",))
         assert runner.workers == {}
     assert len(roots) == 1 and not os.path.exists(roots[0])
+
+
+@pytest.mark.slow
+def test_sandbox_runs_an_interpreter_from_a_venv_under_tmp(tmp_path):
+    """A virtual environment under /tmp must stay visible: the sandbox's own /tmp
+    is mounted before the interpreter's binds, not over them."""
+    import json as _json
+    import subprocess as _sp
+    import sys as _sys
+
+    from graders.sandbox import sandbox_status
+
+    if not sandbox_status()[0]:
+        pytest.skip("no sandbox here")
+    venv = tmp_path / "venv"
+    _sp.run([_sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    root = Path(__file__).parent.parent
+    r = _sp.run([str(venv / "bin" / "python"), "-m", "graders", "check",
+                 "tests/fixtures/softmax/correct_shift_max.py", "--json"],
+                cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = _json.loads(r.stdout)
+    assert (d["status"], d["score"], d["isolation"]) == ("graded", 10, "sandbox")

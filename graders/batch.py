@@ -1,0 +1,511 @@
+"""Grading a whole class: the library behind ``dlgrade grade``.
+
+Layout (CONTRACT §2): SUBMISSIONS_DIR holds one sub-folder or one file per
+student; the student id is that folder's name or that file's stem. Hidden
+entries (and ``__MACOSX``/``__pycache__``) are ignored.
+
+The output folder::
+
+    students/<id>.json   the student's Report.to_dict(), plus a "batch" entry
+                         holding the fingerprint it was graded under
+    students/<id>.html   the student's report (reports.html, when installed)
+    results.json         every ExerciseResult, sorted by (student, exercise)
+    grades.csv           a row per student, a column per exercise, the total
+    manifest.json        every student's fingerprint and state (graded/pending)
+    index.html           the class summary (reports.html, when installed)
+
+Loss-free and resumable: each student's file is written atomically (a
+temporary file, then ``os.replace``) the moment that student is graded, and
+it carries its own *fingerprint*: a hash of the submission's files, the
+student id, the exercises graded (spec folders and reference code), dlgrade's
+version and source, and the isolation. Result and fingerprint are committed by
+one rename, so a kill at any instant loses at most the students in flight and
+never makes a stale result look current. A re-run skips every student whose
+file holds the fingerprint they would get now (unless ``force``); the
+aggregate files are rebuilt from the per-student files at the end of every
+run, Ctrl-C included, each with one atomic rename.
+
+One bad submission never stops the batch: whatever a student's code does is a
+graded result; an unreadable submission is an ``error`` result for that
+student; a failure of dlgrade itself is an ``error`` result that says so, and
+is graded again on the next run.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from pathlib import Path
+
+from graders import api
+from graders.pool import GradingPool
+from graders.results import ExerciseResult, Report
+from graders.runner import Runner
+from graders.sandbox import choose_isolation
+from graders.spec import Exercise, catalogue, get_exercise
+from graders.submission import SUFFIXES, Submission, SubmissionError
+
+BATCH_FORMAT = 1
+IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
+LOCK_NAME = ".dlgrade-lock"
+GRADER_FAILURE = ("dlgrade itself failed while grading this exercise (a grader problem, not the "
+                  "student's; the next run grades it again): {error}")
+DUPLICATE_STUDENT = ("more than one submission for student {student!r} ({names}); "
+                     "keep one and grade again")
+NO_ENTRY_IN_CLASS = ("{root}: no submission defines an exercise entry (looked for {entries}); "
+                     "name one with --exercise")
+
+
+class BatchError(Exception):
+    """The batch as a whole cannot run (a usage error: no such folder, output folder busy)."""
+
+
+@dataclass(frozen=True)
+class Student:
+    """One student's entry in the submissions folder."""
+
+    id: str
+    path: Path
+    clashes: tuple[str, ...] = ()  # every entry sharing this id, when there is more than one
+
+
+@dataclass
+class BatchSummary:
+    """What one ``grade_class`` run did."""
+
+    out_dir: Path
+    exercises: list[str]
+    students: list[str]
+    graded: list[str] = field(default_factory=list)  # graded in this run
+    unchanged: list[str] = field(default_factory=list)  # skipped: already graded, nothing changed
+    pending: list[str] = field(default_factory=list)  # not graded yet (the run was interrupted)
+    grader_errors: list[str] = field(default_factory=list)  # dlgrade failed on them: graded again next run
+    gradings: int = 0  # exercise results produced in this run
+    isolation: str = ""
+    warnings: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # entries of the folder that are no submission
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch, raised after the output folder was made consistent."""
+
+    def __init__(self, summary: BatchSummary):
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+class Progress:
+    """Hooks a caller gets as the batch goes; these do nothing (see reports.progress)."""
+
+    def start(self, total: int, unchanged: int, exercises: list[str], jobs: int, isolation: str) -> None:
+        pass
+
+    def advance(self, report: Report) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- the class
+
+
+def find_students(root: Path, exclude: Path | None = None) -> tuple[list[Student], list[str]]:
+    """The students in ``root`` sorted by id, and the names of entries that are no submission.
+
+    Raises BatchError when ``root`` is not a readable folder.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise BatchError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise BatchError(f"{root}: not a folder (expected one sub-folder or file per student)")
+    try:
+        entries = sorted(root.iterdir())
+    except OSError as exc:
+        raise BatchError(f"{root}: cannot be read ({exc.strerror or exc})") from None
+    skip = exclude.resolve() if exclude is not None else None
+    by_id: dict[str, list[Path]] = {}
+    ignored = []
+    for p in entries:
+        if p.name.startswith(".") or p.name in IGNORED_NAMES:
+            continue
+        if skip is not None and p.resolve() == skip:
+            continue
+        if p.is_dir():
+            by_id.setdefault(p.name, []).append(p)
+        elif p.is_file() and p.suffix in SUFFIXES:
+            by_id.setdefault(p.stem, []).append(p)
+        else:
+            ignored.append(p.name)
+    students = [Student(sid, paths[0], tuple(p.name for p in paths) if len(paths) > 1 else ())
+                for sid, paths in sorted(by_id.items())]
+    return students, ignored
+
+
+def class_exercises(root: Path, students: list[Student], exercise_ids=(), exercises_dirs=()) -> list[Exercise]:
+    """The exercises to grade: those named, else every catalogue exercise that at
+    least one student's submission defines (in catalogue order).
+
+    Raises UnknownExercise, SpecError, or BatchError when nothing is found.
+    """
+    if exercise_ids:
+        return [get_exercise(e, exercises_dirs) for e in dict.fromkeys(exercise_ids)]
+    cat = catalogue(exercises_dirs)
+    found: set[str] = set()
+    for s in students:
+        if s.clashes:
+            continue
+        try:
+            found |= Submission(s.path, student=s.id).entries()
+        except SubmissionError:
+            continue  # graded as an error result for that student
+    chosen = [ex for ex in cat.values() if ex.entry in found]
+    if not chosen:
+        entries = ", ".join(sorted(ex.entry for ex in cat.values()))
+        raise BatchError(NO_ENTRY_IN_CLASS.format(root=root, entries=entries))
+    return chosen
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def dlgrade_version() -> str:
+    try:
+        return importlib.metadata.version("dlgrade")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of dlgrade's grading code (every .py file under ``graders/``)."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.rglob("*.py")):
+        if "__pycache__" not in p.parts:
+            h.update(f"{p.relative_to(pkg).as_posix()}\0".encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _exercise_digest(ex_id: str, folder: Path, targets: tuple[str, ...]) -> str:
+    h = hashlib.sha256(f"{ex_id}\0".encode())
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and "__pycache__" not in rel.parts and not rel.name.startswith("."):
+            h.update(f"{rel.as_posix()}\0".encode())
+            h.update(p.read_bytes())
+    for target in targets:  # "module:name" references live outside the exercise folder
+        module = target.rsplit(":", 1)[0]
+        h.update(f"{target}\0".encode())
+        if module and not module.endswith(".py"):
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin and os.path.isfile(spec.origin):
+                h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()
+
+
+def exercise_digest(ex: Exercise) -> str:
+    """A hash of everything that decides an exercise's grades: its folder and reference code."""
+    return _exercise_digest(ex.id, ex.folder, tuple(t for t in (ex.reference, ex.mistakes) if t))
+
+
+def grading_key(exercises: list[Exercise], isolation: str) -> dict:
+    """What every student's fingerprint in one batch shares: the exercises (read
+    from disk now), dlgrade's version and code, and the isolation."""
+    return {"format": BATCH_FORMAT, "dlgrade": dlgrade_version(), "code": code_digest(),
+            "isolation": isolation, "exercises": [[ex.id, exercise_digest(ex)] for ex in exercises]}
+
+
+def fingerprint(student: Student, key: dict, root: Path) -> str | None:
+    """What a student's result depends on, as a hash: ``key`` (see grading_key),
+    the student id and the submission's files. None when it cannot be computed
+    (an unreadable or ambiguous submission, which is then graded on every run)."""
+    if student.clashes:
+        return None
+    h = hashlib.sha256()
+    h.update(json.dumps({**key, "student": student.id}, sort_keys=True).encode())
+    try:
+        for p in Submission(student.path, student=student.id).files():
+            data = p.read_bytes()
+            h.update(f"\0{p.relative_to(root).as_posix()}\0{len(data)}\0".encode())
+            h.update(data)
+    except (SubmissionError, OSError, ValueError):
+        return None
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def grade_student(student: Student, runner: Runner, exercises: list[Exercise], root: Path,
+                  warnings: tuple[str, ...] = (), direct_text: bool = False) -> Report:
+    """Every exercise of one student; never raises for anything the student did or
+    for a failure of dlgrade on one exercise (both become results)."""
+    if student.clashes:
+        msg = DUPLICATE_STUDENT.format(student=student.id, names=", ".join(student.clashes))
+        results = [_error(ex, student.id, msg, {"kind": "submission"}) for ex in exercises]
+        return Report(student.id, tuple(results), warnings)
+    try:
+        sub = Submission(student.path, student=student.id, display_root=root)
+    except SubmissionError as exc:
+        return Report(student.id, tuple(_error(ex, student.id, str(exc), {"kind": "submission"})
+                                        for ex in exercises), warnings)
+    direct = direct_text and sub.path.is_file()
+    return Report(student.id, tuple(_grade_exercise(ex, sub, runner, direct) for ex in exercises), warnings)
+
+
+def _grade_exercise(ex: Exercise, sub: Submission, runner: Runner, direct: bool) -> ExerciseResult:
+    try:
+        return api.grade_one(ex, sub, runner, direct_text=direct)
+    except SubmissionError as exc:  # e.g. a malformed notebook: this student's problem
+        return _error(ex, sub.student, str(exc), {"kind": "submission"})
+    except Exception as exc:
+        # GraderError, SandboxError, or a bug in dlgrade: never the student's fault,
+        # and never a reason to stop grading the other students.
+        error = f"{type(exc).__name__}: {exc}"
+        return _error(ex, sub.student, GRADER_FAILURE.format(error=error),
+                      {"kind": "grader", "type": type(exc).__name__,
+                       "traceback": traceback.format_exc(limit=-8)})
+
+
+def _error(ex: Exercise, student: str, message: str, error: dict) -> ExerciseResult:
+    return ExerciseResult(student=student, exercise=ex.id, title=ex.title, status="error",
+                          max_score=ex.max_score, message=message, error=error)
+
+
+def needs_regrade(report: Report) -> bool:
+    """A result dlgrade itself failed to produce is graded again on the next run."""
+    return any(r.status == "error" and r.error.get("kind") == "grader" for r in report.results)
+
+
+def report_from_dict(d: dict) -> Report:
+    """Rebuild a Report from a per-student file (``Report.to_dict()`` output)."""
+    return Report(student=d["student"], results=tuple(ExerciseResult.from_dict(r) for r in d["results"]),
+                  warnings=tuple(d.get("warnings", ())))
+
+
+# --------------------------------------------------------------------------- the output folder
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` so that it holds either its old or its new content, never a mix.
+
+    No fsync: a killed process cannot leave a mix either way, and should the
+    machine itself crash, a file that was not on disk yet reads as invalid
+    JSON, which counts as "not graded" (the student is graded again).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _html_module():
+    """``reports.html`` when it is installed, else None (the HTML hook is then a no-op)."""
+    try:
+        return importlib.import_module("reports.html")
+    except ModuleNotFoundError as exc:
+        if exc.name == "reports.html":
+            return None
+        raise
+
+
+class OutputFolder:
+    """The ``--out`` folder: per-student files, aggregates, and a lock against a second run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.students_dir = self.path / "students"
+        try:
+            self.students_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise BatchError(f"{self.path}: cannot be written ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise BatchError(f"{self.path}: another dlgrade grade is writing to this folder") from None
+        for d in (self.path, self.students_dir):  # what a killed run was writing
+            for tmp in d.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def json_path(self, student: str) -> Path:
+        return self.students_dir / f"{student}.json"
+
+    def html_path(self, student: str) -> Path:
+        return self.students_dir / f"{student}.html"
+
+    def stored(self, student: str) -> dict | None:
+        """The student's file as written by a previous run, or None if absent or unreadable."""
+        try:
+            d = json.loads(self.json_path(student).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return d if isinstance(d, dict) and isinstance(d.get("results"), list) else None
+
+    def fingerprint_of(self, student: str) -> str | None:
+        d = self.stored(student)
+        return (d.get("batch") or {}).get("fingerprint") if d else None
+
+    def commit(self, report: Report, fingerprint: str | None, exercises: list[str]) -> None:
+        doc = report.to_dict()
+        doc["batch"] = {"fingerprint": fingerprint, "exercises": exercises, "dlgrade": dlgrade_version()}
+        atomic_write(self.json_path(report.student), _json_bytes(doc))
+
+    def write_student_html(self, html, report: Report) -> None:
+        path = self.html_path(report.student)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        try:
+            html.write_student_report(report, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def html_is_current(self, student: str) -> bool:
+        try:
+            return self.html_path(student).stat().st_mtime_ns >= self.json_path(student).stat().st_mtime_ns
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        os.close(self._lock_fd)
+
+
+def _json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_aggregates(folder: OutputFolder, students: list[Student], done: set[str],
+                     exercises: list[Exercise], complete: bool) -> tuple[list[Report], list[str]]:
+    """Rebuild results.json, grades.csv, manifest.json and the HTML from the
+    per-student files of the students in ``done``. Returns the reports and warnings."""
+    from reports.class_files import grades_csv, results_json
+
+    reports, warnings, fingerprints = [], [], {}
+    for s in students:
+        d = folder.stored(s.id) if s.id in done else None
+        if d is not None:
+            reports.append(report_from_dict(d))
+            fingerprints[s.id] = (d.get("batch") or {}).get("fingerprint")
+    ids = [ex.id for ex in exercises]
+    atomic_write(folder.path / "results.json", results_json(reports).encode("utf-8"))
+    atomic_write(folder.path / "grades.csv", grades_csv(reports, ids).encode("utf-8"))
+    graded = {r.student: r for r in reports}
+    manifest = {
+        "dlgrade": dlgrade_version(), "format": BATCH_FORMAT, "complete": complete, "exercises": ids,
+        "students": {s.id: ({"state": "graded", "fingerprint": fingerprints.get(s.id),
+                             "score": round(graded[s.id].score, 6),
+                             "max_score": round(graded[s.id].max_score, 6)}
+                            if s.id in graded else {"state": "pending"}) for s in students},
+    }
+    atomic_write(folder.path / "manifest.json", _json_bytes(manifest))
+    html = _html_module()
+    if html is not None:
+        for r in reports:
+            if not folder.html_is_current(r.student):
+                try:
+                    folder.write_student_html(html, r)
+                except Exception as exc:  # a report is a rendering: the grades stand without it
+                    warnings.append(f"{r.student}: HTML report not written ({type(exc).__name__}: {exc})")
+        try:
+            html.write_class_summary(reports, folder.path)
+        except Exception as exc:
+            warnings.append(f"class summary not written ({type(exc).__name__}: {exc})")
+    return reports, warnings
+
+
+def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=(), exercises_dirs=(),
+                force: bool = False, require_sandbox: bool = False,
+                progress: Progress | None = None) -> BatchSummary:
+    """Grade every student in ``submissions_dir`` into ``out_dir`` (see the module doc).
+
+    ``jobs`` grading threads (default: the number of CPUs) each keep their own
+    warm sandboxed workers. Returns a BatchSummary. Raises BatchError,
+    UnknownExercise, SpecError or SandboxRequired (usage errors) before grading
+    anyone, and Interrupted (a KeyboardInterrupt carrying the summary) on
+    Ctrl-C, after the output folder was made consistent.
+    """
+    t0 = time.perf_counter()
+    progress = progress or Progress()
+    root, out = Path(submissions_dir), Path(out_dir)
+    if out.exists() and root.exists() and out.resolve() == root.resolve():
+        raise BatchError(f"{out}: the output folder must not be the submissions folder")
+    students, ignored = find_students(root, exclude=out)
+    if not students:
+        raise BatchError(f"{root}: no submissions (expected one sub-folder or file per student)")
+    exercises = class_exercises(root, students, exercise_ids, exercises_dirs)
+    isolation, warnings = choose_isolation(require_sandbox)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    ids = [ex.id for ex in exercises]
+    summary = BatchSummary(out_dir=out, exercises=ids, students=[s.id for s in students],
+                           isolation=isolation, warnings=list(warnings), ignored=ignored)
+    folder = OutputFolder(out)
+    try:
+        key = grading_key(exercises, isolation)
+        fingerprints = {s.id: fingerprint(s, key, root) for s in students}
+        todo = []
+        for s in students:
+            fp = fingerprints[s.id]
+            if not force and fp is not None and folder.fingerprint_of(s.id) == fp:
+                summary.unchanged.append(s.id)
+            else:
+                todo.append(s)
+        progress.start(len(todo), len(summary.unchanged), ids, jobs, isolation)
+        html = _html_module()
+        grade = partial(grade_student, exercises=exercises, root=root, warnings=tuple(warnings),
+                        direct_text=bool(exercise_ids) and len(exercises) == 1)
+        try:
+            with GradingPool(jobs, isolation) as pool:
+                for student, report in pool.imap_unordered(grade, todo):
+                    fp = fingerprints[student.id]
+                    if needs_regrade(report):
+                        fp = None
+                        summary.grader_errors.append(student.id)
+                    folder.commit(report, fp, ids)
+                    summary.graded.append(student.id)
+                    summary.gradings += len(report.results)
+                    if html is not None:
+                        try:
+                            folder.write_student_html(html, report)
+                        except Exception:  # noqa: BLE001 - write_aggregates retries it and reports why
+                            pass
+                    progress.advance(report)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            progress.finish()
+        done = set(summary.graded) | set(summary.unchanged)
+        summary.pending = [s.id for s in students if s.id not in done]
+        _, html_warnings = write_aggregates(folder, students, done, exercises,
+                                            complete=not summary.pending)
+        summary.warnings += html_warnings
+    finally:
+        folder.close()
+    summary.seconds = time.perf_counter() - t0
+    if summary.interrupted:
+        raise Interrupted(summary)
+    return summary
+
+
+__all__ = ["grade_class", "grade_student", "find_students", "class_exercises", "fingerprint", "grading_key",
+           "BatchError", "BatchSummary", "Interrupted", "Progress", "OutputFolder", "Student"]

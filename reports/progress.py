@@ -1,0 +1,72 @@
+"""How `dlgrade grade` shows its progress: a bar with counts and ETA on a
+terminal, one plain line per student otherwise (CI logs, redirected output)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from graders.batch import Progress
+from graders.results import Report
+from reports.class_files import fmt_points
+
+
+def student_line(report: Report) -> str:
+    """``alice  17.5 / 40`` plus the exercises that did not grade normally."""
+    line = f"{report.student}  {fmt_points(report.score)} / {fmt_points(report.max_score)}"
+    odd = [f"{r.exercise} {r.status}" for r in report.results if r.status not in ("graded", "missing")]
+    return line + (f"  ({', '.join(odd)})" if odd else "")
+
+
+def start_line(total: int, unchanged: int, exercises: list[str], jobs: int, isolation: str) -> str:
+    line = (f"grading {total} student{'s' if total != 1 else ''} on {', '.join(exercises)} "
+            f"with {jobs} job{'s' if jobs != 1 else ''} (isolation: {isolation})")
+    if unchanged:
+        line += f"; {unchanged} unchanged, skipped (--force regrades them)"
+    return line
+
+
+class LogProgress(Progress):
+    """``[3/200] alice  17.5 / 40`` lines on a stream."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = 0
+        self.done = 0
+
+    def start(self, total, unchanged, exercises, jobs, isolation):
+        self.total = total
+        click.echo(start_line(total, unchanged, exercises, jobs, isolation), file=self.stream)
+
+    def advance(self, report):
+        self.done += 1
+        width = len(str(self.total))
+        click.echo(f"[{self.done:>{width}}/{self.total}] {student_line(report)}", file=self.stream)
+
+
+class BarProgress(Progress):
+    """click's progress bar: position, percentage, ETA and the last student graded."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.bar = None
+
+    def start(self, total, unchanged, exercises, jobs, isolation):
+        click.echo(start_line(total, unchanged, exercises, jobs, isolation), file=self.stream)
+        self.bar = click.progressbar(length=total, label="grading", show_eta=True, show_pos=True, show_percent=True,
+                                     file=self.stream, item_show_func=lambda r: r.student if r else None)
+        self.bar.__enter__()
+
+    def advance(self, report):
+        self.bar.update(1, report)
+
+    def finish(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def progress_for(stream=None) -> Progress:
+    """A bar when ``stream`` (default stderr) is a terminal, plain lines otherwise."""
+    stream = stream or sys.stderr
+    return BarProgress(stream) if stream.isatty() else LogProgress(stream)
