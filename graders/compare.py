@@ -149,16 +149,3 @@ def allclose(got, expected, rtol: float, atol: float) -> bool:
     if g.shape != e.shape:
         return False
     return compare(g, e, rtol, atol).ok
-
-
-def relative_error(got, expected) -> float:
-    """cs231n's ``max |g - e| / max(|g| + |e|, tiny)``: scale-free, 0 when equal."""
-    g = np.asarray(got, dtype=np.float64)
-    e = np.asarray(expected, dtype=np.float64)
-    num = np.abs(g - e)
-    den = np.maximum(np.abs(g) + np.abs(e), 1e-12)
-    with np.errstate(invalid="ignore"):
-        r = num / den
-    if not np.all(np.isfinite(r)):
-        return float("inf")
-    return float(r.max()) if r.size else 0.0
