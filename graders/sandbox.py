@@ -454,6 +454,45 @@ def _check_name(name: str) -> None:
         raise SandboxError(f"refusing to ship a file named {name!r} to the worker")
 
 
+# Jobs exchange arrays as .npy files: in memory (tmpfs) that costs ~15 % less per
+# grading than on disk. A job's scratch is capped by Limits.disk_mb, so a
+# tmpfs is used only when it has room for several jobs at their cap.
+SHM = "/dev/shm"
+SHM_MIN_FREE = 4 * 2**30
+
+
+def scratch_root() -> str | None:
+    """Where workers keep job folders: ``DLGRADE_SCRATCH``, else a roomy /dev/shm,
+    else the system's temporary directory (``TMPDIR``)."""
+    chosen = os.environ.get("DLGRADE_SCRATCH")
+    if chosen:
+        return chosen
+    if "TMPDIR" in os.environ:
+        return None
+    try:
+        st = os.statvfs(SHM)
+        if os.access(SHM, os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize >= SHM_MIN_FREE:
+            return SHM
+    except OSError:
+        pass
+    return None
+
+
+def _sweep_stale(base: str | None) -> None:
+    """Remove job folders left by graders that were killed (kill -9 skips cleanup;
+    on a tmpfs they would hold memory until reboot)."""
+    for d in Path(base or tempfile.gettempdir()).glob("dlgrade-worker-*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+            os.kill(pid, 0)
+            continue  # its grader is alive
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue  # not ours to judge (no pid yet, or another user's)
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class Worker:
     """One warm zygote and the jobs directory it shares with the grader.
 
@@ -468,7 +507,10 @@ class Worker:
         self.preload = tuple(preload)
         self.gpu = gpu
         self.hidden: tuple[str, ...] = tuple(os.path.realpath(p) for p in hide)
-        self.root = Path(tempfile.mkdtemp(prefix="dlgrade-worker-"))
+        base = scratch_root()
+        _sweep_stale(base)
+        self.root = Path(tempfile.mkdtemp(prefix="dlgrade-worker-", dir=base))
+        (self.root / "owner.pid").write_text(str(os.getpid()))
         self.jobs = self.root / "jobs"
         self.done = self.root / "done"
         self.jobs.mkdir()

@@ -887,3 +887,26 @@ def test_sandbox_runs_an_interpreter_from_a_venv_under_tmp(tmp_path):
     assert r.returncode == 0, r.stderr
     d = _json.loads(r.stdout)
     assert (d["status"], d["score"], d["isolation"]) == ("graded", 10, "sandbox")
+
+
+def test_job_folders_of_a_killed_grader_are_swept(tmp_path, monkeypatch):
+    import subprocess as _sp
+
+    from graders.sandbox import Worker
+
+    monkeypatch.setenv("DLGRADE_SCRATCH", str(tmp_path))
+    dead = _sp.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / "dlgrade-worker-stale"
+    (stale / "jobs").mkdir(parents=True)
+    (stale / "owner.pid").write_text(str(dead.pid))
+    alive = tmp_path / "dlgrade-worker-alive"
+    alive.mkdir()
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    w = Worker("basic")
+    try:
+        assert w.root.parent == tmp_path
+        assert not stale.exists() and alive.exists()
+    finally:
+        w.close()
+    assert not w.root.exists()
