@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from graders import sandbox  # noqa: E402
 from graders.batch import Progress, grade_class  # noqa: E402
-from graders.sandbox import sandbox_status  # noqa: E402
+from graders.sandbox import sandbox_status, scratch_root  # noqa: E402
 from graders.spec import catalogue  # noqa: E402
 
 CORE = ("sigmoid-bce-grad", "stable-softmax", "two-layer-backprop", "label-smoothing")
@@ -388,7 +388,7 @@ def main() -> None:
     shutil.rmtree(work / "exercises", ignore_errors=True)
     ex_dir = short_limit_copy(present, work / "exercises", args.hang_limit)
     if args.scratch:  # after the work folder exists: only the workers' scratch moves
-        os.environ["TMPDIR"] = tempfile.tempdir = args.scratch
+        os.environ["DLGRADE_SCRATCH"] = args.scratch
     plan = plan_class(args.students, args.hangs, args.seed)
     for st in plan:
         write_student(subs, st)
@@ -449,7 +449,7 @@ def main() -> None:
         + ", ".join(f"{v} {k}" for k, v in sorted(mix.items()))
         + f"; results: " + ", ".join(f"{v} {k}" for k, v in sorted(statuses.items())) + ".",
         f"Sandbox on (bubblewrap); --jobs {args.jobs}; hanging submissions limited to {args.hang_limit:g} s; "
-        f"workers' job folders in {tempfile.gettempdir()}.",
+        f"workers' job folders in {scratch_root() or tempfile.gettempdir()}.",
         "",
         "| measure | value |",
         "|---|---|",
