@@ -144,7 +144,8 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
       dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
     from graders import api
-    from graders.sandbox import SandboxRequired
+    from graders.engine import GraderError
+    from graders.sandbox import SandboxError, SandboxRequired
 
     if not Path(submission).exists():
         raise _usage(f"{submission}: no such file or folder")
@@ -153,6 +154,8 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
                            require_sandbox=require_sandbox)
     except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, SandboxRequired) as exc:
         raise _usage(str(exc))
+    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, never a traceback
+        raise _usage(f"dlgrade could not grade {submission}: {exc}")
     from reports import outputs
 
     outputs.write_all(report, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)

@@ -173,6 +173,7 @@ def load_exercise(folder: Path) -> Exercise:
         nproc=int(lim.get("nproc", 32)),
         fsize_mb=int(lim.get("fsize_mb", 256)),
         nofile=int(lim.get("nofile", 256)),
+        disk_mb=int(lim.get("disk_mb", 512)),
     ).capped()
     return Exercise(
         id=raw["id"], title=raw["title"], framework=raw["framework"], entry=raw["entry"],

@@ -111,3 +111,18 @@ def test_prestarted_workers_survive_and_grade(runner):
         assert not r._launched and len(r.workers) == 1
     finally:
         r.close()
+
+
+def test_a_grader_failure_is_one_line_not_a_traceback(monkeypatch):
+    from graders import api
+    from graders.engine import GraderError
+
+    def boom(*a, **k):
+        raise GraderError("the sandbox worker did not start: bwrap: no permission")
+
+    monkeypatch.setattr(api, "check", boom)
+    good = str(FIX / "softmax/correct_shift_max.py")
+    r = CliRunner().invoke(main, ["check", good])
+    assert r.exit_code == 2
+    assert r.output.strip() == (f"Error: dlgrade could not grade {good}: "
+                                "the sandbox worker did not start: bwrap: no permission")

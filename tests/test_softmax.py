@@ -86,3 +86,38 @@ def test_public_view_withholds_what_only_hidden_checks_found():
     assert p.diagnoses == ("mutates-input",)
     assert p.checks[0].message == "hidden check failed" and p.checks[0].details == {}
     assert r.score == p.score == 0
+
+
+def _mutation_ctx(args_after):
+    from graders.engine import CallResult, Context
+    from graders.inputs import make_cases
+    from graders.spec import get_exercise
+
+    ex = get_exercise("stable-softmax")
+    check = next(c for c in ex.checks if c.kind == "no-mutation")
+    ctx = Context(ex, "s", make_cases(ex, "s", check.cases))
+    for case in check.cases:
+        after = args_after(ctx.cases[case].args[0].value)
+        ctx.calls[f"mutation:{case}"] = CallResult(status="ok", args_after=after)
+    return check, ctx
+
+
+def test_unreadable_argument_fails_without_a_mutation_diagnosis():
+    from graders.checks import no_mutation
+    from graders.outputs import Opaque
+
+    for after in (lambda v: [Opaque("unreadable array")], lambda v: []):
+        check, ctx = _mutation_ctx(after)
+        r = no_mutation.evaluate(check, ctx)
+        assert not r.passed and r.diagnoses == ()
+        assert r.message == ("softmax(z): argument #1 could not be read back after the call on random "
+                             "logits, shape (16, 10) (case 'random'), so it could not be checked")
+
+
+def test_argument_resized_in_place_is_a_mutation():
+    from graders.checks import no_mutation
+    from graders.outputs import Leaf
+
+    check, ctx = _mutation_ctx(lambda v: [Leaf(array=v.reshape(-1).copy())])
+    r = no_mutation.evaluate(check, ctx)
+    assert not r.passed and r.diagnoses == ("mutates-input",)

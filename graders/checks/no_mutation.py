@@ -23,10 +23,18 @@ def evaluate(check: CheckSpec, ctx: Context):
         res = ctx.call(f"mutation:{case}")
         if res.status != "ok":
             return result(check, False, call_failure_message(check, ctx, case, res), {"case": case})
-        for i, (arg, after) in enumerate(zip(ctx.cases[case].args, res.args_after)):
+        args_after = list(res.args_after)
+        for i, arg in enumerate(ctx.cases[case].args):
             if not arg.is_array:
                 continue
-            if not isinstance(after, Leaf) or after.array.shape != arg.value.shape:
+            after = args_after[i] if i < len(args_after) else None
+            if not isinstance(after, Leaf):
+                # nothing to compare: no credit, but no evidence of a mutation either
+                return result(check, False,
+                              f"{label}: argument #{i + 1} could not be read back after the call on "
+                              f"{case_label(ctx, case)}, so it could not be checked",
+                              {"case": case, "argument": i, "unreadable": True})
+            if after.array.shape != arg.value.shape:  # resized or reshaped in place
                 changed, total = arg.value.size, arg.value.size
             else:
                 same = (after.array == arg.value) | (np.isnan(after.array.astype(float)) & np.isnan(arg.value.astype(float)))
