@@ -242,7 +242,8 @@ def signal_text(sig) -> str:
     return f"{name} ({desc})" if desc else name
 
 
-def _fmt_error(err: dict, source=None) -> str:
+def error_text(err: dict, source=None) -> str:
+    """``ValueError: msg (line 5)`` — or ``(cell 2, line 1)`` for a notebook source."""
     msg = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip().rstrip(":")
     if err.get("line"):
         msg += f" ({_line_at(err['line'], source)})"
@@ -335,9 +336,9 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
             return "error", f"the submission ran out of memory while loading (the limit is {lim.memory_mb} MB)", {
                 **err, "kind": "memory"}
         if ls == "import-error":
-            return "error", f"an import failed while loading the submission: {_fmt_error(err, source)}", {
+            return "error", f"an import failed while loading the submission: {error_text(err, source)}", {
                 **err, "kind": "import-error"}
-        return "error", f"loading the submission raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
+        return "error", f"loading the submission raised {error_text(err, source)}", {**err, "kind": "exception"}
     if entry is None:
         return "error", f"the submission ended the process (exit code {code}) before {ex.entry} was found", {
             "kind": "exit", "code": code}
@@ -348,7 +349,7 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
         return "error", f"{ex.entry} is not a function (it is of type {entry.get('type')})", {"kind": "not-callable"}
     if es == "exception":
         err = entry.get("error", {})
-        return "error", f"reading {ex.entry} raised {_fmt_error(err, source)}", {**err, "kind": "exception"}
+        return "error", f"reading {ex.entry} raised {error_text(err, source)}", {**err, "kind": "exception"}
     if len(set(calls_done)) < len(planned_ids):
         return "error", f"the submission ended the process (exit code {code}){where}", {"kind": "exit", "code": code}
     return None

@@ -941,12 +941,17 @@ def _build(node: tuple, ev: bool, depth: int):
     raise ValueError(f"unknown node {kind!r}")  # pragma: no cover - the parsers make no others
 
 
+# functions of one argument that map straight onto a SymPy function
+_UNARY = {"exp": sp.exp, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
+          "abs": sp.Abs, "sign": sp.sign}
+
+
 def _apply(key: str, args: list, ev: bool):
     x = args[0]
+    if key in _UNARY:
+        return _UNARY[key](x, evaluate=ev)
     if key == "sigmoid":
         return sigmoid(x, evaluate=ev)
-    if key == "exp":
-        return sp.exp(x, evaluate=ev)
     if key == "log":
         if len(args) == 2:
             return sp.log(x, evaluate=ev) / sp.log(args[1], evaluate=ev) if ev else sp.Mul(
@@ -959,18 +964,6 @@ def _apply(key: str, args: list, ev: bool):
         return sp.Add(sp.exp(x, evaluate=ev), -1, evaluate=ev)
     if key == "softplus":
         return sp.log(sp.Add(1, sp.exp(x, evaluate=ev), evaluate=ev), evaluate=ev)
-    if key == "sqrt":
-        return sp.sqrt(x, evaluate=ev)
-    if key == "tanh":
-        return sp.tanh(x, evaluate=ev)
-    if key == "sinh":
-        return sp.sinh(x, evaluate=ev)
-    if key == "cosh":
-        return sp.cosh(x, evaluate=ev)
-    if key == "abs":
-        return sp.Abs(x, evaluate=ev)
-    if key == "sign":
-        return sp.sign(x, evaluate=ev)
     if key == "pow":
         _check_power(x, args[1])
         return sp.Pow(x, args[1], evaluate=ev)

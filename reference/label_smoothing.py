@@ -16,22 +16,23 @@ def label_smoothing_ce(logits, target, epsilon):
     return F.cross_entropy(logits, target, label_smoothing=float(epsilon))
 
 
+def _smoothed_ce(logp, target, off: float, on: float):
+    """Mean over the batch of −Σ q·logp, q = ``on`` at the target class, ``off`` elsewhere."""
+    q = torch.full_like(logp, off)
+    q.scatter_(1, target[:, None], on)
+    return -(q * logp).sum(dim=1).mean()
+
+
 def label_smoothing_ce_explicit(logits, target, epsilon):
     """The same loss from the formula: smoothed target times log-softmax."""
     c = logits.shape[1]
-    logp = F.log_softmax(logits, dim=1)
-    q = torch.full_like(logp, epsilon / c)
-    q.scatter_(1, target[:, None], 1.0 - epsilon + epsilon / c)
-    return -(q * logp).sum(dim=1).mean()
+    return _smoothed_ce(F.log_softmax(logits, dim=1), target, epsilon / c, 1.0 - epsilon + epsilon / c)
 
 
 def smoothing_over_c_minus_1(logits, target, epsilon):
     """ε spread over the C − 1 wrong classes only (``smoothing-over-c-minus-1``)."""
     c = logits.shape[1]
-    logp = F.log_softmax(logits, dim=1)
-    q = torch.full_like(logp, epsilon / (c - 1))
-    q.scatter_(1, target[:, None], 1.0 - epsilon)
-    return -(q * logp).sum(dim=1).mean()
+    return _smoothed_ce(F.log_softmax(logits, dim=1), target, epsilon / (c - 1), 1.0 - epsilon)
 
 
 def plain_cross_entropy(logits, target, epsilon):
@@ -52,10 +53,7 @@ def sign_flipped(logits, target, epsilon):
 def log_softmax_over_batch(logits, target, epsilon):
     """log-softmax taken over the batch axis (dim 0) instead of the classes (``wrong-axis``)."""
     c = logits.shape[1]
-    logp = F.log_softmax(logits, dim=0)
-    q = torch.full_like(logp, epsilon / c)
-    q.scatter_(1, target[:, None], 1.0 - epsilon + epsilon / c)
-    return -(q * logp).sum(dim=1).mean()
+    return _smoothed_ce(F.log_softmax(logits, dim=0), target, epsilon / c, 1.0 - epsilon + epsilon / c)
 
 
 def naive_log_softmax(logits, target, epsilon):

@@ -5,19 +5,16 @@ import click
 
 from graders.diagnose import describe
 from graders.results import ExerciseResult, Report
+from reports.plaintext import pts
 
 MARK = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "yellow")}
 STATUS_WORD = {"error": "ERROR", "timeout": "TIMEOUT", "missing": "MISSING"}
 
 
-def _pts(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else f"{int(x)}"
-
-
 def render_result(r: ExerciseResult, color: bool) -> list[str]:
     r = r.public()
     s = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
-    lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{_pts(r.score)} / {_pts(r.max_score)}", bold=True)]
+    lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{pts(r.score)} / {pts(r.max_score)}", bold=True)]
     if r.status != "graded":
         lines.append("  " + s(STATUS_WORD[r.status], fg="red", bold=True) + f"  {r.message}")
         tb = r.error.get("frames") if isinstance(r.error, dict) else None
@@ -28,8 +25,8 @@ def render_result(r: ExerciseResult, color: bool) -> list[str]:
                 lines.append(f"      line {fr['line']}, in {fr['function']}: {fr['code']}")
     for c in r.checks:
         word, fg = MARK[c.status]
-        pts = f"{_pts(c.score)}/{_pts(c.max_score)}" if c.status != "skipped" else "-"
-        lines.append(f"  {s(word, fg=fg, bold=True)} {c.name:<34} {pts:>7}  {c.message}")
+        points = f"{pts(c.score)}/{pts(c.max_score)}" if c.status != "skipped" else "-"
+        lines.append(f"  {s(word, fg=fg, bold=True)} {c.name:<34} {points:>7}  {c.message}")
     for d in r.diagnoses:
         info = describe(d)
         lines.append("  " + s("diagnosis", fg="magenta", bold=True) + f" [{d}] {info.title}")
@@ -54,5 +51,5 @@ def render_report(report: Report, color: bool = False) -> str:
     for r in report.results:
         lines += render_result(r, color)
         lines.append("")
-    lines.append(f"Total: {_pts(report.score)} / {_pts(report.max_score)}")
+    lines.append(f"Total: {pts(report.score)} / {pts(report.max_score)}")
     return "\n".join(lines)

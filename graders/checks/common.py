@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graders.engine import CallResult, Context
+from graders.engine import CallResult, Context, error_text  # noqa: F401  (checks import it from here)
 from graders.outputs import Leaf, Opaque
 from graders.results import CheckResult
 from graders.spec import CheckSpec
@@ -57,13 +57,6 @@ def expected_type_word(ctx: Context, expected: np.ndarray) -> str:
     if ctx.exercise.framework == "torch":
         return "a tensor" if expected.ndim else "a scalar tensor"
     return f"an array of shape {tuple(expected.shape)}" if expected.ndim else "a number"
-
-
-def error_text(err: dict) -> str:
-    text = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip().rstrip(":")
-    if err.get("line"):
-        text += f" (line {err['line']})"
-    return text
 
 
 def call_failure_message(check: CheckSpec, ctx: Context, case: str, res: CallResult) -> str:
