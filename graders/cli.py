@@ -5,6 +5,7 @@ Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -147,7 +148,7 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
     from graders.engine import GraderError
     from graders.sandbox import SandboxError, SandboxRequired
 
-    if not Path(submission).exists():
+    if not os.path.lexists(submission):  # a dangling link exists: it is refused, graded as an error
         raise _usage(f"{submission}: no such file or folder")
     try:
         report = api.check(submission, exercise_ids, exercises_dirs, student=student,
