@@ -48,7 +48,7 @@ from pathlib import Path
 
 from graders import api
 from graders.pool import GradingPool
-from graders.results import ExerciseResult, Report
+from graders.results import ExerciseResult, Report, StudentReport
 from graders.runner import Runner
 from graders.sandbox import choose_isolation
 from graders.spec import Exercise, catalogue, get_exercise
@@ -387,7 +387,7 @@ class OutputFolder:
         path = self.html_path(report.student)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
-            html.write_student_report(report, tmp)
+            html.write_student_report(StudentReport.of(report), tmp)  # what the student may see
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

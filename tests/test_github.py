@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport
 from reports.github import (
     Annotation, annotations, escape_data, escape_property, md_escape, publish, step_summary,
     within_limits, workflow_commands,
@@ -47,7 +47,7 @@ def parse(line: str) -> dict:
 
 
 def commands(report) -> list[dict]:
-    return [parse(line) for line in workflow_commands(report, workspace=str(ROOT))]
+    return [parse(line) for line in workflow_commands(StudentReport.of(report), workspace=str(ROOT))]
 
 
 def test_escaping_follows_the_runner_rules():
@@ -63,7 +63,7 @@ def test_annotation_round_trips_through_the_runner(text):
 
 @pytest.mark.parametrize("scenario", list(CI_SCENARIOS))
 def test_every_scenario_prints_well_formed_commands(ci_reports, scenario):
-    for line in workflow_commands(ci_reports[scenario]):
+    for line in workflow_commands(StudentReport.of(ci_reports[scenario])):
         parse(line)
 
 
@@ -119,12 +119,12 @@ def test_failed_checks_carry_diagnosis_and_hidden_ones_only_a_verdict(ci_reports
     assert shown[1].startswith("Diagnosis [overflow] Overflow on large inputs. exp() of a large number")
 
 
-def _result(n_failed=0, n_skipped=0, diagnoses=(), message="wrong", submission="/ws/hw/s.py") -> Report:
+def _result(n_failed=0, n_skipped=0, diagnoses=(), message="wrong", submission="/ws/hw/s.py") -> StudentReport:
     checks = tuple(CheckResult(f"check {i}", False, 0.0, 1.0, message) for i in range(n_failed)) + tuple(
         CheckResult(f"gpu {i}", False, 0.0, 0.0, "skipped: no GPU", status="skipped") for i in range(n_skipped))
     r = ExerciseResult(student="s", exercise="ex", status="graded", checks=checks, diagnoses=tuple(diagnoses),
                        max_score=float(n_failed), submission=submission, title="An exercise")
-    return Report(student="s", results=(r,))
+    return StudentReport.of(Report(student="s", results=(r,)))
 
 
 def test_paths_are_relative_to_the_workspace_and_diagnoses_alone_are_notices():
@@ -157,12 +157,12 @@ def test_step_summary_is_a_markdown_table_with_escaped_messages(ci_reports):
     text = step_summary(_result(n_failed=1, message="a | b <script>*x*</script>\nnext"), min_score=1)
     assert "| ❌ | check 0 | 0 / 1 | a \\| b &lt;script&gt;\\*x\\*&lt;/script&gt;<br>next |" in text
     assert "Score 0 is **below** the required 1." in text
-    summary = step_summary(ci_reports["failing"])
+    summary = step_summary(StudentReport.of(ci_reports["failing"]))
     assert summary.startswith("## dlgrade: softmax\\_naive\\_overflow — 7 / 10\n")
     assert "| ❌ | large and very negative logits (hidden) | 0 / 2 | hidden check failed |" in summary
     assert "- **overflow** — Overflow on large inputs: exp() of a large number" in summary
     assert "💥 **timed out**: " + md_escape(ci_reports["timeout"].results[0].message) in step_summary(
-        ci_reports["timeout"])
+        StudentReport.of(ci_reports["timeout"]))
 
 
 def test_publish_only_on_github_actions(tmp_path):

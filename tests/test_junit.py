@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport
 from reports.junit import junit_xml, write_junit
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES
@@ -15,7 +15,7 @@ SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "ju
 
 
 def parse(report: Report) -> etree._Element:
-    root = etree.fromstring(junit_xml(report))
+    root = etree.fromstring(junit_xml(StudentReport.of(report)))
     SCHEMA.assertValid(root)
     return root
 
@@ -67,7 +67,7 @@ def test_failure_carries_the_student_message_points_and_diagnosis(ci_reports):
 
 def test_hidden_check_shows_only_its_name_and_verdict(ci_reports):
     report = ci_reports["failing"]
-    xml = junit_xml(report).decode()
+    xml = junit_xml(StudentReport.of(report)).decode()
     case = parse(report).find("testsuite/testcase[@name='large and very negative logits']")
     failure = case.find("failure")
     assert failure.get("message") == "hidden check failed"
@@ -139,7 +139,7 @@ def test_long_output_is_cut_in_the_middle():
 
 
 def test_write_junit_and_the_cli_option(tmp_path, ci_exercises_dir):
-    path = write_junit(_synthetic(), tmp_path / "sub" / "report.xml")
+    path = write_junit(StudentReport.of(_synthetic()), tmp_path / "sub" / "report.xml")
     SCHEMA.assertValid(etree.parse(str(path)))
     out = tmp_path / "cli.xml"
     r = CliRunner().invoke(main, ["check", str(FIXTURES / "softmax/correct_shift_max.py"), "--junit", str(out)],
