@@ -52,7 +52,7 @@ from graders.results import ExerciseResult, Report, StudentReport
 from graders.runner import Runner
 from graders.sandbox import choose_isolation
 from graders.spec import Exercise, catalogue, get_exercise
-from graders.submission import SUFFIXES, Submission, SubmissionError
+from graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
 
 BATCH_FORMAT = 1
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
@@ -141,21 +141,23 @@ def find_students(root: Path, exclude: Path | None = None) -> tuple[list[Student
     for p in entries:
         if p.name.startswith(".") or p.name in IGNORED_NAMES:
             continue
+        # the id is the folder's (or file's) name, shown with escapes for control characters
+        # and undecodable bytes: it names output files and goes into every report
         if p.is_symlink():
             if exclude is not None and os.path.abspath(p) == os.path.abspath(exclude):
                 continue  # the --out folder, named through a link
             # a student's entry that is a link is never followed, not even to see what it
             # is: it is that student's submission, graded as an error that says so
-            by_id.setdefault(p.stem if p.suffix in SUFFIXES else p.name, []).append(p)
+            by_id.setdefault(printable_name(p.stem if p.suffix in SUFFIXES else p.name), []).append(p)
             continue
         if skip is not None and p.resolve() == skip:
             continue
         if p.is_dir():
-            by_id.setdefault(p.name, []).append(p)
+            by_id.setdefault(printable_name(p.name), []).append(p)
         elif p.is_file() and p.suffix in SUFFIXES:
-            by_id.setdefault(p.stem, []).append(p)
+            by_id.setdefault(printable_name(p.stem), []).append(p)
         else:
-            ignored.append(p.name)
+            ignored.append(printable_name(p.name))
     students = [Student(sid, paths[0], tuple(p.name for p in paths) if len(paths) > 1 else ())
                 for sid, paths in sorted(by_id.items())]
     return students, ignored

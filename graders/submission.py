@@ -241,6 +241,14 @@ def _unreadable(display: str, exc: OSError) -> Refusal:
     return Refusal(display, "unreadable", f"{display}: cannot be read ({exc.strerror or exc})")
 
 
+def printable_name(name: str) -> str:
+    """A file or folder name a student chose, safe to print and to write into any report:
+    control characters, bidirectional overrides and undecodable bytes shown as escapes."""
+    from graders.outputs import clean_text
+
+    return clean_text(name, limit=None)
+
+
 class _LinkInPath(Exception):
     """A component of a submission's path is a symbolic link."""
 
@@ -303,7 +311,7 @@ class Submission:
         if self.is_file and not self.is_link and self.path.suffix not in SUFFIXES:
             raise SubmissionError(
                 f"{self.path}: not a submission (expected {', '.join(SUFFIXES)} or a folder)")
-        self.student = student or (self.path.stem if self.is_file else self.path.name)
+        self.student = student or printable_name(self.path.stem if self.is_file else self.path.name)
         self.display_root = display_root
         self._refusal: Refusal | None = None
         self._files: list[SubmittedFile] | None = None
@@ -316,14 +324,15 @@ class Submission:
         return self._refusal
 
     def display(self, name: str | None = None) -> str:
-        """A file of the submission (or the submission itself) as a person names it."""
+        """A file of the submission (or the submission itself) as a person names it
+        (control characters and undecodable bytes of a file name shown as escapes)."""
         p = self.path if name is None or self.is_file else self.path / name
         if self.display_root is not None:
             try:
-                return str(p.relative_to(self.display_root))
+                return printable_name(str(p.relative_to(self.display_root)))
             except ValueError:
                 pass
-        return str(p)
+        return printable_name(str(p))
 
     def files(self) -> list[SubmittedFile]:
         """The candidate files (``.py``, ``.ipynb``, ``.txt``, ``.tex``, not hidden), sorted
@@ -361,10 +370,10 @@ class Submission:
         """A folder on the submission's path, named the way the submission was."""
         if self.display_root is not None:
             try:
-                return str(absolute.relative_to(Path(os.path.abspath(self.display_root))))
+                return printable_name(str(absolute.relative_to(Path(os.path.abspath(self.display_root)))))
             except ValueError:
                 pass
-        return str(absolute) if self.path.is_absolute() else os.path.relpath(absolute)
+        return printable_name(str(absolute) if self.path.is_absolute() else os.path.relpath(absolute))
 
     def _read_folder(self, dfd: int) -> list[SubmittedFile]:
         try:
