@@ -189,11 +189,14 @@ def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
         if call.select:
             cj["select"] = list(call.select)
         calls_json.append(cj)
-    return {
+    plan = {
         "submission": submission_name, "entry": ctx.exercise.entry,
         "framework": ctx.exercise.framework, "seed": seed % 2**31,
         "calls": calls_json, "_arrays": arrays,
     }
+    if ctx.exercise.rules.forbid_imports:  # the worker's import guard reports; the grader decides
+        plan["forbid_imports"] = list(ctx.exercise.rules.forbid_imports)
+    return plan
 
 
 def _arg_json(stem: str, arg, call: Call, arrays: dict, perturb: dict | None = None) -> dict:
@@ -466,6 +469,16 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         from graders.devices import require_gpu
 
         require_gpu(ex)
+    sites = []
+    if ex.rules.forbid_imports:  # a forbidden import the source shows: decided before anything runs
+        from graders import rules
+
+        sites = rules.import_sites(source.files, source.main_name, ex.entry, ex.rules)
+        broken = rules.violations(sites, files=source.files)
+        if broken:
+            return rules.rules_result(ex, source, broken, dict(
+                student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
+                submission=source.display_name, duration_s=time.perf_counter() - t0))
     case_names = sorted({n for c in ex.checks for n in c.cases})
     ctx = Context(ex, student, make_cases(ex, student, case_names))
     modules = {c.kind: check_module(c.kind) for c in ex.checks}
@@ -488,6 +501,12 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         base = dict(student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
                     output=format_output(outcome.reply.get("output", {})), isolation=outcome.isolation,
                     submission=source.display_name)
+        if ex.rules.forbid_imports:  # what the worker saw imported
+            from graders import rules
+
+            broken = rules.violations(sites, outcome.journal, source.files)
+            if broken:
+                return rules.rules_result(ex, source, broken, {**base, "duration_s": time.perf_counter() - t0})
         failed = outcome_status(ex, outcome, source)
         if failed:
             status, message, error = failed
