@@ -40,7 +40,6 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping
 
 from graders.diagnose import describe
@@ -157,13 +156,18 @@ class Annotation:
 
 
 def _relative(path: str, workspace: str | None) -> str:
-    """A path as GitHub wants it: relative to the workspace when it lies inside it."""
+    """A path as GitHub wants it: relative to the workspace when it lies inside it.
+
+    The path itself is never resolved: it may be a symbolic link a student made,
+    whose target must not be named anywhere.
+    """
     if not path or not workspace or not os.path.isabs(path):
         return path
-    try:
-        return str(Path(path).resolve().relative_to(Path(workspace).resolve()))
-    except ValueError:
-        return path
+    for ws in dict.fromkeys((os.path.abspath(workspace), os.path.realpath(workspace))):
+        rel = os.path.relpath(os.path.abspath(path), ws)
+        if rel != ".." and not rel.startswith(".." + os.sep):
+            return rel
+    return path
 
 
 def _diagnosis_text(diag_id: str) -> str:
