@@ -269,6 +269,8 @@ def _open_submission(path: Path) -> int:
     absolute = Path(os.path.abspath(path))
     cwd = Path(os.getcwd())
     try:
+        if cwd.parent == cwd:  # run from "/": the system's own links (macOS's /tmp) are no student's
+            raise ValueError
         parts, anchor = absolute.relative_to(cwd).parts, cwd
     except ValueError:
         parts, anchor = (absolute.name,), absolute.parent
