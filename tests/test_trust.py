@@ -274,3 +274,58 @@ def test_a_diagnosis_only_a_hidden_check_finds_reaches_no_student_rendering(tmp_
         assert hint.title not in text and hint.hint[:40] not in text, name
     for name in ("report.html", "junit.xml", "gradescope.json", "summary.md", "terminal"):
         assert "the axis argument" in student_side[name], name  # the hidden check itself, by name
+
+
+def _full_record():
+    from graders.results import CheckResult, ExerciseResult, Report
+
+    hidden = CheckResult("hidden case", False, 0.0, 2.0, "secret input [1e9] gave nan", {"input": [1e9]},
+                         hidden=True, diagnoses=("overflow",))
+    shown = CheckResult("shown case", True, 3.0, 3.0, "fine")
+    r = ExerciseResult("s", "stable-softmax", "graded", checks=(hidden, shown), diagnoses=("overflow",),
+                       max_score=5.0, submission="softmax.py")
+    return Report("s", (r,))
+
+
+@pytest.mark.parametrize("render", [
+    "reports.terminal:render_report", "reports.html:render_student_report", "reports.junit:junit_xml",
+    "reports.gradescope:gradescope_results", "reports.github:annotations", "reports.github:step_summary",
+    "reports.github:workflow_commands", "reports.outputs:write_all",
+])
+def test_every_student_renderer_refuses_the_full_record(render):
+    import importlib
+
+    from graders.results import StudentReport
+
+    module, name = render.split(":")
+    fn = getattr(importlib.import_module(module), name)
+    report = _full_record()
+    with pytest.raises(TypeError, match="renders what a student may see: pass StudentReport.of"):
+        fn(report)
+    from graders.diagnose import describe
+
+    out = fn(StudentReport.of(report))  # the student's view renders, without the hidden check's data
+    text = out.decode() if isinstance(out, bytes) else json.dumps(out) if isinstance(out, dict) else repr(out)
+    for secret in ("secret input", "1e9", "1e+09", "[overflow]", describe("overflow").title):
+        assert secret not in text, secret
+    from reports.github import publish
+
+    with pytest.raises(TypeError):
+        publish(report, print, env={})
+
+
+def test_the_student_view_type_cannot_hold_hidden_data():
+    import dataclasses
+
+    from graders.results import StudentReport, StudentResult
+
+    view = StudentReport.of(_full_record())
+    (r,) = view.results
+    assert [(c.name, c.message, c.details, c.diagnoses) for c in r.checks] == [
+        ("hidden case", "hidden check failed", {}, ()), ("shown case", "fine", {}, ())]
+    assert r.diagnoses == () and (r.score, view.score, view.max_score) == (3.0, 3.0, 5.0)
+    leaking = dataclasses.replace(r.checks[0], details={"input": [1e9]})
+    with pytest.raises(ValueError, match="a student view cannot hold hidden check details \\(hidden case\\)"):
+        dataclasses.replace(r, checks=(leaking,))
+    with pytest.raises(TypeError):
+        StudentReport("s", (_full_record().results[0],))
