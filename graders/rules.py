@@ -368,6 +368,9 @@ def rule_message(reason: str, v: Violation, source) -> str:
         where = source.location(v.line) if hasattr(source, "location") else f"line {v.line}"
     else:
         where = f"line {v.line} of {v.file}"
+    own = f"{v.module.split('.')[0]}.py"
+    if own in getattr(source, "files", {}):  # the student's own module, named like the library
+        return f"{reason}: `{v.statement}` at {where} (rename your {own}: {own[:-3]} is a library this exercise forbids)"
     return f"{reason}: `{v.statement}` at {where}"
 
 

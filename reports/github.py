@@ -35,7 +35,6 @@ with ``::`` or when it holds ``##[`` anywhere (the legacy form). So on GitHub:
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets

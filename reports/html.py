@@ -30,7 +30,7 @@ from markupsafe import Markup
 from graders.compare import fmt_index, fmt_num
 from graders.diagnose import Diagnosis, describe
 from graders.results import (
-    CheckResult, ExerciseResult, Report, StudentReport, StudentResult, student_result_only, student_view_only,
+    CheckResult, Report, StudentReport, StudentResult, student_result_only, student_view_only,
 )
 from reports import charts
 from reports.mathml import MathNode, sanitize_mathml

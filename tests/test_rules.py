@@ -88,6 +88,13 @@ def test_helper_modules_are_followed_by_name():
     assert verdict({"softmax.py": "def softmax(z, axis=-1):\n    return z\n", "label_smoothing.py": other}) is None
 
 
+def test_a_helper_named_like_a_forbidden_library_is_told_to_rename_it():
+    main = "from autograd import grad\n\ndef softmax(z, axis=-1):\n    return grad(z)\n"
+    assert verdict({"softmax.py": main, "autograd.py": "def grad(z):\n    return z\n"}) == (
+        "this exercise is numpy only: `from autograd import grad` at line 1 "
+        "(rename your autograd.py: autograd is a library this exercise forbids)")
+
+
 def test_a_notebook_import_is_named_by_cell_and_line():
     from graders.submission import notebook_to_python
     import json
@@ -114,7 +121,6 @@ def test_a_module_the_exercise_forbids_is_warm_only_where_the_file_imports_it_at
 
 
 def numpy_only(ex_id: str):
-    from conftest import FIXTURES as _  # noqa: F401  (the shared fixtures folder)
     from test_sandbox import SHORT
 
     return dataclasses.replace(get_exercise(ex_id), limits=dataclasses.replace(SHORT, wall_s=20, cpu_s=20))

@@ -317,7 +317,7 @@ def test_every_student_renderer_refuses_the_full_record(render):
 def test_the_student_view_type_cannot_hold_hidden_data():
     import dataclasses
 
-    from graders.results import StudentReport, StudentResult
+    from graders.results import StudentReport
 
     view = StudentReport.of(_full_record())
     (r,) = view.results
