@@ -12,7 +12,7 @@ from graders import engine
 from graders.results import ExerciseResult, Report
 from graders.runner import Runner
 from graders.spec import Exercise, catalogue, get_exercise
-from graders.submission import Submission, SubmissionError
+from graders.submission import LoadFailure, Refusal, Submission, SubmissionError
 
 
 class NothingToGrade(Exception):
@@ -20,21 +20,39 @@ class NothingToGrade(Exception):
 
 
 def exercises_for(sub: Submission, exercise_ids=(), exercises_dirs=()) -> list[Exercise]:
-    """The exercises to grade: those named, else every one whose entry the submission defines."""
+    """The exercises to grade: those named, else every one whose entry the submission
+    defines, or may define in a file that could not be read (which is then graded as
+    an error). Raises UnknownExercise, SpecError or NothingToGrade."""
     if exercise_ids:
         return [get_exercise(e, exercises_dirs) for e in exercise_ids]
-    found = sub.entries()
+    found = sub.entries() | sub.guessed_entries()
     chosen = [ex for ex in catalogue(exercises_dirs).values() if ex.entry in found]
     if not chosen:
         entries = ", ".join(sorted(e.entry for e in catalogue(exercises_dirs).values()))
-        raise NothingToGrade(f"{sub.path}: no exercise entry found (looked for {entries}); "
+        refused = sub.refusals()
+        head = f"{refused[0].message}; and " if refused else f"{sub.path}: "
+        raise NothingToGrade(f"{head}no exercise entry found (looked for {entries}); "
                              "name one with --exercise")
     return chosen
 
 
+def refused_result(ex: Exercise, student: str, refusal: Refusal) -> ExerciseResult:
+    """The graded ``error`` for an exercise whose files could not be read (CONTRACT §4)."""
+    return ExerciseResult(student=student, exercise=ex.id, title=ex.title, status="error",
+                          max_score=ex.max_score, message=refusal.message, submission=refusal.file,
+                          error={"kind": "submission", "reason": refusal.kind, "file": refusal.file})
+
+
 def grade_one(ex: Exercise, sub: Submission, runner: Runner, direct_text: bool = False) -> ExerciseResult:
-    """Grade one exercise of a submission; a missing entry is a ``missing`` result."""
-    source = sub.source_for(ex.entry, direct_text=direct_text)
+    """Grade one exercise of a submission.
+
+    A missing entry is a ``missing`` result; a file that could not be read (a
+    symbolic link, a file over a limit, a malformed notebook) an ``error`` result.
+    """
+    try:
+        source = sub.source_for(ex.entry, direct_text=direct_text)
+    except LoadFailure as exc:
+        return refused_result(ex, sub.student, exc.refusal)
     if source is None:
         return ExerciseResult(student=sub.student, exercise=ex.id, title=ex.title, status="missing",
                               max_score=ex.max_score, message=f"no {ex.entry!r} found in {sub.path.name}",
@@ -46,19 +64,25 @@ def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,
           runner: Runner | None = None, require_sandbox: bool = False) -> Report:
     """Grade every (or every named) exercise in one submission.
 
-    Raises SubmissionError (unreadable path, malformed notebook), UnknownExercise,
-    NothingToGrade, SandboxRequired; anything the student's code does is in the report.
+    Raises SubmissionError (no such path, not a submission), UnknownExercise,
+    SpecError, NothingToGrade, SandboxRequired. Anything in the submission itself
+    is in the report: a file that cannot be read (a symbolic link, a malformed or
+    oversized notebook) is an ``error`` result, like a crash or a syntax error.
     """
     sub = Submission(Path(path), student=student)
     exercises = exercises_for(sub, exercise_ids, exercises_dirs)
-    direct = bool(exercise_ids) and len(exercises) == 1 and sub.path.is_file()
-    for p in sub.files():  # fail early, as a usage error, on an unreadable notebook
-        if p.suffix == ".ipynb":
-            sub.python_of(p)
+    direct = bool(exercise_ids) and len(exercises) == 1 and sub.is_file
     own = runner is None
     runner = runner or Runner(require_sandbox=require_sandbox)
-    sources = {ex.id: sub.source_for(ex.entry, direct_text=direct) for ex in exercises}
-    runner.prestart(exercises, {i: s.files for i, s in sources.items() if s is not None})
+    shipped = {}
+    for ex in exercises:
+        try:
+            source = sub.source_for(ex.entry, direct_text=direct)
+        except LoadFailure:
+            source = None
+        if source is not None:
+            shipped[ex.id] = source.files
+    runner.prestart(exercises, shipped)
     try:
         results = tuple(grade_one(ex, sub, runner, direct_text=direct) for ex in exercises)
     finally:
@@ -67,4 +91,4 @@ def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,
     return Report(student=sub.student, results=results, warnings=tuple(runner.warnings))
 
 
-__all__ = ["check", "grade_one", "exercises_for", "NothingToGrade", "SubmissionError"]
+__all__ = ["check", "grade_one", "exercises_for", "refused_result", "NothingToGrade", "SubmissionError"]

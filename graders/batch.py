@@ -48,11 +48,11 @@ from pathlib import Path
 
 from graders import api
 from graders.pool import GradingPool
-from graders.results import ExerciseResult, Report
+from graders.results import ExerciseResult, Report, StudentReport
 from graders.runner import Runner
 from graders.sandbox import choose_isolation
 from graders.spec import Exercise, catalogue, get_exercise
-from graders.submission import SUFFIXES, Submission, SubmissionError
+from graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
 
 BATCH_FORMAT = 1
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
@@ -141,14 +141,23 @@ def find_students(root: Path, exclude: Path | None = None) -> tuple[list[Student
     for p in entries:
         if p.name.startswith(".") or p.name in IGNORED_NAMES:
             continue
+        # the id is the folder's (or file's) name, shown with escapes for control characters
+        # and undecodable bytes: it names output files and goes into every report
+        if p.is_symlink():
+            if exclude is not None and os.path.abspath(p) == os.path.abspath(exclude):
+                continue  # the --out folder, named through a link
+            # a student's entry that is a link is never followed, not even to see what it
+            # is: it is that student's submission, graded as an error that says so
+            by_id.setdefault(printable_name(p.stem if p.suffix in SUFFIXES else p.name), []).append(p)
+            continue
         if skip is not None and p.resolve() == skip:
             continue
         if p.is_dir():
-            by_id.setdefault(p.name, []).append(p)
+            by_id.setdefault(printable_name(p.name), []).append(p)
         elif p.is_file() and p.suffix in SUFFIXES:
-            by_id.setdefault(p.stem, []).append(p)
+            by_id.setdefault(printable_name(p.stem), []).append(p)
         else:
-            ignored.append(p.name)
+            ignored.append(printable_name(p.name))
     students = [Student(sid, paths[0], tuple(p.name for p in paths) if len(paths) > 1 else ())
                 for sid, paths in sorted(by_id.items())]
     return students, ignored
@@ -168,7 +177,8 @@ def class_exercises(root: Path, students: list[Student], exercise_ids=(), exerci
         if s.clashes:
             continue
         try:
-            found |= Submission(s.path, student=s.id).entries()
+            sub = Submission(s.path, student=s.id)
+            found |= sub.entries() | sub.guessed_entries()
         except SubmissionError:
             continue  # graded as an error result for that student
     chosen = [ex for ex in cat.values() if ex.entry in found]
@@ -241,10 +251,13 @@ def fingerprint(student: Student, key: dict, root: Path) -> str | None:
     h = hashlib.sha256()
     h.update(json.dumps({**key, "student": student.id}, sort_keys=True).encode())
     try:
-        for p in Submission(student.path, student=student.id).files():
-            data = p.read_bytes()
-            h.update(f"\0{p.relative_to(root).as_posix()}\0{len(data)}\0".encode())
-            h.update(data)
+        sub = Submission(student.path, student=student.id, display_root=root)
+        refusal = sub.refusal
+        if refusal is not None:  # nothing was read: what was refused, and why
+            h.update(f"\0refused\0{refusal.file}\0{refusal.kind}\0".encode())
+        for f in sub.files():  # the bytes read by descriptor, never through a link
+            h.update(f"\0{f.display}\0{f.refusal.kind if f.refusal else len(f.data)}\0".encode())
+            h.update(f.data or b"")
     except (SubmissionError, OSError, ValueError):
         return None
     return h.hexdigest()
@@ -266,14 +279,14 @@ def grade_student(student: Student, runner: Runner, exercises: list[Exercise], r
     except SubmissionError as exc:
         return Report(student.id, tuple(_error(ex, student.id, str(exc), {"kind": "submission"})
                                         for ex in exercises), warnings)
-    direct = direct_text and sub.path.is_file()
+    direct = direct_text and sub.is_file
     return Report(student.id, tuple(_grade_exercise(ex, sub, runner, direct) for ex in exercises), warnings)
 
 
 def _grade_exercise(ex: Exercise, sub: Submission, runner: Runner, direct: bool) -> ExerciseResult:
     try:
         return api.grade_one(ex, sub, runner, direct_text=direct)
-    except SubmissionError as exc:  # e.g. a malformed notebook: this student's problem
+    except SubmissionError as exc:  # the student's problem (grade_one grades unreadable files itself)
         return _error(ex, sub.student, str(exc), {"kind": "submission"})
     except Exception as exc:
         # GraderError, SandboxError, or a bug in dlgrade: never the student's fault,
@@ -376,7 +389,7 @@ class OutputFolder:
         path = self.html_path(report.student)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
-            html.write_student_report(report, tmp)
+            html.write_student_report(StudentReport.of(report), tmp)  # what the student may see
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +24,15 @@ class UsageFailure(click.UsageError):
     """One clear line and exit code 2."""
 
     def show(self, file=None) -> None:
-        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
+        click.echo(_printable(f"Error: {self.format_message()}"), file=file, err=file is None)
+
+
+def _printable(text: str) -> str:
+    """Text for dlgrade's stdout/stderr: on GitHub Actions, no line of it can run as a
+    workflow command (a student's file name or id may be in it)."""
+    from reports.github import inert, on_github
+
+    return inert(text) if on_github() else text
 
 
 def _usage(msg: str) -> UsageFailure:
@@ -147,7 +156,7 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
     from graders.engine import GraderError
     from graders.sandbox import SandboxError, SandboxRequired
 
-    if not Path(submission).exists():
+    if not os.path.lexists(submission):  # a dangling link exists: it is refused, graded as an error
         raise _usage(f"{submission}: no such file or folder")
     try:
         report = api.check(submission, exercise_ids, exercises_dirs, student=student,
@@ -156,22 +165,30 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
         raise _usage(str(exc))
     except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, never a traceback
         raise _usage(f"dlgrade could not grade {submission}: {exc}")
+    from graders.results import StudentReport
     from reports import outputs
 
-    outputs.write_all(report, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
+    from reports import github
+
+    view = StudentReport.of(report)  # every rendering the student reads; --json is the full record
+    outputs.write_all(view, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
+    on_github = github.on_github()
     if as_json:
-        click.echo(json.dumps(report.to_dict()["results"] if len(report.results) != 1
-                              else report.results[0].to_dict(), indent=2))
+        text = json.dumps(report.to_dict()["results"] if len(report.results) != 1
+                          else report.results[0].to_dict(), indent=2)
+        click.echo(github.json_inert(text) if on_github else text)
     else:
         from reports.terminal import render_report
 
-        click.echo(render_report(report, color=sys.stdout.isatty()))
+        text = render_report(view, color=sys.stdout.isatty())
+        # the summary quotes what the student printed and raised: fenced, so none of it
+        # runs as a workflow command; dlgrade's own annotations follow on the same stream
+        for line in github.fenced(text) if on_github else [text]:
+            click.echo(line)
     if as_json:  # the terminal summary already starts with them
         for w in report.warnings:
-            click.echo(w, err=True)
-    from reports import github
-
-    github.publish(report, echo=lambda line: click.echo(line, err=as_json), min_score=min_score)
+            click.echo(_printable(w), err=True)
+    github.publish(view, echo=lambda line: click.echo(line, err=as_json), min_score=min_score)
     if min_score is not None and report.score < min_score:
         if not as_json:
             click.echo(f"score {report.score:g} is below --min-score {min_score:g}", err=True)
@@ -230,12 +247,16 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     from graders.sandbox import SandboxRequired
     from reports.progress import progress_for
 
+    from reports.github import InertStream, on_github
+
+    # Student ids (folder names) are printed: on GitHub none of them may run as a workflow command.
+    stream = InertStream(sys.stderr) if on_github() else None
     # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         summary = batch.grade_class(submissions_dir, out_dir, jobs=jobs, exercise_ids=exercise_ids,
                                     exercises_dirs=exercises_dirs, force=force,
-                                    require_sandbox=require_sandbox, progress=progress_for())
+                                    require_sandbox=require_sandbox, progress=progress_for(stream))
     except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired) as exc:
         raise _usage(str(exc))
     except batch.Interrupted as exc:
@@ -245,18 +266,20 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if stream is not None:
+            stream.flush()
     for w in summary.warnings:
-        click.echo(w, err=True)
+        click.echo(_printable(w), err=True)
     if summary.grader_errors:
         failed = sorted(summary.grader_errors)
-        click.echo(f"dlgrade itself failed on {len(failed)} student(s) "
-                   f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
-                   "see their results, and run again to grade them again", err=True)
+        click.echo(_printable(f"dlgrade itself failed on {len(failed)} student(s) "
+                              f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+                              "see their results, and run again to grade them again"), err=True)
     if summary.ignored:
-        click.echo(f"ignored (not a submission): {', '.join(summary.ignored)}", err=True)
-    click.echo(f"{len(summary.students)} students in {summary.seconds:.1f} s "
-               f"({len(summary.graded)} graded, {len(summary.unchanged)} unchanged): "
-               f"{Path(out_dir) / 'grades.csv'}")
+        click.echo(_printable(f"ignored (not a submission): {', '.join(summary.ignored)}"), err=True)
+    click.echo(_printable(f"{len(summary.students)} students in {summary.seconds:.1f} s "
+                          f"({len(summary.graded)} graded, {len(summary.unchanged)} unchanged): "
+                          f"{Path(out_dir) / 'grades.csv'}"))
 
 
 if __name__ == "__main__":  # pragma: no cover

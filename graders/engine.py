@@ -189,11 +189,14 @@ def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
         if call.select:
             cj["select"] = list(call.select)
         calls_json.append(cj)
-    return {
+    plan = {
         "submission": submission_name, "entry": ctx.exercise.entry,
         "framework": ctx.exercise.framework, "seed": seed % 2**31,
         "calls": calls_json, "_arrays": arrays,
     }
+    if ctx.exercise.rules.forbid_imports:  # the worker's import guard reports; the grader decides
+        plan["forbid_imports"] = list(ctx.exercise.rules.forbid_imports)
+    return plan
 
 
 def _arg_json(stem: str, arg, call: Call, arrays: dict, perturb: dict | None = None) -> dict:
@@ -392,16 +395,30 @@ def collect_calls(ctx: Context, outcome: JobOutcome) -> None:
 # --------------------------------------------------------------------------- mistakes
 
 
-def match_mistakes(ctx: Context) -> list[str]:
-    """Diagnosis ids whose buggy reference the submission reproduces (evidence rule)."""
+def match_mistakes(ctx: Context, calls=None) -> list[str]:
+    """Diagnosis ids whose buggy reference the submission reproduces (evidence rule),
+    judged on the value calls in ``calls`` (ids; default: all of them)."""
     found = []
-    value_calls = [c for c in ctx.planned.values() if c.compare]
+    value_calls = [c for c in ctx.planned.values() if c.compare and (calls is None or c.id in calls)]
     for diag_id in ctx.exercise.mistake_fns():
         for variant in range(len(ctx.mistake_variants(diag_id))):
             if diagnose.evidence_matches(_evidence(ctx, value_calls, diag_id, variant)):
                 found.append(diag_id)
                 break
     return found
+
+
+def hidden_only(ctx: Context, checks, diags: list[str], shown_calls: set[str]) -> tuple[str, ...]:
+    """Of ``diags``, those no visible check reported and whose evidence lies only in
+    hidden checks' inputs: the student's view leaves them out."""
+    if not any(c.hidden for c in checks):
+        return ()
+    on_visible = {d for c in checks if not c.hidden for d in c.diagnoses}
+    candidates = [d for d in diags if d not in on_visible]
+    if not candidates:
+        return ()
+    shown = set(match_mistakes(ctx, shown_calls))
+    return tuple(d for d in candidates if d not in shown)
 
 
 def _evidence(ctx: Context, value_calls, diag_id: str, variant: int) -> list[tuple[bool, bool]]:
@@ -452,12 +469,25 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         from graders.devices import require_gpu
 
         require_gpu(ex)
+    sites = []
+    if ex.rules.forbid_imports:  # a forbidden import the source shows: decided before anything runs
+        from graders import rules
+
+        sites = rules.import_sites(source.files, source.main_name, ex.entry, ex.rules)
+        broken = rules.violations(sites, files=source.files)
+        if broken:
+            return rules.rules_result(ex, source, broken, dict(
+                student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
+                submission=source.display_name, duration_s=time.perf_counter() - t0))
     case_names = sorted({n for c in ex.checks for n in c.cases})
     ctx = Context(ex, student, make_cases(ex, student, case_names))
     modules = {c.kind: check_module(c.kind) for c in ex.checks}
+    shown_calls: set[str] = set()  # calls a visible check asked for: evidence a student may see
     for check in ex.checks:
         for call in modules[check.kind].plan(check, ctx):
             ctx.planned.setdefault(call.id, call)
+            if not check.hidden:
+                shown_calls.add(call.id)
     seed = ctx.cases[case_names[0]].seed if case_names else 0
     planned_ids = [cid for cid, c in ctx.planned.items() if not c.accelerator]
     plan = build_plan(ctx, source.main_name, seed, planned_ids)
@@ -471,6 +501,12 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
         base = dict(student=student, exercise=ex.id, title=ex.title, max_score=ex.max_score,
                     output=format_output(outcome.reply.get("output", {})), isolation=outcome.isolation,
                     submission=source.display_name)
+        if ex.rules.forbid_imports:  # what the worker saw imported
+            from graders import rules
+
+            broken = rules.violations(sites, outcome.journal, source.files)
+            if broken:
+                return rules.rules_result(ex, source, broken, {**base, "duration_s": time.perf_counter() - t0})
         failed = outcome_status(ex, outcome, source)
         if failed:
             status, message, error = failed
@@ -490,6 +526,7 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
             if d not in diags:
                 diags.append(d)
         return ExerciseResult(status="graded", checks=tuple(checks), diagnoses=tuple(diags),
+                              hidden_diagnoses=hidden_only(ctx, checks, diags, shown_calls),
                               duration_s=time.perf_counter() - t0, extra=ctx.extra, **base)
     finally:
         outcome.cleanup()

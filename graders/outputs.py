@@ -41,8 +41,11 @@ MAX_DEPTH = 12
 MAX_TEXT = 20_000
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}\.npy$")
 _JOB_PATH = re.compile(r"[^\s'\"]*/jobs/[0-9a-f]{16}/")
-# C0/C1 controls but tab and newline, zero-width and bidirectional overrides
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0/C1 controls but tab and newline, zero-width and bidirectional overrides, and what no
+# UTF-8 file or XML document can hold: lone surrogates (JSON escapes, undecodable file
+# names), U+FFFE and U+FFFF
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+                      "\ud800-\udfff\ufffe\uffff]")
 
 _budgets: dict[str, int] = {}
 _budget_lock = threading.Lock()

@@ -40,17 +40,26 @@ WARM_IMPORTS = ("torch", "sympy")
 WARM_SUBMODULES = {"numpy": ("numpy.random",)}
 
 
-def warm_preload(preload: tuple[str, ...], files: dict[str, bytes]) -> tuple[str, ...]:
-    """``preload`` plus the WARM_IMPORTS the shipped ``.py`` files import (read with ast, never run)."""
+def warm_preload(preload: tuple[str, ...], files: dict[str, bytes], forbidden=()) -> tuple[str, ...]:
+    """``preload`` plus the WARM_IMPORTS the shipped ``.py`` files import (read with ast, never run).
+
+    A module the exercise forbids (``[rules] forbid_imports``) is warm only when the
+    files import it at module level anyway (another exercise's cell): otherwise it
+    must not be in the process at all, where the student's code could find it.
+    """
     found: set[str] = set()
+    top: set[str] = set()
     for name, data in files.items():
         if name.endswith(".py"):
             found.update(_heavy_imports(data))
-    return tuple(preload) + tuple(m for m in WARM_IMPORTS if m in found and m not in preload)
+            if forbidden:
+                top.update(_heavy_imports(data, module_level=True))
+    barred = {m for m in WARM_IMPORTS if any(f.split(".")[0] == m for f in forbidden)} - top
+    return tuple(preload) + tuple(m for m in WARM_IMPORTS if m in found and m not in preload and m not in barred)
 
 
 @lru_cache(maxsize=256)
-def _heavy_imports(source: bytes) -> frozenset[str]:
+def _heavy_imports(source: bytes, module_level: bool = False) -> frozenset[str]:
     # cached: every exercise of a student ships the same files
     if not any(m.encode() in source for m in WARM_IMPORTS):
         return frozenset()
@@ -59,7 +68,7 @@ def _heavy_imports(source: bytes) -> frozenset[str]:
     except (SyntaxError, ValueError):
         return frozenset()
     found = set()
-    for node in _statements(tree.body):
+    for node in _statements(tree.body, into_defs=not module_level):
         if isinstance(node, ast.Import):
             found.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -67,14 +76,17 @@ def _heavy_imports(source: bytes) -> frozenset[str]:
     return frozenset(found & set(WARM_IMPORTS))
 
 
-def _statements(nodes):
-    """Every statement, nested ones included (imports are statements: expressions are skipped)."""
+def _statements(nodes, into_defs: bool = True):
+    """Every statement, nested ones included (imports are statements: expressions are skipped);
+    without ``into_defs``, not those inside functions and classes (what runs at import)."""
     for node in nodes:
         yield node
+        if not into_defs and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
         for name in ("body", "orelse", "finalbody", "handlers", "cases"):
             children = getattr(node, name, None)
             if isinstance(children, list):
-                yield from _statements(children)
+                yield from _statements(children, into_defs)
 
 
 def zygote_preload(preload: tuple[str, ...]) -> tuple[str, ...]:
@@ -118,7 +130,7 @@ class Runner:
         for ex in exercises:
             preload = tuple(ex.preload)
             if ex.framework != "symbolic":  # the symbolic evaluator's worker is exactly ex.preload
-                preload = warm_preload(preload, (files or {}).get(ex.id, {}))
+                preload = warm_preload(preload, (files or {}).get(ex.id, {}), ex.rules.forbid_imports)
             secrets.setdefault(preload, []).extend(secret_paths(ex))
         for preload, hidden in secrets.items():
             key = (preload, False)
@@ -160,7 +172,7 @@ class Runner:
         A submission that imports torch or sympy goes to a zygote that already did.
         """
         limits = gpu_limits(exercise.limits) if gpu else exercise.limits
-        w = self.worker_for(warm_preload(exercise.preload, files), gpu)
+        w = self.worker_for(warm_preload(exercise.preload, files, exercise.rules.forbid_imports), gpu)
         w.ensure_hidden(secret_paths(exercise))
         return w.run(plan, files, limits)
 

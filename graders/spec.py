@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +59,27 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """An exercise's ``[rules]``: what a submission may not do, decided by the grader.
+
+    ``forbid_imports``: modules (a package covers its submodules) the submission
+    may not import in the code its entry runs: ``["torch", "jax"]`` makes a
+    numpy exercise numpy only. ``reason`` starts the message a student reads
+    (default ``this exercise is <framework> only``).
+    """
+
+    forbid_imports: tuple[str, ...] = ()
+    reason: str = ""
+
+    def forbidden(self, module: str) -> str | None:
+        """The ``forbid_imports`` entry that covers ``module`` (``torch.nn`` -> ``torch``), or None."""
+        for root in self.forbid_imports:
+            if module == root or module.startswith(root + "."):
+                return root
+        return None
+
+
+@dataclass(frozen=True)
 class Exercise:
     id: str
     title: str
@@ -74,6 +96,7 @@ class Exercise:
     signature: str = ""
     gpu: dict[str, Any] = field(default_factory=dict)
     symbolic: dict[str, Any] = field(default_factory=dict)
+    rules: Rules = Rules()
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -165,6 +188,7 @@ def load_exercise(folder: Path) -> Exercise:
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
+    rules = _rules(path, raw.get("rules", {}), raw["framework"])
     lim = raw.get("limits", {})
     limits = Limits(
         wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),
@@ -180,8 +204,37 @@ def load_exercise(folder: Path) -> Exercise:
         folder=folder, checks=tuple(checks), cases=cases, dims=raw.get("dims", {}),
         reference=raw.get("reference", ""), mistakes=raw.get("mistakes", ""), limits=limits,
         seed=int(raw.get("seed", 0)), signature=raw.get("signature", ""),
-        gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), raw=raw,
+        gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), rules=rules, raw=raw,
     )
+
+
+RULE_KEYS = ("forbid_imports", "reason")
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+FRAMEWORK_MODULES = {"numpy": ("numpy",), "torch": ("numpy", "torch")}  # what each framework's code needs
+
+
+def _rules(path: Path, table, framework: str) -> Rules:
+    """The ``[rules]`` table, checked: an author's typo is one line naming the file and key."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: [rules] must be a table")
+    unknown = sorted(set(table) - set(RULE_KEYS))
+    if unknown:
+        raise SpecError(f"{path}: unknown key {unknown[0]!r} in [rules] (known: {', '.join(RULE_KEYS)})")
+    modules = table.get("forbid_imports", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and _MODULE_NAME.match(m) for m in modules):
+        raise SpecError(f"{path}: [rules] forbid_imports must be a list of module names, "
+                        f"like [\"torch\", \"jax\"] (got {modules!r})")
+    if modules and framework not in FRAMEWORK_MODULES:
+        raise SpecError(f"{path}: [rules] forbid_imports needs framework = \"numpy\" or \"torch\" "
+                        f"(a {framework} answer is never run as a program)")
+    for m in modules:
+        needed = [n for n in FRAMEWORK_MODULES.get(framework, ()) if n == m or n.startswith(m + ".")]
+        if needed:
+            raise SpecError(f"{path}: [rules] forbid_imports lists {m!r}, which a {framework} exercise needs")
+    reason = table.get("reason", f"this exercise is {framework} only")
+    if not isinstance(reason, str) or not reason.strip():
+        raise SpecError(f"{path}: [rules] reason must be a non-empty string")
+    return Rules(tuple(dict.fromkeys(modules)), reason.strip())
 
 
 GPU_KINDS = ("gpu", "device-probe")

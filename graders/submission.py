@@ -3,22 +3,33 @@
 Nothing here runs student code. Entries are found by reading the source
 (``ast`` for Python, cell sources for notebooks, file names for expressions);
 notebooks are turned into a plain ``.py`` whose lines map back to cells, with
-magics and shell lines commented out.
+magics and shell lines commented out. Files are read by descriptor, never
+through a symbolic link (see "reading files" below).
 """
 from __future__ import annotations
 
 import ast
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SUFFIXES = (".py", ".ipynb", ".txt", ".tex")
-MAX_FILE_BYTES = 2 * 2**20
+MAX_FILE_BYTES = 2 * 2**20  # a .py, .txt or .tex file
+# A notebook as stored: Colab keeps every figure in it as base64, so the file may be
+# large while its code is small. The limit that matters is on the code cells.
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+MAX_CODE_BYTES = 2 * 2**20  # a notebook's code cells, as the Python module graded
+MAX_FILES = 200  # candidate files read in one submission folder
+MAX_TOTAL_BYTES = 256 * 2**20  # all of them together
 
 
 class SubmissionError(Exception):
-    """A submission that cannot be read at all (bad path, malformed notebook)."""
+    """A path that is no submission at all (it does not exist, or is no .py/.ipynb/.txt/.tex
+    file or folder): a usage error. A malformed notebook raises it from notebook_to_python."""
 
 
 @dataclass
@@ -139,93 +150,383 @@ def _const_str(node) -> str | None:
     return None
 
 
-def _read(path: Path) -> bytes:
+# --------------------------------------------------------------------------- reading files
+#
+# A submission is the regular files inside it (CONTRACT §5). Every read goes
+# through a descriptor: the submission's folder is opened once, each file in
+# it is opened relative to that descriptor with O_NOFOLLOW (a symbolic link is
+# refused, never followed, not even to look at what it points to), without
+# blocking (a FIFO is refused, not waited on), checked to be a regular file
+# with fstat, and read up to its limit and no further.
+
+_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+          | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+_DIR_FLAGS = _FLAGS | getattr(os, "O_DIRECTORY", 0)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a file, or a whole submission, is not graded: a graded ``error`` for the student.
+
+    ``kind`` is ``symlink``, ``not-regular``, ``too-large``, ``unreadable``,
+    ``malformed-notebook`` or ``too-many-files``; ``message`` is the one line
+    the student reads (it never holds anything read through a link).
+    """
+
+    file: str
+    kind: str
+    message: str
+
+
+class LoadFailure(Exception):
+    """An exercise's files cannot be shipped: it is graded as an ``error`` carrying the refusal."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+@dataclass
+class SubmittedFile:
+    """One candidate file of a submission, as read (or refused)."""
+
+    name: str  # the file's name in its folder
+    display: str  # how a person names it: the path given, or relative to the class folder
+    data: bytes | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+
+def _limit_for(name: str) -> int:
+    return MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_FILE_BYTES
+
+
+def _refuse_link(display: str, folder: bool) -> Refusal:
+    return Refusal(display, "symlink",
+                   f"{display} is a symbolic link; submit the {'folder' if folder else 'file'} itself")
+
+
+def _too_large(display: str, size: int, limit: int) -> Refusal:
+    return Refusal(display, "too-large", f"{display}: file too large ({size} bytes; the limit is {limit})")
+
+
+def _read_fd(fd: int, display: str, limit: int) -> tuple[bytes | None, Refusal | None]:
+    """At most ``limit`` bytes of an open regular file, or why not."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        return None, Refusal(display, "not-regular",
+                             f"{display} is not a regular file; submit the file itself")
+    if st.st_size > limit:
+        return None, _too_large(display, st.st_size, limit)
+    chunks, got = [], 0
+    while got <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    if got > limit:  # it grew while we read it
+        return None, _too_large(display, got, limit)
+    return b"".join(chunks), None
+
+
+def _unreadable(display: str, exc: OSError) -> Refusal:
+    return Refusal(display, "unreadable", f"{display}: cannot be read ({exc.strerror or exc})")
+
+
+def printable_name(name: str) -> str:
+    """A file or folder name a student chose, safe to print and to write into any report:
+    control characters, bidirectional overrides and undecodable bytes shown as escapes."""
+    from graders.outputs import clean_text
+
+    return clean_text(name, limit=None)
+
+
+class _LinkInPath(Exception):
+    """A component of a submission's path is a symbolic link."""
+
+    def __init__(self, component: Path, last: bool):
+        super().__init__(str(component))
+        self.component, self.last = component, last
+
+
+_LINK_ERRNOS = {errno.ELOOP, getattr(errno, "EMLINK", errno.ELOOP)}
+
+
+def _open_submission(path: Path) -> int:
+    """A descriptor for ``path``, opened without following a symbolic link in any part
+    of it a student could have made: every component below the working directory
+    (where CI checks the student's repository out), or the last one of a path
+    outside it. Raises _LinkInPath, or OSError.
+    """
+    absolute = Path(os.path.abspath(path))
+    cwd = Path(os.getcwd())
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SubmissionError(f"{path}: file too large ({size} bytes; the limit is {MAX_FILE_BYTES})")
-        return path.read_bytes()
-    except OSError as exc:
-        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        if cwd.parent == cwd:  # run from "/": the system's own links (macOS's /tmp) are no student's
+            raise ValueError
+        parts, anchor = absolute.relative_to(cwd).parts, cwd
+    except ValueError:
+        parts, anchor = (absolute.name,), absolute.parent
+    fd = os.open(anchor, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                nxt = os.open(part, _FLAGS if last else _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in _LINK_ERRNOS or (exc.errno == errno.ENOTDIR and os.path.islink(
+                        anchor.joinpath(*parts[: i + 1]))):
+                    raise _LinkInPath(anchor.joinpath(*parts[: i + 1]), last) from None
+                raise
+            os.close(fd)
+            fd = nxt
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Submission:
-    """One student's submission: a file or a folder of files."""
+    """One student's submission: a file or a folder of files, read without following links.
+
+    Raises SubmissionError only when the path does not exist or is a file that
+    is no submission (a usage error). Anything else that keeps a file from
+    being graded (a symbolic link, a FIFO, a file over a limit, a malformed
+    notebook) is a :class:`Refusal`, graded as an ``error`` result.
+    """
 
     def __init__(self, path: Path | str, student: str | None = None, display_root: Path | None = None):
         self.path = Path(path)
-        if not self.path.exists():
-            raise SubmissionError(f"{self.path}: no such file or folder")
-        if self.path.is_file() and self.path.suffix not in SUFFIXES:
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            raise SubmissionError(f"{self.path}: no such file or folder") from None
+        self.is_link = stat.S_ISLNK(st.st_mode)
+        self.is_file = (self.path.suffix in SUFFIXES) if self.is_link else not stat.S_ISDIR(st.st_mode)
+        if self.is_file and not self.is_link and self.path.suffix not in SUFFIXES:
             raise SubmissionError(
                 f"{self.path}: not a submission (expected {', '.join(SUFFIXES)} or a folder)")
-        self.student = student or (self.path.stem if self.path.is_file() else self.path.name)
+        self.student = student or printable_name(self.path.stem if self.is_file else self.path.name)
         self.display_root = display_root
-        self._files: list[Path] | None = None
-        self._py_cache: dict[Path, tuple[str, list]] = {}
+        self._refusal: Refusal | None = None
+        self._files: list[SubmittedFile] | None = None
+        self._py_cache: dict[str, tuple[str, list] | Refusal] = {}
 
-    def files(self) -> list[Path]:
-        if self._files is None:
-            if self.path.is_file():
-                self._files = [self.path]
-            else:
-                try:
-                    self._files = sorted(p for p in self.path.iterdir()
-                                         if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith("."))
-                except OSError as exc:
-                    raise SubmissionError(f"{self.path}: cannot be read ({exc.strerror})") from None
-        return self._files
+    @property
+    def refusal(self) -> Refusal | None:
+        """Why the whole submission cannot be read (a link, an unreadable folder), or None."""
+        self.files()
+        return self._refusal
 
-    def display(self, p: Path) -> str:
+    def display(self, name: str | None = None) -> str:
+        """A file of the submission (or the submission itself) as a person names it
+        (control characters and undecodable bytes of a file name shown as escapes)."""
+        p = self.path if name is None or self.is_file else self.path / name
         if self.display_root is not None:
             try:
-                return str(p.relative_to(self.display_root))
+                return printable_name(str(p.relative_to(self.display_root)))
             except ValueError:
                 pass
-        return str(p)
+        return printable_name(str(p))
 
-    def python_of(self, p: Path) -> tuple[str, list]:
-        """The file as Python source (notebooks converted) and its notebook line map."""
-        if p not in self._py_cache:
-            raw = _read(p)
-            if p.suffix == ".ipynb":
-                self._py_cache[p] = notebook_to_python(raw, self.display(p))
-            else:
-                self._py_cache[p] = (raw.decode("utf-8", "replace"), [])
-        return self._py_cache[p]
+    def files(self) -> list[SubmittedFile]:
+        """The candidate files (``.py``, ``.ipynb``, ``.txt``, ``.tex``, not hidden), sorted
+        by name, each read or refused; empty when the whole submission is refused."""
+        if self._files is None:
+            self._files = self._read_all()
+        return self._files
+
+    def _read_all(self) -> list[SubmittedFile]:
+        me = self.display()
+        try:
+            fd = _open_submission(self.path)
+        except _LinkInPath as exc:
+            shown = me if exc.last else self._display_path(exc.component)
+            self._refusal = _refuse_link(shown, folder=not (exc.last and self.is_file))
+            return []
+        except OSError as exc:
+            self._refusal = _unreadable(me, exc)
+            return []
+        try:
+            if self.is_file:
+                data, refusal = _read_fd(fd, me, _limit_for(self.path.name))
+                if refusal is not None:
+                    self._refusal = refusal
+                    return []
+                return [SubmittedFile(self.path.name, me, data)]
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                self._refusal = Refusal(me, "not-regular", f"{me} is not a file or a folder")
+                return []
+            return self._read_folder(fd)
+        finally:
+            os.close(fd)
+
+    def _display_path(self, absolute: Path) -> str:
+        """A folder on the submission's path, named the way the submission was."""
+        if self.display_root is not None:
+            try:
+                return printable_name(str(absolute.relative_to(Path(os.path.abspath(self.display_root)))))
+            except ValueError:
+                pass
+        return printable_name(str(absolute) if self.path.is_absolute() else os.path.relpath(absolute))
+
+    def _read_folder(self, dfd: int) -> list[SubmittedFile]:
+        try:
+            names = sorted(n for n in os.listdir(dfd)
+                           if Path(n).suffix in SUFFIXES and not n.startswith("."))
+        except OSError as exc:
+            self._refusal = _unreadable(self.display(), exc)
+            return []
+        found, total = [], 0
+        for i, name in enumerate(names):
+            shown = self.display(name)
+            if i >= MAX_FILES:
+                found.append(SubmittedFile(name, shown, refusal=Refusal(
+                    shown, "too-many-files",
+                    f"{shown}: not read (a submission holds at most {MAX_FILES} files)")))
+                continue
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError as exc:
+                found.append(SubmittedFile(name, shown, refusal=_unreadable(shown, exc)))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                found.append(SubmittedFile(name, shown, refusal=_refuse_link(shown, folder=False)))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                continue  # a folder named like a file is not one
+            try:
+                fd = os.open(name, _FLAGS, dir_fd=dfd)
+            except OSError as exc:
+                refusal = _refuse_link(shown, folder=False) if exc.errno == errno.ELOOP else _unreadable(shown, exc)
+                found.append(SubmittedFile(name, shown, refusal=refusal))
+                continue
+            try:
+                data, refusal = _read_fd(fd, shown, min(_limit_for(name), MAX_TOTAL_BYTES - total))
+            except OSError as exc:
+                data, refusal = None, _unreadable(shown, exc)
+            finally:
+                os.close(fd)
+            if refusal is not None and refusal.kind == "too-large" and total:
+                refusal = Refusal(shown, "too-large", f"{shown}: not read (the submission's files hold more "
+                                                      f"than {MAX_TOTAL_BYTES} bytes in all)")
+            total += len(data or b"")
+            found.append(SubmittedFile(name, shown, data, refusal))
+        return found
+
+    def python_of(self, f: SubmittedFile) -> tuple[str, list]:
+        """The file as Python source (notebooks converted) and its notebook line map.
+
+        Raises LoadFailure for a file that was refused or is a malformed or oversized notebook.
+        """
+        got = self._conversion(f)
+        if isinstance(got, Refusal):
+            raise LoadFailure(got)
+        return got
+
+    def _conversion(self, f: SubmittedFile) -> tuple[str, list] | Refusal:
+        if f.refusal is not None:
+            return f.refusal
+        if f.name not in self._py_cache:
+            self._py_cache[f.name] = self._convert(f)
+        return self._py_cache[f.name]
+
+    def _convert(self, f: SubmittedFile) -> tuple[str, list] | Refusal:
+        if f.suffix != ".ipynb":
+            return f.data.decode("utf-8", "replace"), []
+        try:
+            source, line_map = notebook_to_python(f.data, f.display)
+        except SubmissionError as exc:
+            return Refusal(f.display, "malformed-notebook", str(exc))
+        size = len(source.encode("utf-8"))
+        if size > MAX_CODE_BYTES:
+            return Refusal(f.display, "too-large", f"{f.display}: the notebook's code cells hold {size} bytes "
+                                                   f"(the limit is {MAX_CODE_BYTES})")
+        return source, line_map
+
+    def _readable_python(self):
+        for f in self.files():
+            if f.suffix in (".py", ".ipynb"):
+                got = self._conversion(f)
+                if not isinstance(got, Refusal):
+                    yield f, got
 
     def entries(self) -> set[str]:
-        """Every entry name this submission defines (functions, strings, expression files)."""
+        """Every entry name the readable files define (functions, strings, expression files)."""
         names: set[str] = set()
-        for p in self.files():
-            if p.suffix in (".txt", ".tex"):
-                names.add(p.stem)
-            else:
-                names |= defined_names(self.python_of(p)[0])
+        for f in self.files():
+            if f.suffix in (".txt", ".tex") and f.refusal is None:
+                names.add(f.stem)
+        for _, (source, _) in self._readable_python():
+            names |= defined_names(source)
         return names
+
+    def guessed_entries(self) -> set[str]:
+        """Entry names the files that could not be read may hold: a refused file's stem
+        (``softmax.py``), and the names a malformed notebook's raw text defines. They pick
+        which exercises to report an error for; nothing is graded from them."""
+        names: set[str] = set()
+        if self.refusal is not None:
+            names.add(self.path.stem)
+        for f in self.files():
+            if f.refusal is not None:
+                names.add(f.stem)
+            elif f.suffix == ".ipynb" and isinstance(self._conversion(f), Refusal):
+                text = f.data.decode("utf-8", "replace")
+                names |= set(re.findall(r"def\s+([A-Za-z_]\w*)\s*\(", text))
+                names |= set(re.findall(r'(?:^|\\n|")([A-Za-z_]\w*)\s*=\s*[rRbBuUfF]*[\'"]', text))
+        return names
+
+    def refusals(self) -> list[Refusal]:
+        """Every refusal: the whole submission's, or each refused file's (notebooks included)."""
+        if self.refusal is not None:
+            return [self.refusal]
+        found = []
+        for f in self.files():
+            if f.suffix in (".py", ".ipynb"):
+                got = self._conversion(f)
+                if isinstance(got, Refusal):
+                    found.append(got)
+            elif f.refusal is not None:
+                found.append(f.refusal)
+        return found
 
     def source_for(self, entry: str, direct_text: bool = False) -> SubmissionSource | None:
         """The source that defines ``entry``, or None if the submission has none.
 
         ``direct_text``: a single .txt/.tex file passed with ``--exercise`` holds
-        the expression whatever its name.
+        the expression whatever its name. Raises LoadFailure when the submission,
+        the file that may define ``entry`` or a helper module shipped with it was
+        refused (nothing read through a link is ever shipped).
         """
+        if self.refusal is not None:
+            raise LoadFailure(self.refusal)
         files = self.files()
-        for p in files:
-            if p.suffix in (".txt", ".tex") and (p.stem == entry or (direct_text and self.path.is_file())):
-                text = _read(p).decode("utf-8", "replace")
-                return SubmissionSource(self.display(p), p.name, {}, "text", text=text)
-        for p in files:
-            if p.suffix not in (".py", ".ipynb"):
-                continue
-            source, line_map = self.python_of(p)
+        for f in files:
+            if f.suffix in (".txt", ".tex") and (f.stem == entry or (direct_text and self.is_file)):
+                if f.refusal is not None:
+                    raise LoadFailure(f.refusal)
+                return SubmissionSource(f.display, f.name, {}, "text", text=f.data.decode("utf-8", "replace"))
+        for f, (source, line_map) in self._readable_python():
             if entry not in defined_names(source):
                 continue
-            main = p.name if p.suffix == ".py" else p.stem.replace(" ", "_") + "_ipynb.py"
+            main = f.name if f.suffix == ".py" else f.stem.replace(" ", "_") + "_ipynb.py"
             shipped = {main: source.encode("utf-8")}
             for other in files:  # helper modules next to it may be imported
-                if other.suffix == ".py" and other != p:
-                    shipped.setdefault(other.name, _read(other))
-            return SubmissionSource(self.display(p), main, shipped,
-                                    "ipynb" if p.suffix == ".ipynb" else "py", line_map=line_map)
+                if other.suffix == ".py" and other.name != f.name:
+                    if other.refusal is not None:
+                        raise LoadFailure(other.refusal)
+                    shipped.setdefault(other.name, other.data)
+            return SubmissionSource(f.display, main, shipped,
+                                    "ipynb" if f.suffix == ".ipynb" else "py", line_map=line_map)
+        refused = self.refusals()
+        if refused:  # the entry may be in a file that could not be read
+            raise LoadFailure(refused[0])
         return None

@@ -741,6 +741,109 @@ class _Journal:
         self.f.flush()
 
 
+class _ImportGuard:
+    """The child's guard for an exercise's ``forbid_imports`` (the grader decides the verdict).
+
+    Installed before any student code runs, it watches every import twice: an
+    audit hook (``import`` statements and ``__import__``; audit hooks cannot be
+    removed) and a finder first on ``sys.meta_path`` (``importlib.import_module``
+    too). Each import of a forbidden module that the student's code asked for is
+    reported in the journal (``{"step": "import", "phase", "module", "file",
+    "line"}``) with the student's line, the forbidden package's own imports
+    walked past. While the submission loads, forbidden imports are allowed (a
+    notebook's torch cell for another exercise needs them; the grader judges
+    those from the source); once it has loaded, forbidden modules are purged
+    from ``sys.modules`` and every further import of one is refused
+    (``ModuleNotFoundError``): the entry cannot get one by any import path.
+    """
+
+    def __init__(self, forbidden: tuple, journal: "_Journal", job_dir: str):
+        self.forbidden = forbidden
+        self.journal = journal
+        self.job_dir = job_dir
+        self.phase = "load"
+        self.reported: set = set()
+        self.importlib_files = {getattr(sys.modules.get(m), "__file__", None)
+                                for m in ("importlib", "importlib.util", "importlib.abc")} - {None}
+
+    def root(self, name) -> str | None:
+        if not isinstance(name, str):
+            return None
+        for m in self.forbidden:
+            if name == m or name.startswith(m + "."):
+                return m
+        return None
+
+    def install(self) -> None:
+        guard = self
+
+        class Finder:
+            @staticmethod
+            def find_spec(name, path=None, target=None):
+                guard.seen(name)
+                return None
+
+        sys.meta_path.insert(0, Finder())
+        sys.addaudithook(self._hook)
+
+    def entry_runs(self) -> None:
+        """From now on the entry runs: no forbidden module stays importable."""
+        self.phase = "call"
+        for name in list(sys.modules):
+            if self.root(name):
+                sys.modules.pop(name, None)
+
+    def _hook(self, event, args) -> None:
+        if event == "import" and args:
+            self.seen(args[0])
+
+    def seen(self, name) -> None:
+        """An import of ``name`` is starting: report it if forbidden; refuse it once the entry runs."""
+        root = self.root(name)
+        if root is None:
+            return
+        try:
+            where = self._student_line()
+            key = (self.phase, root, where)
+            if where is not None and key not in self.reported:
+                self.reported.add(key)
+                self.journal.write({"step": "import", "phase": self.phase, "module": name[:200],
+                                    "file": where[0][:200], "line": where[1]})
+        except Exception:  # the report must never break the import system itself
+            pass
+        if self.phase == "call":
+            raise ModuleNotFoundError(f"No module named {name!r} (this exercise does not allow it)", name=name)
+
+    def _in_job(self, filename: str) -> bool:
+        return not filename.startswith("<") and os.path.dirname(os.path.abspath(filename)) == self.job_dir
+
+    def _student_line(self):
+        """(file, line) of the student's code that asked for the import, or None when a
+        library did; code the student exec'd counts as the student's."""
+        f = sys._getframe(2)
+        while f is not None:
+            name = f.f_code.co_filename
+            if name.startswith("<frozen importlib") or name in self.importlib_files or name == _THIS_FILE \
+                    or self.root(f.f_globals.get("__name__")):
+                f = f.f_back  # the import system, this guard, or the forbidden package importing itself
+                continue
+            break
+        if f is None:
+            return None
+        if self._in_job(f.f_code.co_filename):
+            return os.path.basename(f.f_code.co_filename), f.f_lineno
+        if f.f_code.co_filename.startswith("<"):  # exec/eval of a string: whose?
+            g = f.f_back
+            while g is not None:
+                if self._in_job(g.f_code.co_filename):
+                    return os.path.basename(g.f_code.co_filename), g.f_lineno
+                g = g.f_back
+        return None
+
+
+_THIS_FILE = __file__
+
+
 def _load_submission(path: str):
     import importlib.util
 
@@ -764,6 +867,10 @@ def _run_plan(job: dict, harness: _Harness) -> None:
         torch.set_num_threads(1)
     inputs = _load_inputs(plan)
     _seed(plan.get("seed", 0))
+    forbidden = tuple(m for m in plan.get("forbid_imports") or () if isinstance(m, str))
+    guard = _ImportGuard(forbidden, journal, job_dir) if forbidden else None
+    if guard is not None:
+        guard.install()
     harness.report("ok")  # from here on, the student's code runs
     t0 = time.perf_counter()
     try:
@@ -778,6 +885,8 @@ def _run_plan(job: dict, harness: _Harness) -> None:
         journal.write({"step": "load", "status": status, "error": _describe_exception(exc, job_dir)})
         return
     journal.write({"step": "load", "status": "ok", "seconds": time.perf_counter() - t0})
+    if guard is not None:
+        guard.entry_runs()
 
     entry = plan["entry"]
     try:

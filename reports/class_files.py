@@ -4,17 +4,38 @@ Both are renderings of the students' :class:`~graders.results.Report` records
 and are deterministic: the same reports give the same bytes, whatever order
 they were graded in. Nothing here that varies between two gradings of the same
 submissions (durations) is written.
+
+``grades.csv`` opens safely in a spreadsheet (CONTRACT §3, OWASP's CSV
+injection advice): a text cell that starts with ``=``, ``+``, ``-``, ``@``,
+a tab, a carriage return (or a line feed, a NUL, their full-width forms, or
+any of these after leading spaces) is prefixed with ``'``, so a student id
+such as ``=HYPERLINK(...)`` is text, never a formula. Numbers are left as they are.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 
 from graders.results import Report
 
 # Fields of an ExerciseResult dict that differ between two gradings of the same code.
 VOLATILE_FIELDS = ("duration_s",)
+# What makes a spreadsheet read a cell as a formula (or hide what follows).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value) -> str:
+    """A value as a ``grades.csv`` cell that a spreadsheet shows as it is: a number stays a
+    number; text that a spreadsheet would evaluate gets a leading ``'``."""
+    text = str(value)
+    if _NUMBER.fullmatch(text):
+        return text
+    if text.startswith(FORMULA_START) or text.lstrip(" ").startswith(FORMULA_START):
+        return "'" + text
+    return text
 
 
 def fmt_points(x: float) -> str:
@@ -43,11 +64,11 @@ def grades_csv(reports: list[Report], exercise_ids: list[str]) -> str:
     """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", *exercise_ids, "total", "max_total"])
+    w.writerow([csv_cell(c) for c in ["student", *exercise_ids, "total", "max_total"]])
     for report in sorted(reports, key=lambda r: r.student):
         by_id = {r.exercise: r for r in report.results}
         scores = [by_id[e].score if e in by_id else 0.0 for e in exercise_ids]
         max_total = sum(by_id[e].max_score for e in exercise_ids if e in by_id)
-        w.writerow([report.student, *(fmt_points(s) for s in scores), fmt_points(sum(scores)),
-                    fmt_points(max_total)])
+        w.writerow([csv_cell(c) for c in [report.student, *(fmt_points(s) for s in scores),
+                                          fmt_points(sum(scores)), fmt_points(max_total)]])
     return buf.getvalue()

@@ -1,4 +1,4 @@
-"""Gradescope's autograder ``results.json``, rendered from a dlgrade Report.
+"""Gradescope's autograder ``results.json``, rendered from a dlgrade StudentReport.
 
 Format: Gradescope's "Autograder Specifications" (results.json: ``score``,
 ``execution_time``, ``output``, ``stdout_visibility``, ``extra_data`` and
@@ -7,7 +7,7 @@ Format: Gradescope's "Autograder Specifications" (results.json: ``score``,
 
 - every check is a test named ``<exercise>: <check>``, numbered ``1.1, 1.2, ...``;
 - a hidden check is a test with visibility ``after_published``, and even then
-  shows only its name and verdict (``CheckResult.public()``);
+  shows only its name and verdict (it renders a StudentReport only);
 - a skipped check is worth 0 of 0 points and has no status (Gradescope has
   none for "skipped"), its name ending in ``(skipped)``;
 - an exercise that was not graded (error, timeout, missing) is one failed test,
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from graders.diagnose import describe
-from graders.results import ExerciseResult, Report
+from graders.results import StudentReport, StudentResult, student_view_only
 from reports.plaintext import (
     NOT_GRADED_CASE, STATUS_HEADLINE, check_text, cut_middle, failure_text, pts,
 )
@@ -32,7 +32,7 @@ HIDDEN_CHECK_VISIBILITY = "after_published"
 OUTPUT_LIMIT = 4000
 
 
-def _tests(index: int, result: ExerciseResult) -> list[dict[str, Any]]:
+def _tests(index: int, result: StudentResult) -> list[dict[str, Any]]:
     if result.status != "graded":
         text = failure_text(result)
         if result.output.strip():
@@ -41,7 +41,7 @@ def _tests(index: int, result: ExerciseResult) -> list[dict[str, Any]]:
                  "score": 0.0, "max_score": float(result.max_score), "status": "failed",
                  "output": text, "tags": [result.exercise], "visibility": "visible"}]
     tests = []
-    for j, c in enumerate(result.public().checks, start=1):
+    for j, c in enumerate(result.checks, start=1):
         test: dict[str, Any] = {
             "name": f"{result.exercise}: {c.name}", "number": f"{index}.{j}",
             "score": float(c.score), "max_score": float(c.max_score),
@@ -57,7 +57,7 @@ def _tests(index: int, result: ExerciseResult) -> list[dict[str, Any]]:
     return tests
 
 
-def _summary(report: Report) -> str:
+def _summary(report: StudentReport) -> str:
     lines = [f"dlgrade: {pts(report.score)} / {pts(report.max_score)} points"]
     for r in report.results:
         lines.append("")
@@ -73,12 +73,14 @@ def _summary(report: Report) -> str:
     return "\n".join(lines)
 
 
-def gradescope_results(report: Report, stdout_visibility: str = "hidden") -> dict[str, Any]:
+def gradescope_results(report: StudentReport, stdout_visibility: str = "hidden") -> dict[str, Any]:
     """The results.json object for ``report``.
 
     ``stdout_visibility`` is when students see run_autograder's stdout (one of
-    :data:`VISIBILITIES`); by default only instructors do.
+    :data:`VISIBILITIES`); by default only instructors do. Raises TypeError for
+    anything but a StudentReport: every part of this file can reach the student.
     """
+    report = student_view_only(report, "Gradescope's results.json")
     if stdout_visibility not in VISIBILITIES:
         raise ValueError(f"stdout_visibility must be one of {', '.join(VISIBILITIES)}")
     tests = []
@@ -100,7 +102,7 @@ def gradescope_results(report: Report, stdout_visibility: str = "hidden") -> dic
     }
 
 
-def write_gradescope(report: Report, path, stdout_visibility: str = "hidden") -> Path:
+def write_gradescope(report: StudentReport, path, stdout_visibility: str = "hidden") -> Path:
     """Write Gradescope's results.json for ``report`` to ``path``; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

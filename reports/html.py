@@ -6,9 +6,10 @@ by result objects; this module only gathers what the templates show from a
 output, chart geometry from :mod:`reports.charts`). Nothing here decides a
 verdict or makes up a number: every figure on a page comes from the result.
 
-A student report shows each result through :meth:`ExerciseResult.public`, so
-a hidden check contributes its name, verdict and points and nothing else. The
-pages load nothing from the network (inline CSS and SVG, a Content Security
+A student report renders a :class:`~graders.results.StudentReport` only (the
+full record raises TypeError), so a hidden check contributes its name, verdict
+and points and nothing else. The class summary is the instructor's page and
+reads the full reports. The pages load nothing from the network (inline CSS and SVG, a Content Security
 Policy that forbids fetching), work without JavaScript and print cleanly.
 """
 from __future__ import annotations
@@ -28,7 +29,9 @@ from markupsafe import Markup
 
 from graders.compare import fmt_index, fmt_num
 from graders.diagnose import Diagnosis, describe
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import (
+    CheckResult, Report, StudentReport, StudentResult, student_result_only, student_view_only,
+)
 from reports import charts
 from reports.mathml import MathNode, sanitize_mathml
 
@@ -293,21 +296,9 @@ def hidden_summary(checks) -> str:
     return f"{n} hidden check{'s' if n != 1 else ''}: " + ", ".join(parts)
 
 
-def visible_diagnoses(r: ExerciseResult) -> tuple[Diagnosis, ...]:
-    """The diagnoses a student may read: those only a hidden check found are withheld."""
-    hidden_only = set()
-    for c in r.checks:
-        if c.hidden:
-            hidden_only.update(c.diagnoses)
-    for c in r.checks:
-        if not c.hidden:
-            hidden_only.difference_update(c.diagnoses)
-    return tuple(describe(d) for d in r.diagnoses if d not in hidden_only)
-
-
 @dataclass(frozen=True)
 class ExerciseView:
-    result: ExerciseResult
+    result: StudentResult
     anchor: str
     checks: tuple[CheckView, ...]
     hidden: tuple[CheckResult, ...]
@@ -335,17 +326,9 @@ def _caret(e: dict) -> int | None:
     return prefix + offset - 1
 
 
-def _visible_symbolic(r: ExerciseResult) -> SymbolicView | None:
-    # The counterexample is an input: when every check is hidden, it stays hidden too.
-    if not isinstance(r.extra, dict) or (r.checks and all(c.hidden for c in r.checks)):
-        return None
-    return symbolic_view(r.extra.get("symbolic"))
-
-
-def exercise_view(r: ExerciseResult) -> ExerciseView:
+def exercise_view(r: StudentResult) -> ExerciseView:
     """What a student sees of one exercise (hidden checks reduced to name and verdict)."""
-    diagnoses = visible_diagnoses(r)
-    pub = r.public()
+    pub = student_result_only(r, "the HTML report")
     visible = tuple(check_view(c) for c in pub.checks if not c.hidden)
     counts = Counter(v.check.status for v in visible)
     err = None
@@ -363,7 +346,8 @@ def exercise_view(r: ExerciseResult) -> ExerciseView:
         result=pub, anchor=anchor_for(r.exercise), checks=visible,
         hidden=tuple(c for c in pub.checks if c.hidden), hidden_summary=hidden_summary(pub.checks),
         passed=counts["passed"], failed=counts["failed"], skipped=counts["skipped"],
-        diagnoses=diagnoses, symbolic=_visible_symbolic(r),
+        diagnoses=tuple(describe(d) for d in pub.diagnoses),
+        symbolic=symbolic_view(pub.extra.get("symbolic")) if isinstance(pub.extra, dict) else None,
         output=output_view(r.output), error=err,
         isolation_text=ISOLATION_TEXT.get(r.isolation, r.isolation),
     )
@@ -372,8 +356,12 @@ def exercise_view(r: ExerciseResult) -> ExerciseView:
 # --------------------------------------------------------------------------- student report
 
 
-def render_student_report(report: Report) -> str:
-    """The student's HTML report as a string (a complete, self-contained page)."""
+def render_student_report(report: StudentReport) -> str:
+    """The student's HTML report as a string (a complete, self-contained page).
+
+    Raises TypeError for anything but a StudentReport.
+    """
+    report = student_view_only(report, "the HTML report")
     views, seen = [], set()
     for r in report.results:
         v = exercise_view(r)
@@ -390,7 +378,7 @@ def render_student_report(report: Report) -> str:
     )
 
 
-def write_student_report(report: Report, path) -> Path:
+def write_student_report(report: StudentReport, path) -> Path:
     """Write :func:`render_student_report` to ``path`` (parents created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,12 @@
 """Writes the optional report files a `dlgrade check` run asked for."""
 from __future__ import annotations
 
-from graders.results import Report
+from graders.results import StudentReport, student_view_only
 
 
-def write_all(report: Report, html_file=None, junit_file=None, gradescope_file=None) -> None:
+def write_all(report: StudentReport, html_file=None, junit_file=None, gradescope_file=None) -> None:
+    """Write each requested file from the student's view (TypeError for the full Report)."""
+    report = student_view_only(report, "the report files")
     if html_file:
         from reports.html import write_student_report
 

@@ -1,12 +1,12 @@
 """Plain-text pieces the CI renderings share (JUnit, GitHub Actions, Gradescope).
 
 Everything here reads :mod:`graders.results` records and formats them; no
-verdict is recomputed. Hidden checks must be passed in their ``public()``
-form, so nothing here can reveal their inputs or numbers.
+verdict is recomputed. The renderers pass :class:`~graders.results.StudentResult`
+records, whose hidden checks hold no inputs or numbers to reveal.
 """
 from __future__ import annotations
 
-from graders.results import CheckResult, ExerciseResult
+from graders.results import CheckResult, StudentResult
 
 # How a result that was not graded is headlined (the one-line `message` follows).
 STATUS_HEADLINE = {
@@ -25,11 +25,11 @@ def pts(x: float) -> str:
     return f"{int(x)}" if x == int(x) else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def is_notebook(result: ExerciseResult) -> bool:
+def is_notebook(result: StudentResult) -> bool:
     return result.submission.endswith(".ipynb")
 
 
-def check_line(result: ExerciseResult, check: CheckResult) -> int | None:
+def check_line(result: StudentResult, check: CheckResult) -> int | None:
     """The line of the student's file a failed check points at, if it has one.
 
     A check records it as ``details["line"]`` or in the student's exception
@@ -45,7 +45,7 @@ def check_line(result: ExerciseResult, check: CheckResult) -> int | None:
     return line if isinstance(line, int) and line > 0 else None
 
 
-def error_line(result: ExerciseResult) -> int | None:
+def error_line(result: StudentResult) -> int | None:
     """The line of a load error (syntax error, exception at import) in a ``.py`` file."""
     line = result.error.get("line") if isinstance(result.error, dict) else None
     if is_notebook(result) or not isinstance(line, int) or line <= 0:
@@ -53,7 +53,7 @@ def error_line(result: ExerciseResult) -> int | None:
     return line
 
 
-def error_location(result: ExerciseResult) -> str:
+def error_location(result: StudentResult) -> str:
     """``cell 3, line 2`` for a notebook, ``line 7`` for a file, or ``""``."""
     err = result.error if isinstance(result.error, dict) else {}
     if err.get("cell"):
@@ -62,7 +62,7 @@ def error_location(result: ExerciseResult) -> str:
     return f"line {line}" if line else ""
 
 
-def failure_text(result: ExerciseResult) -> str:
+def failure_text(result: StudentResult) -> str:
     """What went wrong with an exercise that was not graded, for a person.
 
     The message, where it happened, the offending source line and the last

@@ -1,18 +1,21 @@
-"""The terminal summary of `dlgrade check`: each check, its points, its message."""
+"""The terminal summary of `dlgrade check`: each check, its points, its message.
+
+Renders a :class:`~graders.results.StudentReport` only (what the student may see).
+"""
 from __future__ import annotations
 
 import click
 
 from graders.diagnose import describe
-from graders.results import ExerciseResult, Report
+from graders.results import StudentReport, StudentResult, student_result_only, student_view_only
 from reports.plaintext import pts
 
 MARK = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "yellow")}
 STATUS_WORD = {"error": "ERROR", "timeout": "TIMEOUT", "missing": "MISSING"}
 
 
-def render_result(r: ExerciseResult, color: bool) -> list[str]:
-    r = r.public()
+def render_result(r: StudentResult, color: bool) -> list[str]:
+    r = student_result_only(r, "the terminal summary")
     s = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
     lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{pts(r.score)} / {pts(r.max_score)}", bold=True)]
     if r.status != "graded":
@@ -40,7 +43,9 @@ def render_result(r: ExerciseResult, color: bool) -> list[str]:
     return lines
 
 
-def render_report(report: Report, color: bool = False) -> str:
+def render_report(report: StudentReport, color: bool = False) -> str:
+    """The summary `dlgrade check` prints. Raises TypeError for anything but a StudentReport."""
+    report = student_view_only(report, "the terminal summary")
     lines = []
     for w in report.warnings:
         lines.append(click.style(w, fg="yellow") if color else w)

@@ -105,13 +105,20 @@ def test_run_autograder_with_a_course_exercise_and_a_hidden_check(tmp_path, cour
 
 
 @pytest.mark.slow
-def test_run_autograder_reports_a_refused_submission_as_zero(tmp_path, builtin_zip):
+def test_run_autograder_grades_an_unreadable_submission_as_zero(tmp_path, builtin_zip):
+    # a malformed notebook, and a symbolic link an uploaded zip can carry: graded errors (CONTRACT §4)
     root = fake_autograder(tmp_path, builtin_zip, {"hw1.ipynb": FIXTURES / "ci/malformed.ipynb"})
     data, proc = run_autograder(root)
-    assert data["score"] == 0 and data["tests"] == []
-    assert data["output"].startswith("dlgrade could not grade this submission: ")
-    assert "malformed notebook (not valid JSON" in data["output"]
-    assert "malformed notebook" in proc.stderr
+    (test,) = data["tests"]
+    assert (data["score"], test["name"], test["status"]) == (0, "stable-softmax: the submission could be graded",
+                                                             "failed")
+    assert test["output"].startswith(f"{root / 'submission' / 'hw1.ipynb'}: malformed notebook (not valid JSON")
+    (root / "submission" / "hw1.ipynb").unlink()
+    (root / "submission" / "softmax.py").symlink_to(ROOT / "reference" / "softmax.py")
+    data, proc = run_autograder(root)
+    (test,) = data["tests"]
+    assert (data["score"], test["status"]) == (0, "failed")
+    assert test["output"] == f"{root / 'submission' / 'softmax.py'} is a symbolic link; submit the file itself"
 
 
 def test_write_fallback_takes_the_last_error_line(tmp_path):

@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport
 from reports.github import (
-    Annotation, annotations, escape_data, escape_property, md_escape, publish, step_summary,
-    within_limits, workflow_commands,
+    Annotation, annotations, escape_data, escape_property, fenced, inert, json_inert, md_escape, publish,
+    step_summary, within_limits, workflow_commands,
 )
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES, ROOT
@@ -47,7 +47,7 @@ def parse(line: str) -> dict:
 
 
 def commands(report) -> list[dict]:
-    return [parse(line) for line in workflow_commands(report, workspace=str(ROOT))]
+    return [parse(line) for line in workflow_commands(StudentReport.of(report), workspace=str(ROOT))]
 
 
 def test_escaping_follows_the_runner_rules():
@@ -63,7 +63,7 @@ def test_annotation_round_trips_through_the_runner(text):
 
 @pytest.mark.parametrize("scenario", list(CI_SCENARIOS))
 def test_every_scenario_prints_well_formed_commands(ci_reports, scenario):
-    for line in workflow_commands(ci_reports[scenario]):
+    for line in workflow_commands(StudentReport.of(ci_reports[scenario])):
         parse(line)
 
 
@@ -119,12 +119,12 @@ def test_failed_checks_carry_diagnosis_and_hidden_ones_only_a_verdict(ci_reports
     assert shown[1].startswith("Diagnosis [overflow] Overflow on large inputs. exp() of a large number")
 
 
-def _result(n_failed=0, n_skipped=0, diagnoses=(), message="wrong", submission="/ws/hw/s.py") -> Report:
+def _result(n_failed=0, n_skipped=0, diagnoses=(), message="wrong", submission="/ws/hw/s.py") -> StudentReport:
     checks = tuple(CheckResult(f"check {i}", False, 0.0, 1.0, message) for i in range(n_failed)) + tuple(
         CheckResult(f"gpu {i}", False, 0.0, 0.0, "skipped: no GPU", status="skipped") for i in range(n_skipped))
     r = ExerciseResult(student="s", exercise="ex", status="graded", checks=checks, diagnoses=tuple(diagnoses),
                        max_score=float(n_failed), submission=submission, title="An exercise")
-    return Report(student="s", results=(r,))
+    return StudentReport.of(Report(student="s", results=(r,)))
 
 
 def test_paths_are_relative_to_the_workspace_and_diagnoses_alone_are_notices():
@@ -157,12 +157,12 @@ def test_step_summary_is_a_markdown_table_with_escaped_messages(ci_reports):
     text = step_summary(_result(n_failed=1, message="a | b <script>*x*</script>\nnext"), min_score=1)
     assert "| ❌ | check 0 | 0 / 1 | a \\| b &lt;script&gt;\\*x\\*&lt;/script&gt;<br>next |" in text
     assert "Score 0 is **below** the required 1." in text
-    summary = step_summary(ci_reports["failing"])
+    summary = step_summary(StudentReport.of(ci_reports["failing"]))
     assert summary.startswith("## dlgrade: softmax\\_naive\\_overflow — 7 / 10\n")
     assert "| ❌ | large and very negative logits (hidden) | 0 / 2 | hidden check failed |" in summary
     assert "- **overflow** — Overflow on large inputs: exp() of a large number" in summary
     assert "💥 **timed out**: " + md_escape(ci_reports["timeout"].results[0].message) in step_summary(
-        ci_reports["timeout"])
+        StudentReport.of(ci_reports["timeout"]))
 
 
 def test_publish_only_on_github_actions(tmp_path):
@@ -211,3 +211,120 @@ def test_example_classroom_workflow_installs_cpu_torch_then_dlgrade_then_grades(
     from graders.cli import check as check_cmd
     ctx = check_cmd.make_context("check", runs[grade_at].split()[2:])
     assert ctx.params["min_score"] == 10 and ctx.params["exercise_ids"] == ("stable-softmax",)
+
+
+# --------------------------------------------------------------------------- student text is never a command
+# A model of how GitHub's runner reads a step's output (actions/runner:
+# Runner.Common/ActionCommand.cs TryParseV2 and TryParse, Runner.Worker/
+# ActionCommandManager.cs): lines end at LF, CR or CRLF; ``::name ...::data``
+# after leading white space, or ``##[name ...]data`` anywhere in the line;
+# names compare without case; ``stop-commands`` ignores every command until
+# ``::<token>::`` (or ``##[<token>]``).
+
+RUNNER_COMMANDS = {"error", "warning", "notice", "debug", "add-mask", "set-output", "set-env", "save-state",
+                   "add-path", "group", "endgroup", "echo", "add-matcher", "remove-matcher", "stop-commands"}
+
+
+def _parse_runner_line(line: str, registered: set[str]):
+    text = line.lstrip()
+    if text.startswith("::"):
+        end = text.find("::", 2)
+        if end >= 0:
+            name = text[2:end].split(" ", 1)[0].lower()
+            if name in registered:
+                return name, text[end + 2:], line
+    start = line.find("##[")
+    if start >= 0:
+        end = line.find("]", start)
+        if end >= 0:
+            name = line[start + 3:end].split(" ", 1)[0].lower()
+            if name in registered:
+                return name, line[end + 1:], line
+    return None
+
+
+def runner_executes(output: str) -> list[str]:
+    """The lines GitHub's runner would run as workflow commands, in order."""
+    ran, token = [], None
+    for line in re.split(r"\r\n|\r|\n", output):
+        cmd = _parse_runner_line(line, RUNNER_COMMANDS | ({token.lower()} if token else set()))
+        if cmd is None:
+            continue
+        name, data, raw = cmd
+        if token is not None:
+            if name == token.lower():
+                token = None
+            continue
+        if name == "stop-commands":
+            token = data
+            continue
+        ran.append(raw)
+    assert token is None, "dlgrade left workflow commands stopped"
+    return ran
+
+
+def test_the_runner_model_sees_what_github_sees():
+    assert runner_executes("x\n  ::error::a\rb ##[add-mask]c\r\n::nope::d") == ["  ::error::a", "b ##[add-mask]c"]
+    assert runner_executes("::stop-commands::T1\n::error::hidden\n::t1::\n::warning::w") == ["::warning::w"]
+
+
+@pytest.mark.parametrize("text", [
+    "::error::x", "  \t::add-mask::y", "\u00a0\u2003::set-output name=a::b", "\u200b::error::zero width",
+    "a\r::warning::cr", "a\r\n::warning::crlf", "prefix ##[add-mask]legacy", "##[stop-commands]t", "#", "",
+])
+def test_inert_text_runs_no_command_and_a_fence_closes(text):
+    assert runner_executes(inert(text)) == []
+    assert runner_executes("\n".join(fenced(text + "\n::error::more"))) == []
+    assert json.loads(json_inert(json.dumps({"m": text}))) == {"m": text}
+    assert runner_executes(json_inert(json.dumps({"m": text}, indent=2))) == []
+
+
+def _own_annotations(executed: list[str], exercise: str) -> None:
+    assert executed, "dlgrade's own annotations must still run"
+    for line in executed:
+        a = parse(line)
+        assert a["level"] == "error" and a["title"].startswith(f"{exercise}"), line
+        assert "pwned" not in a.get("file", "") + a["title"]
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["terminal", "json"])
+def test_printed_and_raised_workflow_commands_never_run_on_github(tmp_path, as_json):
+    import subprocess
+    import sys
+
+    summary = tmp_path / "summary.md"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GITHUB_")}
+    env.update({"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_WORKSPACE": str(ROOT),
+                "PYTHONPATH": str(ROOT)})
+    args = ["check", str(FIXTURES / "hostile/workflow_commands.py"), "--junit", str(tmp_path / "j.xml")]
+    proc = subprocess.run([sys.executable, "-m", "graders", *args, *(["--json"] if as_json else [])],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # what the student printed and raised is still shown to them...
+    shown = json.loads(proc.stdout)["output"] if as_json else proc.stdout
+    assert "printed error" in shown and "after a bare CR" in shown
+    if not as_json:
+        assert "from the exception" in proc.stdout and proc.stdout.startswith("::stop-commands::")
+    # ...but the runner runs dlgrade's annotations only, from stdout and stderr alike
+    _own_annotations(runner_executes(proc.stdout) + runner_executes(proc.stderr), "stable-softmax")
+
+
+def test_grade_on_github_prints_no_student_id_as_a_command(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    cls = tmp_path / "class"
+    for sid in ["::error::pwned", "##[add-mask]x", "plain"]:
+        (cls / sid).mkdir(parents=True)
+        shutil.copyfile(FIXTURES / "softmax/correct_shift_max.py", cls / sid / "softmax.py")
+    (cls / "::warning::ignored.csv").write_text("not a submission")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GITHUB_")}
+    env.update({"GITHUB_ACTIONS": "true", "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "graders", "grade", str(cls), "--out", str(tmp_path / "out"),
+                           "--jobs", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert runner_executes(proc.stdout) == [] and runner_executes(proc.stderr) == []
+    # mid-line "::" is no command; "##[" anywhere is, so it is escaped
+    assert "] ::error::pwned  10 / 10" in proc.stderr and "] ##\\x5badd-mask]x  10 / 10" in proc.stderr
+    assert "ignored (not a submission): ::warning::ignored.csv" in proc.stderr

@@ -58,12 +58,12 @@ def test_real_skip_on_a_machine_without_cuda(grade, gpu_device):
 
 
 def test_skipped_check_renders_as_skip_in_the_terminal(grade, gpu_device):
-    from graders.results import Report
+    from graders.results import Report, StudentReport
     from reports.terminal import render_report
 
     gpu_device("none")
     r = grade(EX, "label_smoothing/correct_builtin.py")
-    text = render_report(Report(student="s", results=(r,)))
+    text = render_report(StudentReport.of(Report(student="s", results=(r,))))
     assert re.search(r"SKIP on a GPU +- +skipped: no GPU", text)
     assert "Total: 10 / 10" in text
 

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport
 from reports.gradescope import gradescope_results, write_gradescope
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES
@@ -16,7 +16,7 @@ SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gradescope_results.sch
 
 
 def results(report: Report) -> dict:
-    data = gradescope_results(report)
+    data = gradescope_results(StudentReport.of(report))
     jsonschema.validate(data, SCHEMA)
     json.dumps(data, allow_nan=False)
     return data
@@ -105,7 +105,7 @@ def test_student_output_of_a_crash_is_shown(tmp_path):
 
 
 def test_stdout_visibility_is_checked(tmp_path):
-    report = Report(student="s", results=())
+    report = StudentReport.of(Report(student="s", results=()))
     assert gradescope_results(report, stdout_visibility="visible")["stdout_visibility"] == "visible"
     with pytest.raises(ValueError):
         gradescope_results(report, stdout_visibility="sometimes")
@@ -113,7 +113,7 @@ def test_stdout_visibility_is_checked(tmp_path):
 
 def test_write_gradescope_and_the_cli_option(tmp_path):
     r = ExerciseResult(student="s", exercise="ex", status="missing", max_score=4.0, message="no 'f' found")
-    path = write_gradescope(Report(student="s", results=(r,)), tmp_path / "results" / "results.json")
+    path = write_gradescope(StudentReport.of(Report(student="s", results=(r,))), tmp_path / "results" / "results.json")
     jsonschema.validate(json.loads(path.read_text()), SCHEMA)
     out = tmp_path / "gs.json"
     res = CliRunner().invoke(main, ["check", str(FIXTURES / "softmax/softmax_mutates_input.py"),

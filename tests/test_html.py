@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from graders.compare import fmt_index, fmt_num
 from graders.diagnose import describe
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport, StudentResult, as_plain
 from reports import html as H
 
 FIX = Path(__file__).parent / "fixtures"
@@ -138,7 +138,7 @@ def hand(load_report):
 
 
 def page_of(report: Report) -> Page:
-    return Page(H.render_student_report(report))
+    return Page(H.render_student_report(StudentReport.of(report)))
 
 
 # --------------------------------------------------------------------------- structure
@@ -147,7 +147,7 @@ def page_of(report: Report) -> Page:
 @pytest.mark.parametrize("name", ["backprop_transposed", "symbolic_missing_chain_rule", "gpu_and_timeout",
                                   "xss_everywhere"])
 def test_student_report_is_one_wellformed_page_that_fetches_nothing(hand, name):
-    html = H.render_student_report(hand[name])
+    html = H.render_student_report(StudentReport.of(hand[name]))
     page = Page(html)
     assert html.startswith("<!DOCTYPE html>")
     assert page.errors == [] and page.stack == []
@@ -267,7 +267,7 @@ def test_finite_difference_directions_and_samples_are_tabled(hand):
 
 def test_hidden_checks_are_counted_and_never_revealed(hand):
     report = hand["backprop_transposed"]
-    html = H.render_student_report(report)
+    html = H.render_student_report(StudentReport.of(report))
     page = Page(html)
     assert "2 hidden checks: 1 passed, 1 failed" in page.text
     assert "✓ PASS loss on a hidden batch 1 / 1 pts" in page.text
@@ -297,7 +297,7 @@ def test_hidden_check_of_a_real_result_shows_only_name_and_verdict(softmax):
     r = report.results[0]
     secret_check = r.checks[0]
     hidden = replace(r, checks=(replace(secret_check, hidden=True),) + r.checks[1:])
-    html = H.render_student_report(replace(report, results=(hidden,)))
+    html = H.render_student_report(StudentReport.of(replace(report, results=(hidden,))))
     assert secret_check.message not in html
     assert fmt_num(secret_check.details["max_rel"]) not in html
     assert "1 hidden check: 1 failed" in Page(html).text
@@ -327,7 +327,7 @@ def test_symbolic_details_of_a_hidden_check_stay_hidden(hand):
     report = hand["symbolic_missing_chain_rule"]
     r = report.results[0]
     hidden = replace(r, checks=tuple(replace(c, hidden=True) for c in r.checks))
-    html = H.render_student_report(replace(report, results=(hidden,)))
+    html = H.render_student_report(StudentReport.of(replace(report, results=(hidden,))))
     page = Page(html)
     assert "math" not in page.tags()
     assert r.extra["symbolic"]["student_text"] not in html and "-1.60653" not in html
@@ -369,7 +369,7 @@ def test_timeout_and_warnings(hand):
 
 def test_syntax_error_shows_the_line_and_a_caret(softmax):
     report = softmax["softmax_syntax_error"]
-    html = H.render_student_report(report)
+    html = H.render_student_report(StudentReport.of(report))
     assert "ERROR: SyntaxError on line 3: expected ':'" in Page(html).text
     src = re.search(r'<pre class="source">(.*?)</pre>', html, re.S).group(1)
     assert src == "line 3: def softmax(z, axis=-1)\n" + " " * 31 + "^"
@@ -424,7 +424,7 @@ def test_output_is_trimmed_to_head_and_tail():
 
 def test_everything_from_a_student_stays_text(hand, softmax):
     for report in (hand["xss_everywhere"], softmax["xss"]):
-        html = H.render_student_report(report)
+        html = H.render_student_report(StudentReport.of(report))
         page = Page(html)
         assert page.errors == []
         assert page.tags() <= PAGE_TAGS | SVG_TAGS | set(H_MATHML_TAGS())
@@ -475,14 +475,16 @@ def _allowed_numbers(report: Report) -> set:
                 walk(v)
 
     for r in report.results:
-        walk(r.public().to_dict())
-        for c in r.public().checks:  # heatmap block coordinates
+        shown = StudentResult.of(r)
+        walk(as_plain(shown))
+        walk([round(shown.duration_s, 4), round(shown.score, 6)])  # as the page rounds them
+        for c in shown.checks:  # heatmap block coordinates
             for p in c.details.get("params", []):
                 hm = p.get("heatmap") or {}
                 allowed.update(str(i) for i in range(max(hm.get("rows", 0), hm.get("cols", 0))))
-        for d in H.visible_diagnoses(r):
-            walk(d.title)
-            walk(d.hint)
+        for d in shown.diagnoses:
+            walk(describe(d).title)
+            walk(describe(d).hint)
         allowed.update(str(i) for i in range(len(r.checks) + 1))  # "1 of 3 checks passed"
     walk(list(report.warnings))
     walk(report.student)
@@ -587,7 +589,7 @@ def test_class_summary_lists_a_few_example_students_per_diagnosis():
 def test_write_functions_create_the_batch_layout(tmp_path, hand):
     reports = list(hand.values())
     for rep in reports:
-        path = H.write_student_report(rep, H.student_report_path(tmp_path, rep.student))
+        path = H.write_student_report(StudentReport.of(rep), H.student_report_path(tmp_path, rep.student))
         assert path.parent == tmp_path / "students" and path.read_text(encoding="utf-8").startswith("<!DOCTYPE")
     index = H.write_class_summary(reports, tmp_path)
     assert index == tmp_path / "index.html" and index.exists()

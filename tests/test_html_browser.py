@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chromium_cdp import Browser, find_chromium
-from graders.results import Report
+from graders.results import Report, StudentReport
 from reports.html import student_report_path, write_class_summary, write_student_report
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def site(tmp_path_factory, runner, load_report):
                check(FIX / "softmax" / "correct_shift_max.py", runner=runner, student="frank"),
                check(FIX / "softmax" / "softmax_syntax_error.py", runner=runner, student="gina")]
     for rep in reports:
-        write_student_report(rep, student_report_path(out, rep.student))
+        write_student_report(StudentReport.of(rep), student_report_path(out, rep.student))
     write_class_summary(reports, out)
     return out, {rep.student: rep for rep in reports}
 

@@ -12,8 +12,9 @@ def test_grading_softmax_imports_neither_torch_nor_sympy():
         "from graders import api\n"
         "rep = api.check('tests/fixtures/softmax/correct_shift_max.py')\n"
         "assert rep.score == rep.max_score, rep\n"
+        "from graders.results import StudentReport\n"
         "from reports.terminal import render_report\n"
-        "render_report(rep)\n"
+        "render_report(StudentReport.of(rep))\n"
         "print('torch' in sys.modules, 'sympy' in sys.modules)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

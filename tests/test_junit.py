@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report
+from graders.results import CheckResult, ExerciseResult, Report, StudentReport
 from reports.junit import junit_xml, write_junit
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES
@@ -15,7 +15,7 @@ SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "ju
 
 
 def parse(report: Report) -> etree._Element:
-    root = etree.fromstring(junit_xml(report))
+    root = etree.fromstring(junit_xml(StudentReport.of(report)))
     SCHEMA.assertValid(root)
     return root
 
@@ -67,7 +67,7 @@ def test_failure_carries_the_student_message_points_and_diagnosis(ci_reports):
 
 def test_hidden_check_shows_only_its_name_and_verdict(ci_reports):
     report = ci_reports["failing"]
-    xml = junit_xml(report).decode()
+    xml = junit_xml(StudentReport.of(report)).decode()
     case = parse(report).find("testsuite/testcase[@name='large and very negative logits']")
     failure = case.find("failure")
     assert failure.get("message") == "hidden check failed"
@@ -139,7 +139,7 @@ def test_long_output_is_cut_in_the_middle():
 
 
 def test_write_junit_and_the_cli_option(tmp_path, ci_exercises_dir):
-    path = write_junit(_synthetic(), tmp_path / "sub" / "report.xml")
+    path = write_junit(StudentReport.of(_synthetic()), tmp_path / "sub" / "report.xml")
     SCHEMA.assertValid(etree.parse(str(path)))
     out = tmp_path / "cli.xml"
     r = CliRunner().invoke(main, ["check", str(FIXTURES / "softmax/correct_shift_max.py"), "--junit", str(out)],
@@ -157,3 +157,38 @@ def test_several_exercises_are_several_suites_with_summed_totals():
     root = parse(Report(student="s", results=(graded, crashed)))
     assert [s.get("name") for s in root.findall("testsuite")] == ["ex-1", "ex-2"]
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("time")) == ("4", "1", "1", "11.500")
+
+
+def test_characters_xml_forbids_are_dropped_and_every_output_still_written(tmp_path):
+    """A student prints and raises C0 controls, lone surrogates, U+FFFE/U+FFFF and markup."""
+    import json
+
+    files = {k: tmp_path / f"out.{k}" for k in ("xml", "html", "json")}
+    r = CliRunner().invoke(main, ["check", str(FIXTURES / "hostile/xml_forbidden_chars.py"), "--json",
+                                  "--junit", str(files["xml"]), "--html", str(files["html"]),
+                                  "--gradescope", str(files["json"])], env={"GITHUB_ACTIONS": None})
+    assert r.exit_code == 0, r.output
+    doc = etree.parse(str(files["xml"]), etree.XMLParser(recover=False))  # strict: fails on any bad character
+    SCHEMA.assertValid(doc)
+    failure = doc.find(".//testcase[@name='values on random logits']/failure")
+    assert failure.get("message") == ("softmax(z) raised ValueError: nul\\x00 surrogate\\ud800 low\\udfff "
+                                      "fffe\\ufffe bell\\x07 ]]> </failure> &amp; <x/> (line 7) on random logits, "
+                                      "shape (16, 10) (case 'random')")
+    out = doc.find("testsuite/system-out").text
+    assert out == "nul\\x00 bell\\x07 vt\\x0b ff\\x0c esc\\x1b del\\x7f fffe\\ufffe ffff\\uffff\n"
+    raw = files["xml"].read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    assert not any(ch in raw for ch in "\x00\x07\x0b\x0c\x1b\ufffe\uffff")
+    json.loads(files["json"].read_text(encoding="utf-8"))
+    files["html"].read_text(encoding="utf-8")
+    assert json.loads(r.stdout)["status"] == "graded"
+
+
+def test_junit_drops_what_xml_cannot_carry_from_any_text():
+    bad = "a\x00b\x08c\ud83dd\udfffe\ufffef\uffffg"
+    c = CheckResult(bad, False, 0.0, 1.0, bad, {"note": bad}, diagnoses=())
+    r = ExerciseResult(student=bad, exercise=bad, status="graded", checks=(c,), max_score=1.0, output=bad,
+                       submission=bad, title=bad)
+    root = parse(Report(student=bad, results=(r,)))
+    assert root.get("name") == "dlgrade: abcdefg"
+    assert root.find("testsuite/testcase/failure").get("message") == "abcdefg"
+    assert root.find("testsuite/system-out").text == "abcdefg"

@@ -336,17 +336,25 @@ def test_syntax_error_in_a_notebook_names_the_cell(any_runner):
     assert (r.error["cell"], r.error["cell_line"]) == (3, 1)
 
 
-def test_malformed_notebook_is_a_usage_error_with_one_line(tmp_path):
+def test_malformed_notebook_is_a_graded_error_or_one_line_when_no_exercise_is_found(tmp_path):
     from click.testing import CliRunner
 
     from graders.cli import main
 
     bad = tmp_path / "hw1.ipynb"
     bad.write_text('{"cells": 5')
-    result = CliRunner().invoke(main, ["check", str(bad)])
-    assert result.exit_code == 2
-    assert result.output == (f"Error: {bad}: malformed notebook (not valid JSON: Expecting ',' delimiter: "
-                             "line 1 column 12 (char 11))\n")
+    why = f"{bad}: malformed notebook (not valid JSON: Expecting ',' delimiter: line 1 column 12 (char 11))"
+    result = CliRunner().invoke(main, ["check", str(bad), "--json", "--junit", str(tmp_path / "j.xml")])
+    assert result.exit_code == 2  # nothing says which exercise it is
+    assert result.output == (f"Error: {why}; and no exercise entry found (looked for label_smoothing_ce, "
+                             "sigmoid_bce_grad, softmax, two_layer_backprop); name one with --exercise\n")
+    result = CliRunner().invoke(main, ["check", str(bad), "-e", "stable-softmax", "--json",
+                                       "--junit", str(tmp_path / "j.xml")])
+    assert result.exit_code == 0
+    r = json.loads(result.stdout)
+    assert (r["status"], r["score"], r["message"]) == ("error", 0, why)
+    assert r["error"] == {"kind": "submission", "reason": "malformed-notebook", "file": str(bad)}
+    assert (tmp_path / "j.xml").read_text().count("<error ") == 1
 
 
 # --------------------------------------------------------------------------- output and disk

@@ -76,13 +76,13 @@ def test_regrade_is_deterministic(grade):
 
 
 def test_public_view_withholds_what_only_hidden_checks_found():
-    from graders.results import CheckResult, ExerciseResult
+    from graders.results import CheckResult, ExerciseResult, StudentResult
 
     hidden = CheckResult("h", False, 0, 1, "secret input [1e9]", {"x": 1}, hidden=True, diagnoses=("overflow",))
     shown = CheckResult("v", False, 0, 1, "visible", diagnoses=("mutates-input",))
     r = ExerciseResult("s", "stable-softmax", "graded", checks=(hidden, shown),
                        diagnoses=("overflow", "mutates-input"), max_score=2)
-    p = r.public()
+    p = StudentResult.of(r)
     assert p.diagnoses == ("mutates-input",)
     assert p.checks[0].message == "hidden check failed" and p.checks[0].details == {}
     assert r.score == p.score == 0

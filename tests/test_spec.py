@@ -91,3 +91,38 @@ def test_generators_shapes_dims_and_special_values():
     assert v.tolist() == [[1.0, float("-inf")]]
     assert case.kwargs["axis"].value == 0
     assert ((case.kwargs["eps"].value >= 5) & (case.kwargs["eps"].value < 6)).all()
+
+
+RULES_SPEC = 'id="x"\ntitle="t"\nframework="{fw}"\nentry="f"\n[[checks]]\nkind="values"\npoints=1\n[rules]\n{rules}\n'
+
+
+@pytest.mark.parametrize("fw, rules, message", [
+    ("numpy", 'forbid_import = ["torch"]', "unknown key 'forbid_import' in [rules] (known: forbid_imports, reason)"),
+    ("numpy", 'forbid_imports = "torch"', "[rules] forbid_imports must be a list of module names, like "
+                                          "[\"torch\", \"jax\"] (got 'torch')"),
+    ("numpy", 'forbid_imports = ["torch nn"]', "[rules] forbid_imports must be a list of module names"),
+    ("numpy", 'forbid_imports = ["numpy"]', "[rules] forbid_imports lists 'numpy', which a numpy exercise needs"),
+    ("torch", 'forbid_imports = ["torch"]', "[rules] forbid_imports lists 'torch', which a torch exercise needs"),
+    ("symbolic", 'forbid_imports = ["torch"]', "[rules] forbid_imports needs framework = \"numpy\" or \"torch\""),
+    ("numpy", 'reason = ""', "[rules] reason must be a non-empty string"),
+])
+def test_a_typo_in_rules_is_one_line_naming_the_file_and_key(tmp_path, fw, rules, message):
+    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw=fw, rules=rules))
+    with pytest.raises(SpecError) as err:
+        load_exercise(tmp_path)
+    assert str(err.value) == f"{tmp_path / 'spec.toml'}: {message}" or str(err.value).startswith(
+        f"{tmp_path / 'spec.toml'}: {message}")
+
+
+def test_rules_parse_and_match_submodules(tmp_path):
+    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw="numpy", rules='forbid_imports = ["torch", "jax"]'))
+    rules = load_exercise(tmp_path).rules
+    assert (rules.forbid_imports, rules.reason) == (("torch", "jax"), "this exercise is numpy only")
+    assert [rules.forbidden(m) for m in ("torch", "torch.autograd", "torchvision", "jaxlib", "jax.numpy")] == [
+        "torch", "torch", None, None, "jax"]
+
+
+def test_the_core_numpy_exercises_forbid_autograd_libraries():
+    for ex_id in ("stable-softmax", "two-layer-backprop"):
+        assert set(get_exercise(ex_id).rules.forbid_imports) >= {"torch", "jax", "tensorflow", "autograd"}
+    assert get_exercise("label-smoothing").rules.forbid_imports == ()
