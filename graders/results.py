@@ -78,14 +78,22 @@ class ExerciseResult:
     duration_s: float = 0.0
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # symbolic renderings, gpu info...
+    override: dict[str, Any] = field(default_factory=dict)  # a person's score: points, note, by, at
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
 
     @property
-    def score(self) -> float:
+    def automatic_score(self) -> float:
+        """The score dlgrade's checks gave (what ``score`` is unless a person overrode it)."""
         return float(sum(c.score for c in self.checks)) if self.status == "graded" else 0.0
+
+    @property
+    def score(self) -> float:
+        if self.override:
+            return float(self.override["points"])
+        return self.automatic_score
 
     def public(self) -> "ExerciseResult":
         """The result as a student may see it: hidden checks reduced to name and verdict,
@@ -112,7 +120,8 @@ class ExerciseResult:
             "submission": self.submission,
             "duration_s": round(self.duration_s, 4),
             "extra": self.extra,
-        }
+        } | ({"automatic_score": round(self.automatic_score, 6), "override": self.override}
+             if self.override else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ExerciseResult":
@@ -132,6 +141,7 @@ class ExerciseResult:
             message=d.get("message", ""), error=d.get("error", {}), output=d.get("output", ""),
             isolation=d.get("isolation", ""), submission=d.get("submission", ""),
             duration_s=d.get("duration_s", 0.0), title=d.get("title", ""), extra=d.get("extra", {}),
+            override=d.get("override") or {},
         )
 
 
@@ -142,6 +152,7 @@ class Report:
     student: str
     results: tuple[ExerciseResult, ...]
     warnings: tuple[str, ...] = ()
+    name: str = ""  # the student's name, from a roster or the LMS download (batch grading only)
 
     @property
     def score(self) -> float:
@@ -158,7 +169,7 @@ class Report:
             "max_score": round(self.max_score, 6),
             "results": [r.to_dict() for r in self.results],
             "warnings": list(self.warnings),
-        }
+        } | ({"name": self.name} if self.name else {})
 
 
 def as_plain(obj: Any) -> Any:
