@@ -299,8 +299,10 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
                       "common_limit": similarity_mod.common_limit(len(subs))},
            "students": len(subs), "pairs": [p.to_dict() for p in pairs]}
     atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    from reports import similarity_pages
-
+    try:
+        from reports import similarity_pages
+    except ImportError:  # no reports.html: no HTML at all, as for the other pages
+        return doc["pairs"]
     similarity_pages.write_pages(out_dir / SIMILARITY_DIR, pairs, by_id, names(out_dir), page_name)
     return doc["pairs"]
 

@@ -51,7 +51,7 @@ def grade(source, out_dir, layout: str | None = None, roster_file=None,
     """
     source, out = Path(source), Path(out_dir)
     if not source.exists():
-        raise batch.BatchError(f"{source}: no such file or folder")
+        raise batch.BatchError(f"{source}: no such folder")  # batch grading's own wording
     ros = roster_mod.read_roster(roster_file) if roster_file else None
     try:
         out.mkdir(parents=True, exist_ok=True)
