@@ -178,7 +178,7 @@ def detect_paths(paths: list[str], label: str = "") -> str:
 def _unwrap(paths: list[str], label: str, zip_folder: bool) -> tuple[str, str, str]:
     """(prefix, label, layout): a single folder wrapping the whole download is looked
     into when the layout is recognisable only inside it. A zip of a plain class
-    folder (``class/ada/...``) is unwrapped too when every entry is in a sub-folder."""
+    folder (``class/ada/...``) is unwrapped too when it holds sub-folders (the students)."""
     prefix, layout = "", detect_paths(paths, label)
     while layout == "folder":
         files, dirs = _top(paths)
@@ -187,7 +187,7 @@ def _unwrap(paths: list[str], label: str, zip_folder: bool) -> tuple[str, str, s
         (head,) = dirs
         inner = [p.split("/", 1)[1] for p in paths]
         inner_layout = detect_paths(inner, head)
-        if inner_layout == "folder" and not (zip_folder and all("/" in p for p in inner)):
+        if inner_layout == "folder" and not (zip_folder and any("/" in p for p in inner)):
             break
         prefix, label, paths, layout = prefix + head + "/", head, inner, inner_layout
     return prefix, label, layout
@@ -341,7 +341,7 @@ def _add_nested_zip(intake: Intake, st: IntakeStudent, entry: Entry, origin: str
         where = f"{origin}/{e.path}"
         if not _unwanted(intake, where, parts, reported):
             _add_file(intake, st, parts[-1], e, where, rank + (-len(parts),), limits, budget, nested=True)
-    inner.close()
+    # the inner archive is in memory and stays open: its entries are read when materialized
 
 
 # --------------------------------------------------------------------------- canvas
