@@ -36,6 +36,7 @@ COLUMNS = {
 }
 # Rows of an LMS export that describe the gradebook, not a student.
 NOT_A_STUDENT = re.compile(r"^\s*(points possible|muted|manual posting.*)?\s*$", re.I)
+GRADEBOOK_ROW = re.compile(r"^\s*points possible\s*$", re.I)
 PARTICIPANT = re.compile(r"^Participant\s+(\d+)$")
 
 
@@ -122,16 +123,13 @@ def parse_roster(text: str, source: str = "") -> Roster:
             i = col[key]
             return row[i].strip() if i is not None and i < len(row) else ""
 
-        first_cell = row[0] if row else ""
-        if NOT_A_STUDENT.match(first_cell) and not cell("id"):
-            continue  # Canvas's "Points Possible" row, Moodle's empty lines
+        if GRADEBOOK_ROW.match(row[0]) or all(NOT_A_STUDENT.match(c) for c in row):
+            continue  # Canvas's "Points Possible" and "Muted" rows
         sid = cell("id")
         m = PARTICIPANT.match(sid)
         if m:  # Moodle's grading worksheet
             sid = m.group(1)
         if not sid:
-            if NOT_A_STUDENT.match(first_cell):
-                continue
             raise RosterError(f"{label}: line {n}: no id in column {headers[col['id']].strip()!r}")
         if sid in people:
             raise RosterError(f"{label}: line {n}: id {sid!r} appears twice")
