@@ -626,7 +626,13 @@ def write_intake_json(intake: Intake, path) -> None:
     """``intake.json``: the layout, every student with the files taken, every file skipped."""
     from graders.batch import atomic_write
 
-    atomic_write(Path(path), (json.dumps(intake.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    data = (json.dumps(intake.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        if Path(path).read_bytes() == data:
+            return  # unchanged: the students' pages need not be rendered again
+    except OSError:
+        pass
+    atomic_write(Path(path), data)
 
 
 def load_intake_json(path) -> dict:

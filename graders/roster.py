@@ -174,8 +174,14 @@ def save(roster: Roster, out_dir) -> None:
     """Keep the roster in the output folder (``roster.json``), for later runs and commands."""
     from graders.batch import atomic_write
 
-    atomic_write(Path(out_dir) / ROSTER_FILE,
-                 (json.dumps(roster.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    path = Path(out_dir) / ROSTER_FILE
+    data = (json.dumps(roster.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return  # unchanged: the students' pages need not be rendered again
+    except OSError:
+        pass
+    atomic_write(path, data)
 
 
 def load(out_dir) -> Roster | None:
