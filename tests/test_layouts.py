@@ -374,8 +374,10 @@ def test_a_canvas_download_graded_and_exported_back_to_canvas(tmp_path):
     assert "<code>1004</code> Ben Ng" in index  # on the roster, submitted nothing
     pairs = json.loads((out / "similarity.json").read_text())["pairs"]
     assert [(p["a"], p["b"]) for p in pairs] == [("1001", "1006")]  # Eli's copy of Ada's softmax
-    # the same download again: nothing regraded (the materialized folders are identical)
+    # the same download again: nothing regraded (the materialized folders are identical), no page rewritten
+    page_time = (out / "students" / "1002.html").stat().st_mtime_ns
     again = lms.grade(zip_path, out, jobs=2)
+    assert (out / "students" / "1002.html").stat().st_mtime_ns == page_time
     assert again.batch.graded == [] and len(again.batch.unchanged) == 6
     assert again.exports == [out / "canvas-grades.csv", out / "grades-export.csv"]  # kept from the first run
 

@@ -63,3 +63,22 @@ def test_a_missing_roster_file(tmp_path):
     with pytest.raises(RosterError) as exc:
         read_roster(tmp_path)
     assert str(exc.value) == f"{tmp_path}: a folder, not a CSV file"
+
+
+@pytest.mark.slow
+def test_names_and_ids_from_a_roster_are_data_never_paths_or_markup(tmp_path):
+    from graders import lms
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text('id,name,email\n1001,<script>alert(1)</script>,a@x\n../../../tmp/evil,"=cmd|\' /C calc\'!A0",\n',
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    lms.grade(L.canvas_zip(tmp_path / "c.zip", students=L.DEMO[:1]), out, roster_file=roster, jobs=1,
+              exercise_ids=["stable-softmax"])
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in index and "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+    assert "<code>../../../tmp/evil</code>" in index  # listed as submitting nothing, as text
+    page = (out / "students" / "1001.html").read_text(encoding="utf-8")
+    assert "<h1>&lt;script&gt;alert(1)&lt;/script&gt; <span" in page
+    assert sorted(p.name for p in (out / "students").iterdir()) == ["1001.html", "1001.json"]
+    assert not (tmp_path / "tmp").exists() and not any(p.name == "evil" for p in tmp_path.rglob("*"))
