@@ -283,21 +283,28 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
         except (OSError, ValueError, AttributeError):
             return []
     graded = {r.student for r in reports}
-    subs = [similarity_mod.fingerprint(s.id, similarity_mod.student_sources(s.path))
-            for s in students if s.id in graded and not getattr(s, "clashes", ())]
+    chosen = [s for s in students if s.id in graded and not getattr(s, "clashes", ())]
     base = []
     for ex in exercises:
         starter = getattr(ex, "starter", None)
         if starter is not None and Path(starter).is_file():
             base.append(Path(starter).read_text(encoding="utf-8", errors="replace"))
+    method = {"k": similarity_mod.K, "w": similarity_mod.W, "threshold": similarity_mod.THRESHOLD,
+              "min_shared": similarity_mod.MIN_SHARED, "common_limit": similarity_mod.common_limit(len(chosen))}
+    key = _similarity_key(out_dir, chosen, base, method)
+    if key is not None:  # nothing changed since the last run: its pairs and pages stand
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if d.get("key") == key and (not d.get("pairs") or (out_dir / SIMILARITY_DIR).is_dir()):
+                return [p for p in d["pairs"] if isinstance(p, dict)]
+        except (OSError, ValueError, AttributeError, KeyError, TypeError):
+            pass
+    subs = [similarity_mod.fingerprint(s.id, similarity_mod.student_sources(s.path)) for s in chosen]
     pairs = similarity_mod.compare(subs, base)
     by_id = {s.student: s for s in subs}
     from graders.batch import atomic_write
 
-    doc = {"method": {"k": similarity_mod.K, "w": similarity_mod.W, "threshold": similarity_mod.THRESHOLD,
-                      "min_shared": similarity_mod.MIN_SHARED,
-                      "common_limit": similarity_mod.common_limit(len(subs))},
-           "students": len(subs), "pairs": [p.to_dict() for p in pairs]}
+    doc = {"method": method, "students": len(subs), "key": key, "pairs": [p.to_dict() for p in pairs]}
     atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     try:
         from reports import similarity_pages
@@ -305,6 +312,20 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
         return doc["pairs"]
     similarity_pages.write_pages(out_dir / SIMILARITY_DIR, pairs, by_id, names(out_dir), page_name)
     return doc["pairs"]
+
+
+def _similarity_key(out_dir: Path, students, base: list[str], method: dict) -> str | None:
+    """A hash of what the pairs depend on (every student's submission fingerprint, the
+    starters, the method), or None when a fingerprint is unknown."""
+    import hashlib
+
+    fps = fingerprints_of(out_dir, [s.id for s in students])
+    if any(v is None for v in fps.values()):
+        return None
+    h = hashlib.sha256(json.dumps({"students": sorted(fps.items()), "method": method}, sort_keys=True).encode())
+    for text in base:
+        h.update(b"\0" + text.encode("utf-8", "replace"))
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- exports

@@ -11,8 +11,9 @@ kept, so any shared run of at least ``K + W - 1`` tokens is found, whatever
 surrounds it.
 
 Fingerprints of the exercises' starter code, and those found in more than
-``common_limit(n)`` students' code (MOSS's ``-m``: what the whole class
-writes, or what the course handed out, proves nothing), are ignored. A pair
+``common_limit(n)`` students' code (a quarter of the class, between 4 and 25:
+MOSS's ``-m``; what much of the class writes, or what the course handed out,
+proves nothing), are ignored. A pair
 is listed when it shares at least ``MIN_SHARED`` fingerprints and they make
 at least ``THRESHOLD`` of the smaller submission's fingerprints.
 
@@ -29,7 +30,9 @@ import keyword
 import math
 import re
 import tokenize
+from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
@@ -38,7 +41,8 @@ W = 8  # hashes per winnowing window
 THRESHOLD = 0.6  # shared fingerprints / fingerprints of the smaller submission
 MIN_SHARED = 6  # a pair shares at least this many fingerprints
 COMMON_FRACTION = 0.25  # a fingerprint in more than this share of the class is ignored...
-COMMON_FLOOR = 4  # ...but never below this many students
+COMMON_FLOOR = 4  # ...the limit never below this many students...
+COMMON_CAP = 25  # ...nor above this many (MOSS's -m defaults to 10)
 MAX_PAIRS = 200  # pairs kept (the most similar)
 MAX_SOURCE_CHARS = 400_000  # per student
 
@@ -128,8 +132,14 @@ def _norm(s: str, kind: int, prev: str) -> str:
     return s
 
 
-def _hash(tokens: list[Token]) -> int:
-    return int.from_bytes(hashlib.blake2b(" ".join(t.text for t in tokens).encode(), digest_size=8).digest(), "big")
+_MOD = (1 << 61) - 1  # a Mersenne prime: the k-gram hashes are computed rolling, modulo it
+_BASE = 1_000_003
+
+
+@lru_cache(maxsize=4096)
+def _code(text: str) -> int:
+    # a stable code per normalised token (Python's hash() changes between runs)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "big")
 
 
 def winnow(tokens: list[Token], k: int = K, w: int = W) -> dict[int, list[tuple[int, int, int]]]:
@@ -138,19 +148,32 @@ def winnow(tokens: list[Token], k: int = K, w: int = W) -> dict[int, list[tuple[
     Every ``w`` consecutive ``k``-gram hashes keep their minimum (the rightmost
     on ties); a sequence shorter than ``k`` tokens has no fingerprint.
     """
-    grams = [(_hash(tokens[i:i + k]), tokens[i], tokens[i + k - 1]) for i in range(len(tokens) - k + 1)]
     prints: dict[int, list[tuple[int, int, int]]] = {}
-    if not grams:
+    if len(tokens) < k:
         return prints
+    codes = [_code(t.text) for t in tokens]
+    top = pow(_BASE, k - 1, _MOD)
+    hashes, h = [], 0
+    for i, c in enumerate(codes):  # rolling hash of each k-gram
+        if i >= k:
+            h = (h - codes[i - k] * top) % _MOD
+        h = (h * _BASE + c) % _MOD
+        if i >= k - 1:
+            hashes.append(h)
+    window = min(w, len(hashes))
+    queue: deque[int] = deque()  # positions of increasing hashes: the window's minimum first
     last = -1
-    for start in range(max(1, len(grams) - w + 1)):
-        window = grams[start:start + w]
-        pos = start + min(range(len(window)), key=lambda j: (window[j][0], -j))
-        if pos != last:
-            h, first, end = grams[pos]
+    for i, hv in enumerate(hashes):
+        while queue and hashes[queue[-1]] >= hv:  # ">=": the rightmost of equal minima wins
+            queue.pop()
+        queue.append(i)
+        if queue[0] <= i - window:
+            queue.popleft()
+        if i >= window - 1 and queue[0] != last:
+            last = queue[0]
+            first, end = tokens[last], tokens[last + k - 1]
             span = (first.file, first.line, end.line if end.file == first.file else first.line)
-            prints.setdefault(h, []).append(span)
-            last = pos
+            prints.setdefault(hashes[last], []).append(span)
     return prints
 
 
@@ -164,7 +187,7 @@ def fingerprint(student: str, files: list[SourceFile]) -> Fingerprinted:
 
 def common_limit(n_students: int) -> int:
     """A fingerprint found in more students than this is ignored (the class's common code)."""
-    return max(COMMON_FLOOR, math.ceil(COMMON_FRACTION * n_students))
+    return max(COMMON_FLOOR, min(COMMON_CAP, math.ceil(COMMON_FRACTION * n_students)))
 
 
 def compare(subs: list[Fingerprinted], base: list[str] = (), threshold: float = THRESHOLD,
