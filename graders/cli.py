@@ -271,6 +271,7 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     Example:
       dlgrade grade submissions/ --out grades/ --jobs 4
       dlgrade grade "hw1 submissions.zip" --out hw1/ --roster roster.csv --export canvas --assignment "HW 1 (4567)"
+      dlgrade grade moodle-download/ --layout moodle --out hw1/ --export moodle --points-possible 100
     """
     import signal
 

@@ -59,9 +59,10 @@ LAYOUT_NAMES = {"canvas": "Canvas submissions download", "moodle": "Moodle assig
                 "gradescope": "Gradescope submissions export", "github-classroom": "GitHub Classroom repositories",
                 "folder": "folder of submissions"}
 
-# A student id becomes a folder and file name: the LMS's ids (digits, logins,
-# e-mail addresses) fit; anything else is refused rather than made into a path.
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+# A student id becomes a folder and a file name: letters, digits, spaces and
+# ._@+- only (the LMS's ids, logins and e-mail addresses; a class folder's names),
+# starting with a letter or digit; anything else is refused rather than made a path.
+SAFE_ID = re.compile(r"[^\W_](?:[\w .@+-]{0,126}[\w@+-])?")
 
 CANVAS_FILE = re.compile(r"(?P<name>.+?)_(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)
 CANVAS_ANON_FILE = re.compile(r"(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)

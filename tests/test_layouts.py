@@ -424,3 +424,22 @@ def test_a_gradescope_export_and_github_classroom_repositories(tmp_path):
         "jose-muller": "10", "zoe-obrien": "7"}
     assert rows["jose-muller"]["name"] == "José Müller"
     assert (out / "submissions" / "jose-muller" / "softmax.py").read_text() == L.DEMO[1].latest["softmax.py"]
+
+
+@pytest.mark.parametrize("sid, ok", [
+    ("1001", True), ("ada-lovelace", True), ("ada@uni.example", True), ("Ada Lovelace", True), ("José", True),
+    ("..", False), ("../x", False), (".git", False), ("a/b", False), ("a\\b", False), ("-rf", False),
+    (" x", False), ("x ", False), ("a\x00b", False), ("x" * 129, False),
+])
+def test_which_ids_may_name_a_student_folder(sid, ok):
+    assert bool(layouts.SAFE_ID.fullmatch(sid)) is ok
+
+
+def test_a_class_zip_with_an_unsafe_student_name_skips_that_student(tmp_path):
+    p = tmp_path / "class.zip"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("Ada Lovelace/softmax.py", L.ADA_SOFTMAX)
+        z.writestr("-rf/softmax.py", L.NAIVE_SOFTMAX)
+    intake = layouts.read(p)
+    assert sorted(intake.students) == ["Ada Lovelace"]
+    assert skipped(intake) == [("-rf/softmax.py", "the id '-rf' cannot name a student folder safely")]
