@@ -12,7 +12,8 @@ Layouts, as each LMS builds its download:
 ``canvas``
     "Download Submissions": flat files ``<name>_[late_]<user id>_<file id>_<file name>``,
     where ``<name>`` is the sortable name with every non-word character removed,
-    lower-cased (Canvas's ``content_zipper``); a file re-uploaded under a name the
+    lower-cased (Canvas's ``content_zipper``; older Canvas wrote ``smith--john-late_<id>``
+    instead); a file re-uploaded under a name the
     student had used gets ``-1``, ``-2``... before its extension. Text entries
     and URLs come as ``<name>_<user id>_text.html`` / ``_link.html``. The student
     id is the Canvas user id.
@@ -373,8 +374,11 @@ def _read_canvas(intake: Intake, entries: list[_Rel], label: str, limits: Limits
             continue
         groups = m.groupdict()
         st = intake.student(m.group("uid"))
-        st.name = st.name or groups.get("name") or ""
-        st.late = st.late or bool(groups.get("late"))
+        name, late = groups.get("name") or "", bool(groups.get("late"))
+        if name.endswith("-late"):  # Canvas before 2017: "smith--john-late_<user id>_..."
+            name, late = name[: -len("-late")], True
+        st.name = st.name or name
+        st.late = st.late or late
         if groups.get("kind"):
             what = "a text entry" if groups["kind"] == "text" else "a website URL"
             intake.skip(e.entry.path, f"{what} submitted on Canvas, not a file: not graded")
