@@ -65,9 +65,9 @@ LAYOUT_NAMES = {"canvas": "Canvas submissions download", "moodle": "Moodle assig
 # starting with a letter or digit; anything else is refused rather than made a path.
 SAFE_ID = re.compile(r"[^\W_](?:[\w .@+-]{0,126}[\w@+-])?")
 
-CANVAS_FILE = re.compile(r"(?P<name>.+?)_(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)
-CANVAS_ANON_FILE = re.compile(r"(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)
-CANVAS_ENTRY = re.compile(r"(?:(?P<name>.+?)_)??(?:(?P<late>late)_)?(?P<uid>\d+)_(?P<kind>text|link)\.html")
+CANVAS_FILE = re.compile(r"(?P<name>.+?)_(?:(?P<late>(?i:late))_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)
+CANVAS_ANON_FILE = re.compile(r"(?:(?P<late>(?i:late))_)?(?P<uid>\d+)_(?P<aid>\d+)_(?P<file>.+)", re.S)
+CANVAS_ENTRY = re.compile(r"(?:(?P<name>.+?)_)??(?:(?P<late>(?i:late))_)?(?P<uid>\d+)_(?P<kind>text|link)\.html")
 CANVAS_RENAMED = re.compile(r"(?P<stem>.+)-(?P<n>\d+)(?P<ext>(?:\.[A-Za-z][A-Za-z0-9]*)*\.[A-Za-z0-9]+)?")
 MOODLE_PREFIX = re.compile(r"(?P<name>.+)_(?P<id>\d+)_assign(?P<area>submission|feedback)_(?P<plugin>[a-z0-9]+)_"
                            r"(?P<rest>.*)", re.S)
@@ -351,7 +351,7 @@ def _add_nested_zip(intake: Intake, st: IntakeStudent, entry: Entry, origin: str
 
 def _canvas_match(name: str):
     m = CANVAS_FILE.fullmatch(name)
-    if m and m.group("name") == "late" and not m.group("late"):
+    if m and m.group("name").lower() == "late" and not m.group("late"):
         m = None  # anonymous and late: "late_<user id>_<file id>_<name>"
     return m or CANVAS_ANON_FILE.fullmatch(name) or CANVAS_ENTRY.fullmatch(name)
 
@@ -375,7 +375,7 @@ def _read_canvas(intake: Intake, entries: list[_Rel], label: str, limits: Limits
         groups = m.groupdict()
         st = intake.student(m.group("uid"))
         name, late = groups.get("name") or "", bool(groups.get("late"))
-        if name.endswith("-late"):  # Canvas before 2017: "smith--john-late_<user id>_..."
+        if name.lower().endswith("-late"):  # Canvas before 2017: "smith--john-late_<user id>_..."
             name, late = name[: -len("-late")], True
         st.name = st.name or name
         st.late = st.late or late

@@ -108,6 +108,7 @@ def test_canvas_keeps_the_latest_of_two_uploads_of_one_name(tmp_path):
         z.writestr("lovelaceada_1001_702_softmax-1.py", "middle = 1\n")
         z.writestr("late_1009_710_answer.py", "anonymous = 1\n")  # anonymous grading: no name
         z.writestr("1010_711_answer.py", "anonymous = 2\n")
+        z.writestr("doejane_LATE_1012_713_answer.py", "upper case = 1\n")
         z.writestr("smith--john-late_1011_712_answer.py", "older canvas = 1\n")  # Canvas's naming before 2017
         z.writestr("README.txt.bak", "x")
     intake = layouts.read(p)
@@ -115,6 +116,7 @@ def test_canvas_keeps_the_latest_of_two_uploads_of_one_name(tmp_path):
     assert intake.students["1009"].late and intake.students["1009"].name == ""
     assert files_of(intake, "1010") == {"answer.py": "anonymous = 2\n"}
     assert (intake.students["1011"].name, intake.students["1011"].late) == ("smith--john", True)
+    assert (intake.students["1012"].name, intake.students["1012"].late) == ("doejane", True)
     assert skipped(intake) == [
         ("README.txt.bak", "not named like a Canvas submission (name_userid_fileid_filename)"),
         ("lovelaceada_1001_700_softmax.py", layouts.SUPERSEDED.format(taken="lovelaceada_1001_705_softmax-2.py")),
