@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 
-from graders import api
+from graders import api, gradebook
 from graders.pool import GradingPool
 from graders.results import ExerciseResult, Report, StudentReport
 from graders.runner import Runner
@@ -389,14 +389,16 @@ class OutputFolder:
         path = self.html_path(report.student)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
-            html.write_student_report(StudentReport.of(report), tmp)  # what the student may see
+            html.write_student_report(StudentReport.of(gradebook.decorate_one(self.path, report)), tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
 
     def html_is_current(self, student: str) -> bool:
+        """The page is newer than the student's results and than the overrides, roster and intake."""
         try:
-            return self.html_path(student).stat().st_mtime_ns >= self.json_path(student).stat().st_mtime_ns
+            newest = max(self.json_path(student).stat().st_mtime_ns, gradebook.inputs_mtime(self.path))
+            return self.html_path(student).stat().st_mtime_ns >= newest
         except OSError:
             return False
 
@@ -409,9 +411,12 @@ def _json_bytes(obj) -> bytes:
 
 
 def write_aggregates(folder: OutputFolder, students: list[Student], done: set[str],
-                     exercises: list[Exercise], complete: bool) -> tuple[list[Report], list[str]]:
-    """Rebuild results.json, grades.csv, manifest.json and the HTML from the
-    per-student files of the students in ``done``. Returns the reports and warnings."""
+                     exercises: list, complete: bool, fresh: bool = True) -> tuple[list[Report], list[str]]:
+    """Rebuild results.json, grades.csv, manifest.json, the HTML and the LMS exports from
+    the per-student files of the students in ``done``, with the instructor's overrides
+    and names laid on (graders.gradebook). ``exercises``: Exercise records or ids;
+    ``fresh``: the submissions are at hand (similarity is computed again). Returns the
+    reports and warnings."""
     from reports.class_files import grades_csv, results_json
 
     reports, warnings, fingerprints = [], [], {}
@@ -420,7 +425,9 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
         if d is not None:
             reports.append(report_from_dict(d))
             fingerprints[s.id] = (d.get("batch") or {}).get("fingerprint")
-    ids = [ex.id for ex in exercises]
+    ids = [getattr(ex, "id", ex) for ex in exercises]
+    reports, lms_warnings = gradebook.decorate(folder.path, reports)
+    warnings += lms_warnings
     atomic_write(folder.path / "results.json", results_json(reports).encode("utf-8"))
     atomic_write(folder.path / "grades.csv", grades_csv(reports, ids).encode("utf-8"))
     graded = {r.student: r for r in reports}
@@ -432,6 +439,13 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
                             if s.id in graded else {"state": "pending"}) for s in students},
     }
     atomic_write(folder.path / "manifest.json", _json_bytes(manifest))
+    extras = None
+    try:
+        extras, lms_warnings = gradebook.finish(folder.path, reports, ids, students if fresh else None,
+                                                [ex for ex in exercises if not isinstance(ex, str)])
+        warnings += lms_warnings
+    except Exception as exc:  # the instructor's extras are renderings: the grades stand without them
+        warnings.append(f"review, similarity or exports not written ({type(exc).__name__}: {exc})")
     html = _html_module()
     if html is not None:
         for r in reports:
@@ -441,7 +455,7 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
                 except Exception as exc:  # a report is a rendering: the grades stand without it
                     warnings.append(f"{r.student}: HTML report not written ({type(exc).__name__}: {exc})")
         try:
-            html.write_class_summary(reports, folder.path)
+            html.write_class_summary(reports, folder.path, extras=extras)
         except Exception as exc:
             warnings.append(f"class summary not written ({type(exc).__name__}: {exc})")
     return reports, warnings

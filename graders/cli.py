@@ -219,6 +219,41 @@ def autograder(exercise_ids, out, torch_version, exercises_dirs):
     click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
 
 
+EXPORT_OPTIONS = [
+    click.option("--export", "export_formats", multiple=True, type=click.Choice(["canvas", "moodle", "csv"]),
+                 help="Also write the LMS's grade-import file (repeatable): canvas (gradebook CSV), moodle "
+                      "(grading worksheet) or csv. Kept up to date after every regrade, override and review."),
+    click.option("--export-file", type=click.Path(dir_okay=False),
+                 help="Where the --export file goes (default: canvas-grades.csv, moodle-grades.csv or "
+                      "grades-export.csv in the output folder)."),
+    click.option("--points-possible", type=click.FloatRange(min=0, min_open=True), default=None,
+                 help="The points the LMS assignment is worth: totals are scaled to it (default: unscaled)."),
+    click.option("--assignment", default="",
+                 help="The Canvas gradebook column, as Canvas's own export names it: 'Homework 1 (12345)'."),
+]
+
+
+def _export_options(f):
+    for option in reversed(EXPORT_OPTIONS):
+        f = option(f)
+    return f
+
+
+def _export_specs(export_formats, export_file, points_possible, assignment):
+    """The --export options as gradebook.ExportSpec records (None when none was given)."""
+    from graders.gradebook import ExportSpec
+
+    if not export_formats:
+        if export_file or points_possible is not None or assignment:
+            raise _usage("--export-file, --points-possible and --assignment go with --export canvas|moodle|csv")
+        return None
+    formats = list(dict.fromkeys(export_formats))
+    if export_file and len(formats) > 1:
+        raise _usage("--export-file names one file: give a single --export with it")
+    file = str(Path(export_file).resolve()) if export_file else ""
+    return [ExportSpec(f, file, points_possible, assignment) for f in formats]
+
+
 @main.command()
 @click.argument("submissions_dir", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -227,23 +262,41 @@ def autograder(exercise_ids, out, torch_version, exercises_dirs):
               help="Students graded in parallel (default: the number of CPUs).")
 @click.option("--exercise", "-e", "exercise_ids", multiple=True,
               help="Grade only this exercise (repeatable). Default: every exercise found.")
-@click.option("--force", is_flag=True, help="Regrade every student, changed or not.")
+@click.option("--force", is_flag=True, help="Regrade every student, changed or not (overrides still apply).")
 @click.option("--require-sandbox", is_flag=True, help="Refuse to run without bubblewrap.")
+@click.option("--layout", type=click.Choice(["auto", "canvas", "moodle", "gradescope", "github-classroom", "folder"]),
+              default="auto", show_default=True,
+              help="What SUBMISSIONS_DIR is: a Canvas submissions zip, a Moodle download (zip or folder), a "
+                   "Gradescope export, a folder of GitHub Classroom repositories, or a folder per student.")
+@click.option("--roster", "roster_file", type=click.Path(dir_okay=False),
+              help="A roster CSV (id, name, email, section; an LMS's own export works): names in the reports, "
+                   "and who submitted nothing. Kept for later runs.")
+@_export_options
 @EXERCISES_DIR
-def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, exercises_dirs):
-    """Grade a class: SUBMISSIONS_DIR holds one sub-folder or file per student.
+def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, layout, roster_file,
+          export_formats, export_file, points_possible, assignment, exercises_dirs):
+    """Grade a class: SUBMISSIONS_DIR holds one sub-folder or file per student,
+    or is an LMS download (Canvas, Moodle, Gradescope, GitHub Classroom; detected).
 
     Writes students/<id>.json (and .html), results.json, grades.csv and
-    index.html to --out. Students whose submission is unchanged since the last
-    run are not graded again; an interrupted run resumes where it stopped.
+    index.html to --out; a download is unpacked into --out/submissions/ first,
+    with every file it skipped listed in intake.json. Students whose submission
+    is unchanged since the last run are not graded again; an interrupted run
+    resumes where it stopped. Overrides (dlgrade override) apply on top.
 
     \b
     Example:
       dlgrade grade submissions/ --out grades/ --jobs 4
+      dlgrade grade "hw1 submissions.zip" --out hw1/ --roster roster.csv --export canvas --assignment "HW 1 (4567)"
+      dlgrade grade moodle-download/ --layout moodle --out hw1/ --export moodle --points-possible 100
     """
     import signal
 
-    from graders import batch
+    from graders import batch, lms
+    from graders.archives import ArchiveError
+    from graders.layouts import LayoutError
+    from graders.overrides import OverrideError
+    from graders.roster import RosterError
     from graders.sandbox import SandboxRequired
     from reports.progress import progress_for
 
@@ -251,13 +304,17 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
 
     # Student ids (folder names) are printed: on GitHub none of them may run as a workflow command.
     stream = InertStream(sys.stderr) if on_github() else None
+    specs = _export_specs(export_formats, export_file, points_possible, assignment)
     # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        summary = batch.grade_class(submissions_dir, out_dir, jobs=jobs, exercise_ids=exercise_ids,
-                                    exercises_dirs=exercises_dirs, force=force,
-                                    require_sandbox=require_sandbox, progress=progress_for(stream))
-    except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired) as exc:
+        done = lms.grade(submissions_dir, out_dir, layout=None if layout == "auto" else layout,
+                         roster_file=roster_file, exports=specs, jobs=jobs, exercise_ids=exercise_ids,
+                         exercises_dirs=exercises_dirs, force=force, require_sandbox=require_sandbox,
+                         progress=progress_for(stream))
+        summary = done.batch
+    except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired, LayoutError, ArchiveError, RosterError,
+            OverrideError) as exc:
         raise _usage(str(exc))
     except batch.Interrupted as exc:
         s = exc.summary
@@ -277,9 +334,151 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
                               "see their results, and run again to grade them again"), err=True)
     if summary.ignored:
         click.echo(_printable(f"ignored (not a submission): {', '.join(summary.ignored)}"), err=True)
+    _lms_lines(done, out_dir)
     click.echo(_printable(f"{len(summary.students)} students in {summary.seconds:.1f} s "
                           f"({len(summary.graded)} graded, {len(summary.unchanged)} unchanged): "
                           f"{Path(out_dir) / 'grades.csv'}"))
+
+
+def _lms_lines(done, out_dir) -> None:
+    """What the intake and the roster found, on stderr (the last line stays the grades)."""
+    if done.intake is not None:
+        click.echo(_printable(f"{done.intake.summary()} (every file taken or skipped: "
+                              f"{Path(out_dir) / 'intake.json'})"), err=True)
+        for w in done.intake.warnings:
+            click.echo(_printable(w), err=True)
+    if done.no_submission:
+        n = len(done.no_submission)
+        click.echo(_printable(f"{n} student{'s' if n != 1 else ''} on the roster submitted nothing: "
+                              f"{', '.join(done.no_submission[:10])}{', ...' if n > 10 else ''}"), err=True)
+    if done.not_on_roster:
+        n = len(done.not_on_roster)
+        click.echo(_printable(f"{n} graded student{'s are' if n != 1 else ' is'} not on the roster: "
+                              f"{', '.join(done.not_on_roster[:10])}{', ...' if n > 10 else ''}"), err=True)
+    for path in done.exports:
+        click.echo(f"export: {path}", err=True)
+
+
+def _gradebook_call(fn, *args, **kwargs):
+    """Run a graders.gradebook command; its expected failures are one line and exit 2."""
+    from graders import batch
+    from graders.gradebook import GradebookError
+    from graders.overrides import OverrideError
+
+    try:
+        return fn(*args, **kwargs)
+    except (GradebookError, OverrideError, batch.BatchError) as exc:
+        raise _usage(str(exc))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("student")
+@click.argument("exercise")
+@click.option("--points", type=float, default=None, help="The score to give (0 up to the exercise's maximum).")
+@click.option("--note", default="", help="Why: shown to the student with the score, and in the class summary.")
+@click.option("--remove", is_flag=True, help="Remove the override: the automatic score stands again.")
+def override(out_dir, student, exercise, points, note, remove):
+    """Set one student's score on one exercise by hand, in a graded output folder.
+
+    The override is kept in OUT_DIR/overrides.toml (a file you may also edit)
+    and applied on top of every regrade, --force included; results.json keeps
+    the automatic score beside it. The class's files and exports are rewritten.
+
+    \b
+    Example:
+      dlgrade override grades/ 12345 stable-softmax --points 7 --note "masking handled in a helper"
+      dlgrade override grades/ 12345 stable-softmax --remove
+    """
+    from graders import gradebook
+
+    if remove:
+        if points is not None or note:
+            raise _usage("--remove takes no --points or --note")
+        warnings = _gradebook_call(gradebook.remove_override, out_dir, student, exercise)
+        message = f"override removed: {student} {exercise} (the automatic score stands)"
+    else:
+        if points is None:
+            raise _usage("give the score with --points (or --remove to undo an override)")
+        o, warnings = _gradebook_call(gradebook.set_override, out_dir, student, exercise, points, note)
+        message = (f"override: {student} {exercise} {o.points:g} (automatic {o.automatic_score:g}); "
+                   f"kept in {Path(out_dir) / 'overrides.toml'}")
+    for w in warnings:
+        click.echo(w, err=True)
+    click.echo(message)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("student", required=False)
+@click.argument("exercise", required=False)
+@click.option("--accept", "decision", flag_value="accept", help="Accept the result (writes an override).")
+@click.option("--reject", "decision", flag_value="reject", help="Keep the automatic score (writes an override).")
+@click.option("--points", type=float, default=None,
+              help="With --accept: the score to give (default for an undetermined answer: full credit).")
+@click.option("--note", default="", help="Why (shown to the student with the score).")
+@click.option("--open", "only_open", is_flag=True, help="List only the items still open.")
+@click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")
+def review(out_dir, student, exercise, decision, points, note, only_open, as_json):
+    """List what needs a person in a graded output folder, or decide one item.
+
+    The queue holds undetermined symbolic answers, timeouts, errors and
+    overrides. Accepting gives the points (--points, or full credit for an
+    undetermined answer); rejecting keeps the automatic score. Either way an
+    override is written, so the decision survives every regrade.
+
+    \b
+    Example:
+      dlgrade review grades/
+      dlgrade review grades/ 12345 sigmoid-bce-grad --accept
+      dlgrade review grades/ 67890 stable-softmax --accept --points 4 --note "partial credit"
+      dlgrade review grades/ 67890 two-layer-backprop --reject
+    """
+    from graders import gradebook
+
+    if student is not None or exercise is not None:
+        if student is None or exercise is None or decision is None:
+            raise _usage("to decide an item give STUDENT EXERCISE and --accept or --reject")
+        o, warnings = _gradebook_call(gradebook.decide, out_dir, student, exercise, decision == "accept",
+                                      points, note)
+        for w in warnings:
+            click.echo(w, err=True)
+        click.echo(f"{'accepted' if decision == 'accept' else 'rejected'}: {student} {exercise} "
+                   f"{o.points:g} (automatic {o.automatic_score:g}); kept in {Path(out_dir) / 'overrides.toml'}")
+        return
+    if decision is not None or points is not None or note:
+        raise _usage("--accept, --reject, --points and --note need STUDENT EXERCISE")
+    items = _gradebook_call(gradebook.review_items, out_dir)
+    shown = [i for i in items if i.is_open] if only_open else items
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in shown], indent=2, ensure_ascii=False))
+        return
+    from reports.review_text import render_queue
+
+    click.echo(render_queue(items, out_dir, shown))
+
+
+@main.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@_export_options
+def export_cmd(out_dir, export_formats, export_file, points_possible, assignment):
+    """Write the LMS grade-import file of a graded output folder (overrides included).
+
+    Without --export, rewrites the exports the folder already keeps.
+
+    \b
+    Example:
+      dlgrade export grades/ --export canvas --assignment "Homework 1 (4567)" --points-possible 20
+      dlgrade export grades/ --export moodle --export-file worksheet.csv --points-possible 100
+    """
+    from graders import gradebook
+
+    specs = _export_specs(export_formats, export_file, points_possible, assignment)
+    paths, warnings = _gradebook_call(gradebook.export, out_dir, specs)
+    for w in warnings:
+        click.echo(w, err=True)
+    for p in paths:
+        click.echo(f"wrote {p}")
 
 
 if __name__ == "__main__":  # pragma: no cover

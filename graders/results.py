@@ -93,14 +93,22 @@ class ExerciseResult:
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # symbolic renderings, gpu info...
     hidden_diagnoses: tuple[str, ...] = ()  # of ``diagnoses``, those only hidden checks' inputs showed
+    override: dict[str, Any] = field(default_factory=dict)  # a person's score: points, note, by, at
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
 
     @property
-    def score(self) -> float:
+    def automatic_score(self) -> float:
+        """The score dlgrade's checks gave (what ``score`` is unless a person overrode it)."""
         return float(sum(c.score for c in self.checks)) if self.status == "graded" else 0.0
+
+    @property
+    def score(self) -> float:
+        if self.override:
+            return float(self.override["points"])
+        return self.automatic_score
 
     def withheld_diagnoses(self) -> frozenset[str]:
         """The diagnoses a student may not read: those only hidden checks found.
@@ -133,6 +141,9 @@ class ExerciseResult:
         }
         if self.hidden_diagnoses:
             d["hidden_diagnoses"] = list(self.hidden_diagnoses)
+        if self.override:
+            d["automatic_score"] = round(self.automatic_score, 6)
+            d["override"] = self.override
         return d
 
     @classmethod
@@ -154,6 +165,7 @@ class ExerciseResult:
             isolation=d.get("isolation", ""), submission=d.get("submission", ""),
             duration_s=d.get("duration_s", 0.0), title=d.get("title", ""), extra=d.get("extra", {}),
             hidden_diagnoses=tuple(d.get("hidden_diagnoses", ())),
+            override=d.get("override") or {},
         )
 
 
@@ -164,6 +176,7 @@ class Report:
     student: str
     results: tuple[ExerciseResult, ...]
     warnings: tuple[str, ...] = ()
+    name: str = ""  # the student's name, from a roster or the LMS download (batch grading only)
 
     @property
     def score(self) -> float:
@@ -180,7 +193,7 @@ class Report:
             "max_score": round(self.max_score, 6),
             "results": [r.to_dict() for r in self.results],
             "warnings": list(self.warnings),
-        }
+        } | ({"name": self.name} if self.name else {})
 
 
 # --------------------------------------------------------------------------- the student's view
@@ -208,6 +221,7 @@ class StudentResult:
     duration_s: float = 0.0
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    override: dict[str, Any] = field(default_factory=dict)  # a person's score and note (shown to the student)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -228,11 +242,16 @@ class StudentResult:
                    checks=tuple(c.public() for c in r.checks),
                    diagnoses=tuple(d for d in r.diagnoses if d not in withheld), max_score=r.max_score,
                    message=r.message, error=r.error, output=r.output, isolation=r.isolation,
-                   submission=r.submission, duration_s=r.duration_s, title=r.title, extra=extra)
+                   submission=r.submission, duration_s=r.duration_s, title=r.title, extra=extra,
+                   override=dict(r.override))
+
+    @property
+    def automatic_score(self) -> float:
+        return float(sum(c.score for c in self.checks)) if self.status == "graded" else 0.0
 
     @property
     def score(self) -> float:
-        return float(sum(c.score for c in self.checks)) if self.status == "graded" else 0.0
+        return float(self.override["points"]) if self.override else self.automatic_score
 
 
 @dataclass(frozen=True)
@@ -242,6 +261,7 @@ class StudentReport:
     student: str
     results: tuple[StudentResult, ...]
     warnings: tuple[str, ...] = ()
+    name: str = ""  # from the roster
 
     def __post_init__(self) -> None:
         if not all(isinstance(r, StudentResult) for r in self.results):
@@ -252,7 +272,8 @@ class StudentReport:
         """``report`` as its student may see it."""
         if not isinstance(report, Report):
             raise TypeError(f"StudentReport.of takes a Report, not {type(report).__name__}")
-        return cls(report.student, tuple(StudentResult.of(r) for r in report.results), report.warnings)
+        return cls(report.student, tuple(StudentResult.of(r) for r in report.results), report.warnings,
+                   report.name)
 
     @property
     def score(self) -> float:

@@ -439,6 +439,7 @@ class DiagnosisCount:
 @dataclass(frozen=True)
 class StudentRow:
     student: str
+    name: str
     href: str
     score: float
     max_score: float
@@ -498,14 +499,15 @@ def class_summary_context(reports: list[Report]) -> dict:
         ds = []
         for r in rep.results:
             ds += [d for d in r.diagnoses if d not in ds]
-        rows.append(StudentRow(rep.student, student_href(rep.student), rep.score, rep.max_score,
+        rows.append(StudentRow(rep.student, rep.name, student_href(rep.student), rep.score, rep.max_score,
                                tuple(by_ex.get(ex_id) for ex_id, _, _ in order), tuple(ds)))
     totals = Counter(r.status for rep in reports for r in rep.results)
     return {
         "exercises": summaries, "diagnoses": diagnoses, "rows": rows,
         "histogram": charts.histogram([(rep.score, rep.max_score) for rep in reports]),
         "totals": {s: totals[s] for s in STATUS_WORD}, "n_students": len(reports),
-        "example_students": EXAMPLE_STUDENTS,
+        "example_students": EXAMPLE_STUDENTS, "any_names": any(rep.name for rep in reports),
+        "overridden": sum(bool(r.override) for rep in reports for r in rep.results),
     }
 
 
@@ -519,19 +521,23 @@ def _script_and_csp() -> tuple[Markup, str]:
     return Markup(text), csp
 
 
-def render_class_summary(reports: list[Report], title: str = "Class summary") -> str:
+def render_class_summary(reports: list[Report], title: str = "Class summary", extras=None) -> str:
     """The instructor's class summary page as a string (links assume the batch layout:
-    ``students/<student>.html``, ``grades.csv`` and ``results.json`` beside it)."""
+    ``students/<student>.html``, ``grades.csv`` and ``results.json`` beside it).
+    ``extras`` (a graders.gradebook.ClassExtras) adds the download, roster, overrides,
+    review queue and similar pairs."""
+    from graders.gradebook import ClassExtras
+
     script, csp = _script_and_csp()
     return environment().get_template("class.html.j2").render(
-        title=title, csp=csp, script=script, student_href=student_href,
+        title=title, csp=csp, script=script, student_href=student_href, lms=extras or ClassExtras(),
         **class_summary_context(list(reports)))
 
 
-def write_class_summary(reports: list[Report], out_dir, title: str = "Class summary") -> Path:
+def write_class_summary(reports: list[Report], out_dir, title: str = "Class summary", extras=None) -> Path:
     """Write ``out_dir/index.html``; returns its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"
-    path.write_text(render_class_summary(reports, title=title), encoding="utf-8")
+    path.write_text(render_class_summary(reports, title=title, extras=extras), encoding="utf-8")
     return path
