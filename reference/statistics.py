@@ -13,7 +13,8 @@ with probability at most ``alpha`` (dlgrade uses ``alpha = 1e-6`` per check):
   via the regularised incomplete gamma function;
 * a sample mean of normal draws: ``N(μ, σ²/n)``.
 
-Every function returns plain floats and ints; mpmath (a SymPy dependency) does
+Bands are cached (a check asks for the same ones for every student). Every
+function returns plain floats and ints; mpmath (a SymPy dependency) does
 the incomplete gamma and erfc at 30 significant digits, so a probability of 1e-9
 is computed as accurately as one of 0.5.
 """
@@ -80,6 +81,7 @@ def _search(pred, lo: int, hi: int) -> int:
     return lo
 
 
+@lru_cache(maxsize=256)
 def binomial_band(n: int, p: float, alpha: float = ALPHA) -> tuple[int, int]:
     """The narrowest ``[lo, hi]`` of counts with ``P(X < lo) <= alpha/2`` and
     ``P(X > hi) <= alpha/2`` for X ~ Binomial(n, p): a count outside it has
@@ -91,6 +93,7 @@ def binomial_band(n: int, p: float, alpha: float = ALPHA) -> tuple[int, int]:
     return lo, hi
 
 
+@lru_cache(maxsize=256)
 def binomial_lower_bound(n: int, p: float, alpha: float = ALPHA) -> int:
     """The largest ``k`` with ``P(X < k) <= alpha``: a one-sided bar (e.g. held-out
     accuracy) that a function whose true rate is ``p`` fails with probability <= alpha."""
@@ -127,6 +130,7 @@ def _quantile(f, target: float, lo: float, hi: float) -> float:
     return 0.5 * (lo + hi)
 
 
+@lru_cache(maxsize=256)
 def chi2_band(df: int, alpha: float = ALPHA) -> tuple[float, float]:
     """``(lo, hi)`` with ``P(Q < lo) = P(Q > hi) = alpha/2`` for Q ~ χ²(df)."""
     half = alpha / 2
@@ -157,6 +161,7 @@ def normal_two_sided(z: float) -> float:
     return float(mpmath.erfc(mpmath.mpf(z) / mpmath.sqrt(2)))
 
 
+@lru_cache(maxsize=256)
 def normal_quantile(alpha: float = ALPHA) -> float:
     """z with P(|Z| > z) = alpha."""
     return _quantile(lambda z: -normal_two_sided(z), -alpha, 0.0, 40.0)
@@ -166,3 +171,27 @@ def mean_band(n: int, variance: float, alpha: float = ALPHA) -> float:
     """Half-width of the band around the true mean for the mean of ``n`` independent
     draws of variance ``variance`` that are normal: ``z·sqrt(variance/n)``."""
     return normal_quantile(alpha) * math.sqrt(variance / n)
+
+
+# --------------------------------------------------------------------------- shape of a normal sample
+
+
+@lru_cache(maxsize=256)
+def normal_fraction_band(n_scale: int, n_count: int, alpha: float = ALPHA) -> tuple[float, float, int, int]:
+    """A scale-free test that a zero-mean sample is normal: estimate the scale ``s`` (the
+    sample standard deviation, ddof = 1) from ``n_scale`` draws, then count how many of
+    ``n_count`` *other* draws have ``|w| < s``. For ``N(0, σ²)`` draws that fraction is
+    ``erf(s/(σ√2))``, about 0.683 (a uniform sample of the same variance gives 0.577).
+
+    Returns ``(ratio_lo, ratio_hi, count_lo, count_hi)``: with probability at least
+    ``1 - alpha/2`` the ratio ``s/σ`` lies in ``[ratio_lo, ratio_hi]``, and then the count
+    lies in ``[count_lo, count_hi]`` with probability at least ``1 - alpha/2`` (each
+    tail ``alpha/4`` at the worst ratio). A normal sample falls outside the count band
+    with probability at most ``alpha``, whatever its σ.
+    """
+    vlo, vhi = variance_band(n_scale, 1.0, alpha / 2)
+    ratio_lo, ratio_hi = math.sqrt(vlo), math.sqrt(vhi)
+    q_lo, q_hi = math.erf(ratio_lo / math.sqrt(2)), math.erf(ratio_hi / math.sqrt(2))
+    count_lo = _search(lambda k: binomial_cdf(n_count, q_lo, k) > alpha / 4, 0, n_count)
+    count_hi = _search(lambda k: binomial_sf(n_count, q_hi, k) <= alpha / 4, 0, n_count)
+    return ratio_lo, ratio_hi, count_lo, count_hi
