@@ -264,3 +264,56 @@ def test_exercises_waiting_for_new_kinds_have_content_but_no_spec_yet(exercise_i
     checks = (folder / "checks.md").read_text()
     assert "## Checks" in checks and "points" in checks
     assert not (folder / "spec.toml").exists()
+
+
+# --------------------------------------------------------------------------- diagnosis ids, titles, hints
+
+BUILTIN_IDS = {"sign-flipped", "missing-chain-rule", "sigmoid-derivative-only", "mse-gradient", "overflow",
+               "mutates-input", "wrong-axis", "missing-batch-mean", "transposed", "missing-relu-mask",
+               "bias-not-summed", "smoothing-over-c-minus-1", "smoothing-not-applied", "device-mismatch",
+               "not-differentiable"}
+WAITING = {"momentum-step": "reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "reference.optimizers:ADAM_MISTAKES",
+           "rmsprop-step": "reference.optimizers:RMSPROP_MISTAKES",
+           "dropout": "reference.regularisation:DROPOUT_MISTAKES",
+           "xavier-init": "reference.initialisation:XAVIER_MISTAKES", "xor-training": "reference.xor:MISTAKES"}
+
+
+def _mistake_ids(target: str) -> set[str]:
+    import importlib
+
+    module, name = target.split(":")
+    found = getattr(importlib.import_module(module), name)
+    return set(found["xor-training"] if name == "MISTAKES" else found)
+
+
+def test_every_mistake_of_a_spec_has_a_title_and_hint_or_is_a_contract_id():
+    for ex_id in CORRECT:
+        ex = get_exercise(ex_id)
+        tables = ex.raw.get("diagnoses", {})
+        for diag in ex.mistake_fns():
+            assert diag in tables or diag in BUILTIN_IDS, (ex_id, diag)
+        for diag, table in tables.items():
+            assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", diag) and table["title"] and len(table["hint"]) > 40
+
+
+def test_checks_md_of_waiting_exercises_carry_every_mistake_title_and_hint():
+    import tomllib
+
+    root = Path(__file__).parent.parent / "exercises"
+    for ex_id, target in WAITING.items():
+        text = (root / ex_id / "checks.md").read_text()
+        block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+        tables = tomllib.loads(block)["diagnoses"]
+        assert set(tables) == _mistake_ids(target), ex_id
+        assert all(t["title"] and len(t["hint"]) > 40 for t in tables.values())
+
+
+def test_contract_additions_list_every_new_diagnosis_id():
+    text = (Path(__file__).parent.parent / "docs" / "contract-additions.md").read_text()
+    section = text[text.index("## The course pack"):]
+    ids = set().union(*(set(get_exercise(e).mistake_fns()) for e in CORRECT),
+                      *(_mistake_ids(t) for t in WAITING.values()))
+    for diag in ids - BUILTIN_IDS:
+        assert f"| `{diag}` |" in section, diag
+    for ex_id in [*CORRECT, *WAITING]:
+        assert f"| `{ex_id}` |" in section, ex_id

@@ -323,13 +323,13 @@ def xavier_observe(fn) -> dict:
         w = w.reshape(-1)
         n = w.size
         f["constant" + tag] = bool(np.ptp(w) == 0)
-        f["mean" + tag] = bool(abs(w.mean()) <= stats.mean_band(n, 1 / n_in, XAVIER_ALPHA / 2))
+        f["mean" + tag] = bool(abs(w.mean()) <= stats.mean_band(n, 1 / n_in, XAVIER_ALPHA))
         var = w.var(ddof=1)
         f["variance" + tag] = next((name for name, v in VARIANCES.items()
                                     if (lambda b: b[0] <= var <= b[1])(stats.variance_band(n, v(n_in, n_out),
                                                                                           XAVIER_ALPHA))), "other")
         half = n // 2
-        _, _, lo, hi = stats.normal_fraction_band(half, n - half, XAVIER_ALPHA / 2)
+        _, _, lo, hi = stats.normal_fraction_band(half, n - half, XAVIER_ALPHA)
         s = w[:half].std(ddof=1)
         count = int((np.abs(w[half:]) < s).sum())
         f["normal" + tag] = bool(s > 0 and lo <= count <= hi)
@@ -392,10 +392,10 @@ def test_xavier_checks_fail_a_correct_init_with_probability_below_1e_6():
     mean_p = var_p = normal_p = 0.0
     for n_in, n_out in XAVIER_SHAPES:
         n, v = n_in * n_out, 1 / n_in
-        z = stats.mean_band(n, v, XAVIER_ALPHA / 2) / math.sqrt(v / n)
+        z = stats.mean_band(n, v, XAVIER_ALPHA) / math.sqrt(v / n)
         mean_p += stats.normal_two_sided(z)
         var_p += stats.variance_outside(n, v, *stats.variance_band(n, v, XAVIER_ALPHA))
-        normal_p += XAVIER_ALPHA / 2  # the bound normal_fraction_band guarantees (tested below)
+        normal_p += XAVIER_ALPHA  # the bound normal_fraction_band guarantees (tested below)
     for p in (mean_p, var_p, normal_p):
         assert p <= 1e-6 * (1 + 1e-9)
     # the variance bands of the truth and of each mistake never overlap on these shapes
