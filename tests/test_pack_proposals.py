@@ -227,6 +227,11 @@ def _rate(out, p):
 
 def dropout_observe(fn) -> dict:
     """Every feature the proposal measures, each the same for any correct dropout."""
+    with np.errstate(all="ignore"):  # a buggy dropout may divide by p = 0
+        return _dropout_features(fn)
+
+
+def _dropout_features(fn) -> dict:
     features = {}
     x = _x()
     for i, p in enumerate(DROP_P):
