@@ -482,3 +482,29 @@ def test_xor_bar_fails_a_good_trainer_with_probability_below_1e_6():
     assert stats.binomial_cdf(XOR_HELD_OUT, 0.96, int(XOR_BAR * XOR_HELD_OUT) - 1) < 1e-6
     # the reference's true accuracy is far above that (at least 98.7% over 20 training sets)
     assert stats.binomial_cdf(XOR_HELD_OUT, 0.987, int(XOR_BAR * XOR_HELD_OUT) - 1) < 1e-60
+
+
+# =========================================================================== every buggy reference, as a submission
+
+
+@pytest.mark.parametrize("exercise_id", list(SEQUENCES))
+def test_every_sequence_mistake_variant_is_named_alone(exercise_id):
+    for diag, fns in SEQ_MISTAKES[exercise_id].items():
+        for fn in (fns if isinstance(fns, tuple) else (fns,)):
+            score, top, found = grade_sequence(exercise_id, fn)
+            assert score < top and found == {diag}, (fn.__name__, found)
+    assert grade_sequence("momentum-step", optimizers.momentum_step_lr_inside)[::2] == (10, set())
+
+
+def test_every_statistical_mistake_variant_is_named_alone():
+    truth = dropout_observe(regularisation.dropout)
+    bugs = {d: [dropout_observe(fn) for fn in fns] for d, fns in _variants(regularisation.DROPOUT_MISTAKES).items()}
+    for diag, observed in bugs.items():
+        for f in observed:
+            assert dropout_score(f) < 10 and diagnose(f, truth, bugs) == {diag}
+    truth = xavier_observe(initialisation.xavier_init)
+    mistakes = {**_variants(initialisation.XAVIER_MISTAKES), "transposed": (_transposed,)}
+    bugs = {d: [xavier_observe(fn) for fn in fns] for d, fns in mistakes.items()}
+    for diag, observed in bugs.items():
+        for f in observed:
+            assert xavier_score(f) < 10 and diagnose(f, truth, bugs) == {diag}
