@@ -1,0 +1,322 @@
+"""The course pack's spec'd exercises graded end to end, as ``dlgrade check`` grades them.
+
+Every correct fixture (several styles per exercise) gets full marks and no diagnosis;
+every fixture that makes a mistake loses points and is expected to carry exactly that
+mistake's diagnosis. Mistake matching on tuple and dict outputs is broken today
+(issue #12 fixes it): those rows are strict xfails, so they turn into failures the day
+the fix lands and the marks can go. Messages a student reads are pinned word for word.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from graders.cli import main
+from graders.spec import get_exercise
+
+PACK = Path(__file__).parent / "fixtures" / "pack"
+MATCHING_ON_PATHS = pytest.mark.xfail(strict=True, reason="mistake matching on output paths: #12")
+ALIASES = pytest.mark.xfail(strict=True, reason="[symbolic] aliases (p = sigmoid(z)): the symbolic branch")
+
+CORRECT = {
+    "sigmoid-mse-grad": ["correct_sympy_style.py", "correct_latex.tex", "correct_exp_form.txt",
+                         pytest.param("correct_in_p.py", marks=ALIASES)],
+    "softmax-ce-grad": ["correct_vectorised.py", "correct_logsumexp_onehot.py", "correct_loops.py",
+                        "correct_notebook.ipynb"],
+    "activation-grads": ["correct_vectorised.py", "correct_class_based.py", "correct_loops.py"],
+    "huber-loss": ["correct_where.py", "correct_clip.py", "correct_loops.py"],
+    "hinge-loss": ["correct_vectorised.py", "correct_loops.py", "correct_mask.py"],
+    "batchnorm-forward": ["correct_vectorised.py", "correct_loops.py", "correct_layer_class.py"],
+    "batchnorm-backward": ["correct_closed_form.py", "correct_staged_graph.py", "correct_loops.py"],
+    "l2-backprop": ["correct_vectorised.py", "correct_loops.py", "correct_layers.py"],
+    "standardise": ["correct_numpy.py", "correct_loops.py", "correct_scaler_class.py"],
+}
+
+# exercise -> [(fixture, the diagnoses it must get)]; marks where today's engine cannot
+WRONG = {
+    "sigmoid-mse-grad": [
+        ("bce_gradient.py", ("bce-gradient",)), ("missing_half.txt", ("missing-half",)),
+        ("sign_flipped.py", ("sign-flipped",)), ("sigmoid_derivative_only.txt", ("sigmoid-derivative-only",)),
+    ],
+    "softmax-ce-grad": [
+        ("missing_batch_mean.py", ("missing-batch-mean",)), ("onehot_not_subtracted.py", ("onehot-not-subtracted",)),
+        ("softmax_over_batch.py", ("wrong-axis",)), ("sign_flipped.py", ("sign-flipped",)),
+        ("naive_overflow.py", ("overflow",)), ("mutates_input.py", ("mutates-input",)),
+    ],
+    "activation-grads": [
+        pytest.param("tanh_not_squared.py", ("tanh-not-squared",), marks=MATCHING_ON_PATHS),
+        pytest.param("elu_value_branch.py", ("elu-branch",), marks=MATCHING_ON_PATHS),
+        pytest.param("swish_first_term_only.py", ("swish-product-rule",), marks=MATCHING_ON_PATHS),
+        pytest.param("swish_beta_missing.py", ("swish-beta-missing",), marks=MATCHING_ON_PATHS),
+        pytest.param("softplus_value.py", ("softplus-value",), marks=MATCHING_ON_PATHS),
+        pytest.param("relu_slope_only.py", ("relu-slope-only",), marks=MATCHING_ON_PATHS),
+        ("kink_right_derivative.py", ()),  # a convention, not a named mistake: it loses the kink points only
+        ("returns_a_list.py", ()),
+    ],
+    "huber-loss": [
+        pytest.param("missing_delta.py", ("missing-delta",), marks=MATCHING_ON_PATHS),
+        pytest.param("missing_delta_in_gradient.py", ("missing-delta",), marks=MATCHING_ON_PATHS),
+        pytest.param("mae_instead.py", ("mae-instead",), marks=MATCHING_ON_PATHS),
+        pytest.param("mse_instead.py", ("mse-instead",), marks=MATCHING_ON_PATHS),
+        pytest.param("sum_not_mean.py", ("sum-not-mean",), marks=MATCHING_ON_PATHS),
+        pytest.param("gradient_wrt_target.py", ("sign-flipped",), marks=MATCHING_ON_PATHS),
+        ("returns_loss_only.py", ()),
+    ],
+    "hinge-loss": [
+        pytest.param("margin_sign.py", ("margin-sign",), marks=MATCHING_ON_PATHS),
+        pytest.param("missing_batch_mean.py", ("missing-batch-mean",), marks=MATCHING_ON_PATHS),
+        pytest.param("sign_flipped.py", ("sign-flipped",), marks=MATCHING_ON_PATHS),
+        ("kink_gradient_nonzero.py", ()),
+    ],
+    "batchnorm-forward": [
+        ("unbiased_variance.py", ("unbiased-variance",)), ("per_example_statistics.py", ("wrong-axis",)),
+        ("eps_outside_sqrt.py", ("eps-outside-sqrt",)), ("mutates_input.py", ("mutates-input",)),
+    ],
+    "batchnorm-backward": [
+        pytest.param("batch_stats_constant.py", ("batch-stats-constant",), marks=MATCHING_ON_PATHS),
+        pytest.param("variance_path_missing.py", ("variance-path-missing",), marks=MATCHING_ON_PATHS),
+        pytest.param("dbeta_not_summed.py", ("dbeta-not-summed",), marks=MATCHING_ON_PATHS),
+        pytest.param("dbeta_averaged.py", ("dbeta-not-summed",), marks=MATCHING_ON_PATHS),
+    ],
+    "l2-backprop": [
+        ("biases_regularised.py", ("biases-regularised",)), ("missing_factor_2.py", ("missing-factor-2",)),
+        ("half_penalty_cs231n.py", ("missing-factor-2",)), ("reg_not_in_gradient.py", ("reg-not-in-gradient",)),
+        ("missing_relu_mask.py", ("missing-relu-mask",)),
+        pytest.param("reg_not_in_loss.py", ("reg-not-in-loss",), marks=MATCHING_ON_PATHS),
+    ],
+    "standardise": [
+        pytest.param("test_statistics_leak.py", ("test-statistics-leak",), marks=MATCHING_ON_PATHS),
+        pytest.param("pooled_statistics.py", ("test-statistics-leak",), marks=MATCHING_ON_PATHS),
+        pytest.param("per_row.py", ("per-row",), marks=MATCHING_ON_PATHS),
+        pytest.param("sample_std.py", ("sample-std",), marks=MATCHING_ON_PATHS),
+        ("mutates_input.py", ("mutates-input",)),
+    ],
+}
+
+
+def _rows(table, marks: bool = True):
+    for ex, rows in table.items():
+        for row in rows:
+            if isinstance(row, str):
+                yield pytest.param(ex, row, id=f"{ex}/{row}")
+            elif hasattr(row, "values"):  # a pytest.param
+                yield pytest.param(ex, *row.values, marks=row.marks if marks else (), id=f"{ex}/{row.values[0]}")
+            else:
+                yield pytest.param(ex, *row, id=f"{ex}/{row[0]}")
+
+
+def by_name(result):
+    return {c.name: c for c in result.checks}
+
+
+@pytest.mark.parametrize("exercise_id, fixture", list(_rows(CORRECT)))
+def test_correct_styles_get_full_marks_and_no_diagnosis(grade, exercise_id, fixture):
+    r = grade(exercise_id, PACK / exercise_id / fixture)
+    assert r.status == "graded", r.message
+    assert [(c.name, c.message) for c in r.checks if not c.passed] == []
+    assert r.score == r.max_score
+    assert r.diagnoses == ()
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("exercise_id, fixture, expected", list(_rows(WRONG)))
+def test_each_mistake_loses_points_and_is_named(grade, exercise_id, fixture, expected):
+    r = grade(exercise_id, PACK / exercise_id / fixture)
+    assert r.status == "graded", r.message
+    assert r.score < r.max_score
+    assert r.diagnoses == expected
+
+
+@pytest.mark.parametrize("exercise_id, fixture, expected", list(_rows(WRONG, marks=False)))
+def test_each_mistake_fixture_loses_points_today(grade, exercise_id, fixture, expected):
+    """The half of the table above that holds whatever #12 does: every wrong fixture
+    loses points, and none is named for a mistake it does not make."""
+    r = grade(exercise_id, PACK / exercise_id / fixture)
+    assert r.status == "graded", r.message
+    assert r.score < r.max_score
+    assert set(r.diagnoses) <= set(expected)
+
+
+def test_max_scores():
+    assert {e: get_exercise(e).max_score for e in CORRECT} == {
+        "sigmoid-mse-grad": 10, "softmax-ce-grad": 10, "activation-grads": 12, "huber-loss": 10,
+        "hinge-loss": 10, "batchnorm-forward": 10, "batchnorm-backward": 10, "l2-backprop": 10,
+        "standardise": 10}
+
+
+# --------------------------------------------------------------------------- what a student reads
+
+
+def test_messages_on_the_kinks_and_branch_boundaries(grade):
+    c = by_name(grade("activation-grads", PACK / "activation-grads" / "kink_right_derivative.py"))
+    assert [n for n, x in c.items() if not x.passed] == ["leaky ReLU at z = 0", "ELU at z = 0"]
+    assert c["leaky ReLU at z = 0"].message == (
+        "activation_grads(z)['leaky_relu'] is wrong on z = 0 exactly (the kink), alpha = 0.25 (case 'kink'): "
+        "4 / 8 elements (50%) differ; worst at (0, 0): got 1, expected 0.25 (max abs error 0.75, max rel error 3; "
+        "allowed 1e-09 + 1e-06·|expected|)")
+    c = by_name(grade("hinge-loss", PACK / "hinge-loss" / "kink_gradient_nonzero.py"))
+    assert [n for n, x in c.items() if not x.passed] == ["subgradient at the kink (margin exactly 1)"]
+    assert c["subgradient at the kink (margin exactly 1)"].message == (
+        "the gradient is wrong on margins exactly 1 (the kink) (case 'kink'): 2 / 6 elements (33.3%) differ; "
+        "worst at (0,): got -0.166667, expected 0 (max abs error 0.166667, max rel error inf; "
+        "allowed 1e-09 + 1e-06·|expected|)")
+    assert c["subgradient w.r.t. scores"].message.startswith(
+        "the gradient matches the reference on 2 inputs (max abs error ")
+
+
+def test_messages_for_shapes_and_outputs_of_tuples(grade):
+    c = by_name(grade("batchnorm-backward", PACK / "batchnorm-backward" / "dbeta_not_summed.py"))
+    assert c["dbeta"].message == "dbeta has shape (16, 5) on a random batch (16 x 5) (case 'random'); expected (5,)"
+    assert c["dx"].passed and c["dgamma"].passed
+    c = by_name(grade("standardise", PACK / "standardise" / "test_statistics_leak.py"))
+    assert c["standardised training set"].passed
+    assert re.fullmatch(re.escape("Z_test is wrong on 20 training and 7 test examples, 4 features (case 'random'): "
+                                  "28 / 28 elements (100%) differ; worst at ") + r".*", c[
+        "test set scaled with the training statistics"].message)
+
+
+def test_l2_penalty_left_out_of_the_loss_fails_the_loss_and_its_own_finite_differences(grade):
+    r = grade("l2-backprop", PACK / "l2-backprop" / "reg_not_in_loss.py")
+    c = by_name(r)
+    assert [n for n, x in c.items() if not x.passed] == ["loss value", "gradients of your own loss"]
+    assert c["gradients of your own loss"].message.startswith(
+        "grads['W1'] disagrees with finite differences of your own loss on a random batch (N=8, D=5, H=7, C=4), "
+        "reg = 0.1 (case 'random'): along a random direction, analytic ")
+    assert r.score == 5
+
+
+def test_symbolic_answers_name_the_mistake_with_a_point(grade):
+    r = grade("sigmoid-mse-grad", PACK / "sigmoid-mse-grad" / "bce_gradient.py")
+    c = by_name(r)
+    assert c["parses"].passed and not c["equivalent to dL/dz"].passed
+    assert re.fullmatch(r"not equal to dL/dz: at z = .*, y = [01] your expression gives .*, but dL/dz is .*",
+                        c["equivalent to dL/dz"].message)
+    assert r.score == 2
+
+
+def test_a_p_answer_is_refused_with_the_hint_until_aliases_land(grade):
+    """Today's behaviour for ``p``: refused, with the statement's meaning as a hint. The
+    day ``[symbolic] aliases`` is read, this fails together with correct_in_p.py's strict
+    xfail above: delete this test then."""
+    r = grade("sigmoid-mse-grad", PACK / "sigmoid-mse-grad" / "correct_in_p.py")
+    assert r.score == 0
+    assert "(write sigmoid(z) for p)" in by_name(r)["parses"].message
+
+
+# --------------------------------------------------------------------------- fairness
+
+
+@pytest.mark.parametrize("exercise_id, fixtures", [
+    ("softmax-ce-grad", ["correct_loops.py", "onehot_not_subtracted.py"]),
+    ("activation-grads", ["correct_class_based.py", "elu_value_branch.py"]),
+    ("huber-loss", ["correct_clip.py", "missing_delta.py"]),
+    ("hinge-loss", ["correct_mask.py", "margin_sign.py"]),
+    ("batchnorm-forward", ["correct_loops.py", "eps_outside_sqrt.py"]),
+    ("batchnorm-backward", ["correct_staged_graph.py", "variance_path_missing.py"]),
+    ("l2-backprop", ["correct_layers.py", "missing_factor_2.py"]),
+    ("standardise", ["correct_scaler_class.py", "sample_std.py"]),
+])
+def test_the_same_file_scores_the_same_under_any_student_id(grade, exercise_id, fixtures):
+    for fixture in fixtures:
+        seen = {(r.score, r.diagnoses, tuple(c.passed for c in r.checks))
+                for r in (grade(exercise_id, PACK / exercise_id / fixture, student=s)
+                          for s in ("ana", "ben-2", "Zoë Ünal", "9999"))}
+        assert len(seen) == 1, (fixture, seen)
+
+
+# --------------------------------------------------------------------------- catalogue, statements, starters
+
+
+def _cli(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_listed_shown_and_initialised(tmp_path):
+    listing = _cli("list").output
+    for ex in CORRECT:
+        assert re.search(rf"^{re.escape(ex)} +(numpy|symbolic) +{get_exercise(ex).entry} ", listing, re.M), ex
+        shown = _cli("show", ex)
+        assert shown.exit_code == 0 and f"entry: {get_exercise(ex).signature}" in shown.output
+        assert _cli("init", ex, str(tmp_path / f"{ex}.py")).exit_code == 0
+        assert _cli("init", ex, "--notebook", str(tmp_path / f"{ex}.ipynb")).exit_code == 0
+        nb = json.loads((tmp_path / f"{ex}.ipynb").read_text())
+        assert "".join(nb["cells"][1]["source"]).strip() == (tmp_path / f"{ex}.py").read_text().strip()
+
+
+@pytest.mark.parametrize("exercise_id", sorted(CORRECT))
+def test_the_starter_is_found_and_scores_nothing(grade, tmp_path, exercise_id):
+    ex = get_exercise(exercise_id)
+    starter = tmp_path / "answer.py"
+    starter.write_text(ex.starter.read_text())
+    r = grade(exercise_id, starter)
+    assert r.status == "graded" and r.score == 0 and r.diagnoses == ()
+    if ex.framework == "numpy":
+        assert all("raised NotImplementedError" in c.message for c in r.checks), [c.message for c in r.checks]
+
+
+@pytest.mark.parametrize("exercise_id", ["momentum-step", "adam-step", "rmsprop-step", "dropout", "xavier-init",
+                                         "xor-training"])
+def test_exercises_waiting_for_new_kinds_have_content_but_no_spec_yet(exercise_id):
+    folder = Path(__file__).parent.parent / "exercises" / exercise_id
+    assert (folder / "statement.md").read_text().startswith("# ")
+    assert "raise NotImplementedError" in (folder / "starter.py").read_text()
+    checks = (folder / "checks.md").read_text()
+    assert "## Checks" in checks and "points" in checks
+    assert not (folder / "spec.toml").exists()
+
+
+# --------------------------------------------------------------------------- diagnosis ids, titles, hints
+
+BUILTIN_IDS = {"sign-flipped", "missing-chain-rule", "sigmoid-derivative-only", "mse-gradient", "overflow",
+               "mutates-input", "wrong-axis", "missing-batch-mean", "transposed", "missing-relu-mask",
+               "bias-not-summed", "smoothing-over-c-minus-1", "smoothing-not-applied", "device-mismatch",
+               "not-differentiable"}
+WAITING = {"momentum-step": "reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "reference.optimizers:ADAM_MISTAKES",
+           "rmsprop-step": "reference.optimizers:RMSPROP_MISTAKES",
+           "dropout": "reference.regularisation:DROPOUT_MISTAKES",
+           "xavier-init": "reference.initialisation:XAVIER_MISTAKES", "xor-training": "reference.xor:MISTAKES"}
+
+
+def _mistake_ids(target: str) -> set[str]:
+    import importlib
+
+    module, name = target.split(":")
+    found = getattr(importlib.import_module(module), name)
+    return set(found["xor-training"] if name == "MISTAKES" else found)
+
+
+def test_every_mistake_of_a_spec_has_a_title_and_hint_or_is_a_contract_id():
+    for ex_id in CORRECT:
+        ex = get_exercise(ex_id)
+        tables = ex.raw.get("diagnoses", {})
+        for diag in ex.mistake_fns():
+            assert diag in tables or diag in BUILTIN_IDS, (ex_id, diag)
+        for diag, table in tables.items():
+            assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", diag) and table["title"] and len(table["hint"]) > 40
+
+
+def test_checks_md_of_waiting_exercises_carry_every_mistake_title_and_hint():
+    import tomllib
+
+    root = Path(__file__).parent.parent / "exercises"
+    for ex_id, target in WAITING.items():
+        text = (root / ex_id / "checks.md").read_text()
+        block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+        tables = tomllib.loads(block)["diagnoses"]
+        assert set(tables) == _mistake_ids(target), ex_id
+        assert all(t["title"] and len(t["hint"]) > 40 for t in tables.values())
+
+
+def test_contract_additions_list_every_new_diagnosis_id():
+    text = (Path(__file__).parent.parent / "docs" / "contract-additions.md").read_text()
+    section = text[text.index("## The course pack"):]
+    ids = set().union(*(set(get_exercise(e).mistake_fns()) for e in CORRECT),
+                      *(_mistake_ids(t) for t in WAITING.values()))
+    for diag in ids - BUILTIN_IDS:
+        assert f"| `{diag}` |" in section, diag
+    for ex_id in [*CORRECT, *WAITING]:
+        assert f"| `{ex_id}` |" in section, ex_id
