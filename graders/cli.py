@@ -1,10 +1,14 @@
 """The `dlgrade` command: a thin layer over graders.api and friends.
 
-Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error.
+Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error,
+3 dlgrade itself could not grade (the sandbox would not start, a missing
+dependency, an internal error): always one line, never a traceback
+(``DLGRADE_DEBUG=1`` shows the traceback of an internal error).
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,7 +34,46 @@ def _usage(msg: str) -> UsageFailure:
     return UsageFailure(msg)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GraderFailure(click.ClickException):
+    """dlgrade itself could not grade: one line and exit code 3."""
+
+    exit_code = 3
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
+
+
+def _failure(exc: BaseException, prefix: str = "") -> GraderFailure:
+    from graders.sandbox import failure_line
+
+    return GraderFailure(prefix + failure_line(exc))
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """What an unexpected exception means to the person who typed the command."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"dlgrade cannot run: the Python package {exc.name.split('.')[0]!r} is missing from "
+                f"{sys.executable} (reinstall dlgrade there: python -m pip install dlgrade)")
+    text = " ".join(str(exc).split())
+    return (f"dlgrade failed with an internal error ({type(exc).__name__}{': ' + text if text else ''}); "
+            "this is a bug in dlgrade: please report it with the output of the same command run with "
+            "DLGRADE_DEBUG=1")
+
+
+class DlgradeGroup(click.Group):
+    """The command group; an exception no command expected is one line and exit 3."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:  # click handled its own; this is dlgrade failing
+            if os.environ.get("DLGRADE_DEBUG") == "1":
+                raise
+            GraderFailure(internal_error_line(exc)).show()
+            sys.exit(GraderFailure.exit_code)
+
+
+@click.group(cls=DlgradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dlgrade", message="dlgrade %(version)s")
 def main():
     """dlgrade: grade deep-learning exercises (numeric, gradient, symbolic and
@@ -144,18 +187,19 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
       dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
     from graders import api
+    from graders.devices import GpuUnavailable
     from graders.engine import GraderError
-    from graders.sandbox import SandboxError, SandboxRequired
+    from graders.sandbox import SandboxError
 
     if not Path(submission).exists():
         raise _usage(f"{submission}: no such file or folder")
     try:
         report = api.check(submission, exercise_ids, exercises_dirs, student=student,
                            require_sandbox=require_sandbox)
-    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, SandboxRequired) as exc:
+    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, GpuUnavailable) as exc:
         raise _usage(str(exc))
-    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, never a traceback
-        raise _usage(f"dlgrade could not grade {submission}: {exc}")
+    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, exit 3
+        raise _failure(exc, f"dlgrade could not grade {submission}: ")
     from reports import outputs
 
     outputs.write_all(report, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
@@ -227,7 +271,8 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     import signal
 
     from graders import batch
-    from graders.sandbox import SandboxRequired
+    from graders.devices import GpuUnavailable
+    from graders.sandbox import SandboxError
     from reports.progress import progress_for
 
     # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
@@ -236,8 +281,14 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         summary = batch.grade_class(submissions_dir, out_dir, jobs=jobs, exercise_ids=exercise_ids,
                                     exercises_dirs=exercises_dirs, force=force,
                                     require_sandbox=require_sandbox, progress=progress_for())
-    except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired) as exc:
+    except (batch.BatchError, UnknownExercise, SpecError) as exc:
         raise _usage(str(exc))
+    except batch.GradingFailed as exc:  # dlgrade's own failure: nothing was written as a grade
+        if isinstance(exc.error, GpuUnavailable):  # the course asks for a GPU this machine lacks
+            raise _usage(str(exc.error))
+        raise GraderFailure(str(exc))
+    except SandboxError as exc:  # before anyone was graded
+        raise _failure(exc, f"dlgrade could not grade {submissions_dir}: ")
     except batch.Interrupted as exc:
         s = exc.summary
         click.echo(f"interrupted: {len(s.students) - len(s.pending)} of {len(s.students)} students "
@@ -247,11 +298,6 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         signal.signal(signal.SIGTERM, previous)
     for w in summary.warnings:
         click.echo(w, err=True)
-    if summary.grader_errors:
-        failed = sorted(summary.grader_errors)
-        click.echo(f"dlgrade itself failed on {len(failed)} student(s) "
-                   f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
-                   "see their results, and run again to grade them again", err=True)
     if summary.ignored:
         click.echo(f"ignored (not a submission): {', '.join(summary.ignored)}", err=True)
     click.echo(f"{len(summary.students)} students in {summary.seconds:.1f} s "

@@ -76,6 +76,31 @@ class SandboxError(Exception):
 class SandboxRequired(SandboxError):
     """``--require-sandbox`` was given but bubblewrap cannot be used here."""
 
+    def __init__(self, message: str, sandbox: bool = True):
+        super().__init__(message, sandbox=sandbox)
+
+
+class SandboxBroken(SandboxError):
+    """bubblewrap is installed but cannot create a sandbox on this machine."""
+
+    def __init__(self, message: str):
+        super().__init__(message, sandbox=True)
+
+
+DOCTOR_HINT = "run `dlgrade doctor` to see why"
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line for a human about a failure of dlgrade itself; a failure of the
+    sandbox (also when wrapped in another error) points to ``dlgrade doctor``."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, SandboxError) and cause.sandbox:
+            return text if "dlgrade doctor" in text else f"{text}; {DOCTOR_HINT}"
+        cause = cause.__cause__
+    return text
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -192,25 +217,33 @@ def bwrap_path() -> str | None:
     return os.environ.get("DLGRADE_BWRAP") or shutil.which("bwrap")
 
 
-def sandbox_status() -> tuple[bool, str]:
-    """Whether bubblewrap works here, and if not, why (one line for a human)."""
+def sandbox_probe() -> tuple[str, str]:
+    """Can bubblewrap create a sandbox here? ``(state, why)``: state ``"ok"``,
+    ``"disabled"`` (DLGRADE_NO_SANDBOX=1), ``"missing"`` (no bwrap) or ``"broken"``
+    (bwrap is there but fails); ``why`` is one line for a human ("" when ok)."""
     if os.environ.get("DLGRADE_NO_SANDBOX") == "1":
-        return False, "the sandbox is disabled (DLGRADE_NO_SANDBOX=1)"
+        return "disabled", "the sandbox is disabled (DLGRADE_NO_SANDBOX=1)"
     path = bwrap_path()
     if not path:
-        return False, "bubblewrap (bwrap) is not installed"
+        return "missing", "bubblewrap (bwrap) is not installed"
     if path in _probe_cache:
         return _probe_cache[path]
     cmd = [path, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
            "--tmpfs", "/tmp", "--remount-ro", "/tmp", "true"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        ok, why = r.returncode == 0, (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
+        ok, why = r.returncode == 0, (r.stderr.strip().splitlines() or [f"bwrap exited with {r.returncode}"])[-1]
     except (OSError, subprocess.TimeoutExpired) as exc:
         ok, why = False, f"bwrap could not start: {exc}"
-    result = (ok, "" if ok else f"bubblewrap is installed but cannot create a sandbox here ({why})")
+    result = ("ok", "") if ok else ("broken", f"bubblewrap is installed but cannot create a sandbox here ({why})")
     _probe_cache[path] = result
     return result
+
+
+def sandbox_status() -> tuple[bool, str]:
+    """Whether bubblewrap works here, and if not, why (one line for a human)."""
+    state, why = sandbox_probe()
+    return state == "ok", why
 
 
 def _namespace_args() -> list[str]:
@@ -227,10 +260,18 @@ def _namespace_args() -> list[str]:
 
 
 def choose_isolation(require_sandbox: bool = False) -> tuple[str, list[str]]:
-    """Return ``("sandbox"|"basic", warnings)``; raise SandboxRequired if asked to."""
-    ok, why = sandbox_status()
-    if ok:
+    """Return ``("sandbox"|"basic", warnings)``.
+
+    Without bubblewrap (or with DLGRADE_NO_SANDBOX=1) student code runs in basic
+    isolation, with a warning. Raises SandboxBroken when bubblewrap is
+    installed but fails (the machine must be fixed, or the sandbox explicitly
+    turned off), and SandboxRequired when ``require_sandbox`` cannot be met.
+    """
+    state, why = sandbox_probe()
+    if state == "ok":
         return "sandbox", []
+    if state == "broken":
+        raise SandboxBroken(f"{why}; {DOCTOR_HINT}, or set DLGRADE_NO_SANDBOX=1 to grade without the sandbox")
     if require_sandbox:
         raise SandboxRequired(f"--require-sandbox was given but {why}")
     return "basic", [basic_warning(why)]

@@ -952,9 +952,9 @@ def test_require_sandbox_refuses_basic_mode(monkeypatch):
 
     monkeypatch.setenv("DLGRADE_NO_SANDBOX", "1")
     result = CliRunner().invoke(main, ["check", str(CORRECT), "--require-sandbox"])
-    assert result.exit_code == 2
-    assert result.output == ("Error: --require-sandbox was given but the sandbox is disabled "
-                             "(DLGRADE_NO_SANDBOX=1)\n")
+    assert result.exit_code == 3  # dlgrade cannot grade as asked (CONTRACT §4)
+    assert result.output == (f"Error: dlgrade could not grade {CORRECT}: --require-sandbox was given but the "
+                             "sandbox is disabled (DLGRADE_NO_SANDBOX=1); run `dlgrade doctor` to see why\n")
 
 
 def test_sandbox_is_used_where_bwrap_works(runner):
