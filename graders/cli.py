@@ -247,6 +247,28 @@ def autograder(exercise_ids, out, torch_version, exercises_dirs):
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--require-sandbox", is_flag=True, help="Fail unless student code would run in the sandbox.")
+def doctor(as_json, require_sandbox):
+    """Say what this machine does when it grades, and why: how dlgrade is
+    installed, the interpreter, the isolation mode (bubblewrap, user
+    namespaces, AppArmor), torch and CUDA, scratch, limits; then grade a
+    correct answer end to end. Exits 0 only if grading works (3 otherwise).
+
+    \b
+    Example:
+      dlgrade doctor
+      dlgrade doctor --require-sandbox --json
+    """
+    from graders.doctor import examine, render
+
+    ex = examine()
+    click.echo(json.dumps(ex.to_dict(), indent=2) if as_json else render(ex))
+    if not ex.works or require_sandbox and ex.isolation != "sandbox":
+        sys.exit(GraderFailure.exit_code)
+
+
+@main.command()
 @click.argument("submissions_dir", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Where the grades go (created if needed; a re-run resumes there).")
