@@ -228,22 +228,46 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
 @click.option("--out", "-o", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the zip.")
 @click.option("--torch-version", default=None, help="The CPU-only PyTorch setup.sh installs (default: 2.13.0).")
+@click.option("--torch-index", default=None,
+              help="Where setup.sh gets PyTorch (default: PyTorch's CPU index; '' for pip's own configuration). "
+                   "DLGRADE_TORCH_INDEX overrides it when setup.sh runs.")
 @EXERCISES_DIR
-def autograder(exercise_ids, out, torch_version, exercises_dirs):
-    """Build a Gradescope autograder zip (setup.sh, run_autograder, dlgrade and
-    your --exercises-dir folders) that grades the named exercises.
+def autograder(exercise_ids, out, torch_version, torch_index, exercises_dirs):
+    """Build a Gradescope autograder zip (setup.sh, run_autograder, dlgrade as a
+    wheel, your --exercises-dir folders) that grades the named exercises.
 
     \b
     Example:
       dlgrade autograder --exercise stable-softmax --out autograder.zip
     """
-    from graders.autograder import DEFAULT_TORCH_VERSION, AutograderError, build_autograder
+    from graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, AutograderError, build_autograder
 
     try:
-        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION)
+        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION,
+                                TORCH_CPU_INDEX if torch_index is None else torch_index)
     except (UnknownExercise, SpecError, AutograderError) as exc:
         raise _usage(str(exc))
     click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
+
+
+@main.command()
+@click.option("--out", "-o", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The folder to write the wheel into.")
+def wheel(out_dir):
+    """Write this dlgrade as a wheel (dlgrade-VERSION-py3-none-any.whl), for
+    a GitHub Classroom template repository or a course's own package index.
+
+    \b
+    Example:
+      dlgrade wheel --out .github/dlgrade
+    """
+    from graders.wheelfile import WheelError, write_wheel
+
+    try:
+        path = write_wheel(out_dir)
+    except WheelError as exc:
+        raise _usage(str(exc))
+    click.echo(f"wrote {path}; install it with: python -m pip install {path}")
 
 
 @main.command()

@@ -155,6 +155,7 @@ COMMANDS_AND_THEIR_INSIDES = [
     (["grade", str(FIX / "softmax"), "--out", "{tmp}/out"], "graders.batch.grade_class"),
     (["autograder", "-e", "stable-softmax", "--out", "{tmp}/a.zip"], "graders.autograder.build_autograder"),
     (["doctor"], "graders.doctor.examine"),
+    (["wheel", "--out", "{tmp}"], "graders.wheelfile.build_wheel"),
 ]
 
 
@@ -255,3 +256,16 @@ def test_a_broken_sandbox_is_exit_3_in_one_line_for_grade(tmp_path, make_class, 
         assert json.loads((out / "results.json").read_text()) == []
         assert (out / "grades.csv").read_text().count("\n") == 1  # the header only
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_wheel_writes_this_dlgrade_as_a_wheel(tmp_path):
+    import zipfile
+
+    r = run("wheel", "--out", str(tmp_path / "whl"))
+    path = tmp_path / "whl" / "dlgrade-0.1.0-py3-none-any.whl"
+    assert r.output == f"wrote {path}; install it with: python -m pip install {path}\n"
+    assert "graders/cli.py" in zipfile.ZipFile(path).namelist()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = CliRunner().invoke(main, ["wheel", "--out", str(blocker / "sub")])
+    assert r.exit_code == 2 and r.output.startswith(f"Error: {blocker / 'sub' / path.name}: cannot be written")
