@@ -404,8 +404,27 @@ def our_package_dirs(binds: list[str] = ()) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@dataclass(frozen=True)
+class MaskPlan:
+    """What :func:`mask_args` decided: the bwrap arguments, the paths they mask
+    and the bound directories they expose again inside a mask."""
+
+    args: list[str]
+    masked: list[str]
+    exposed: list[str]
+
+    def hides(self, path: str) -> bool:
+        return any(_is_under(path, [m]) and not any(_is_under(path, [e]) and _is_under(e, [m])
+                                                    for e in self.exposed) for m in self.masked)
+
+
 def mask_args(secrets, binds: list[str], empty_dir: str) -> list[str]:
-    """bwrap arguments that hide every secret path the ``binds`` would show.
+    """bwrap arguments that hide every secret path the ``binds`` would show (see mask_plan)."""
+    return mask_plan(secrets, binds, empty_dir).args
+
+
+def mask_plan(secrets, binds: list[str], empty_dir: str) -> MaskPlan:
+    """How to hide every secret path the ``binds`` would show.
 
     Masks compose: each secret is hidden wherever a bind makes it visible (a
     directory bound at two places is masked at both); a secret inside another
@@ -427,12 +446,10 @@ def mask_args(secrets, binds: list[str], empty_dir: str) -> list[str]:
             if _is_under(real, [src]):
                 rel = os.path.relpath(real, src)
                 targets.add(dest if rel == "." else os.path.join(dest, rel))
-    args: list[str] = []
-    masked: list[str] = []  # masks so far; a target under one of them (and not re-exposed) is hidden
-    exposed: list[str] = []  # bind destinations bound again inside a mask
+    plan = MaskPlan([], [], [])
+    args, masked, exposed = plan.args, plan.masked, plan.exposed
     for t in sorted(targets, key=lambda p: (p.count(os.sep), p)):
-        if any(_is_under(t, [m]) and not any(_is_under(t, [e]) and _is_under(e, [m]) for e in exposed)
-               for m in masked):
+        if plan.hides(t):  # inside a mask already, and not bound again there
             continue
         inner = [(dest, group) for dest, group in mounts
                  if dest and dest != t and _is_under(dest, [t]) and group[0] in (*_BINDS, "--symlink")]
@@ -446,7 +463,7 @@ def mask_args(secrets, binds: list[str], empty_dir: str) -> list[str]:
             real = next(os.path.join(src, os.path.relpath(t, dest)) for src, dest in pairs if _is_under(t, [dest]))
             args += ["--ro-bind", empty_dir if os.path.isdir(real) else os.devnull, t]
         masked.append(t)
-    return args
+    return plan
 
 
 def _system_binds() -> list[str]:
@@ -681,7 +698,8 @@ class Worker:
         self.reply_slack_s = REPLY_SLACK_S
         self.jobs_run = 0
         self.starts = 0
-        self._bound: list[str] = []
+        self._bound: list[str] = []  # what the running sandbox binds, and masks (see _bwrap_cmd)
+        self._mask_plan = MaskPlan([], [], [])
         self._stderr_lines: list[str] = []
         if os.geteuid() == 0:
             uid = _pick_job_uid()
@@ -768,9 +786,9 @@ class Worker:
         devices = [a for i in range(0, len(gpu), 3) if gpu[i] == "--dev-bind" for a in gpu[i:i + 3]]
         binds = _system_binds() + py + [a for i in range(0, len(gpu), 3) if gpu[i] != "--dev-bind"
                                         for a in gpu[i:i + 3]]
-        self._bound = _bound_sources(binds)
+        self._bound, self._mask_plan = _bound_sources(binds), self._masks(binds)
         # /tmp first: an interpreter or virtual environment under /tmp is bound on top of it
-        cmd += ["--tmpfs", "/tmp"] + _traversable_parents(binds) + binds + self._masks(binds)
+        cmd += ["--tmpfs", "/tmp"] + _traversable_parents(binds) + binds + self._mask_plan.args
         # device nodes go into the fresh /dev before it becomes read-only
         cmd += ["--proc", "/proc", "--dev", "/dev", *devices, "--remount-ro", "/dev",
                 "--remount-ro", "/tmp",
@@ -781,7 +799,7 @@ class Worker:
         cmd += [sys.executable, "-I", "-B", SANDBOX_WORKER]
         return cmd
 
-    def _masks(self, binds: list[str]) -> list[str]:
+    def _masks(self, binds: list[str]) -> MaskPlan:
         """Mount an empty read-only directory (or file) over everything secret
         that a bound directory would otherwise show: dlgrade's source tree (the
         reference solutions), its installed packages, the hidden paths."""
@@ -798,7 +816,7 @@ class Worker:
                     os.makedirs(path, mode=0o700)
                 except OSError:
                     pass  # then nothing of ours will be written there either
-        return mask_args(secret, binds, str(empty_dir))
+        return mask_plan(secret, binds, str(empty_dir))
 
     def ensure_hidden(self, paths) -> None:
         """Hide more paths from the sandbox (restarting the zygote if it could see them)."""
@@ -806,7 +824,10 @@ class Worker:
         if not new:
             return
         self.hidden += tuple(new)
-        if self.isolation == "sandbox" and self.proc is not None and any(_is_under(p, self._bound) for p in new):
+        # restart only if the running sandbox shows one of them (an exercise folder
+        # inside dlgrade's installed, and already masked, packages does not count)
+        if self.isolation == "sandbox" and self.proc is not None and any(
+                _is_under(p, self._bound) and not self._mask_plan.hides(p) for p in new):
             self._stop()
             self.start()
 

@@ -158,7 +158,7 @@ def test_it_notices_a_secret_that_student_code_can_read(monkeypatch, tmp_path):
         ex = doctor.examine()
         assert not ex.works
         assert ex.finding("hidden").value == f"student code can read 1 of dlgrade's secret paths: {leak}"
-        assert ex.verdict.startswith(f"FAIL: dlgrade cannot grade on this machine: student code can read 1 of ")
+        assert ex.verdict.startswith("FAIL: dlgrade cannot grade on this machine: student code can read 1 of ")
     finally:
         remove_tree(leak)
 

@@ -562,6 +562,14 @@ def test_an_exercise_inside_installed_packages_is_hidden_with_them(tmp_path, in_
                         {"probe.py": probe.read_bytes()}, SHORT)
         assert outcome.reply["output"]["head"] == "['exercises', 'graders', 'reference']\n[]\n[]\n"
         outcome.cleanup()
+        # another exercise of the installed packages is hidden already: no restart (a torch
+        # zygote takes seconds to start); a folder the sandbox shows is another matter
+        starts = w.starts
+        w.ensure_hidden([site / "exercises" / "two-layer-backprop"])
+        assert w.starts == starts
+        (in_the_prefix / "visible").mkdir()
+        w.ensure_hidden([in_the_prefix / "visible"])
+        assert w.starts == starts + 1
 
 
 def test_hidden_folders_compose_with_binds_inside_them(tmp_path, in_the_prefix, monkeypatch):
