@@ -330,7 +330,7 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     except (batch.BatchError, UnknownExercise, SpecError) as exc:
         raise _usage(str(exc))
     except batch.GradingFailed as exc:  # dlgrade's own failure: nothing was written as a grade
-        if isinstance(exc.error, GpuUnavailable):  # the course asks for a GPU this machine lacks
+        if isinstance(exc.error, (GpuUnavailable, SpecError)):  # a GPU the machine lacks, a spec's typo
             raise _usage(str(exc.error))
         raise GraderFailure(str(exc))
     except SandboxError as exc:  # before anyone was graded

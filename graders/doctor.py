@@ -99,11 +99,12 @@ def installation() -> Finding:
         except ValueError:
             direct = None
         dists.append((dist, direct if isinstance(direct, dict) else None))
-    dist, direct = dists[0] if dists else (None, None)
     if tree is not None:  # the metadata that describes this tree, if pip installed it editable
         mine = [(d, u) for d, u in dists if u and u.get("dir_info", {}).get("editable")
                 and os.path.realpath(u.get("url", "").removeprefix("file://")) == str(tree)]
-        dist, direct = mine[0] if mine else (dist, None)
+    else:  # the metadata installed next to the packages this process imports
+        mine = [(d, u) for d, u in dists if os.path.realpath(d.locate_file("")) == os.path.realpath(pkg_dir)]
+    dist, direct = (mine or [(dists[0][0] if dists else None, None)])[0]
     url = (direct or {}).get("url", "")
     editable = bool((direct or {}).get("dir_info", {}).get("editable"))
     version = dist.version if dist is not None else "(not installed)"

@@ -459,6 +459,19 @@ def test_grade_command_says_when_dlgrade_itself_failed_in_one_line_exit_3(small_
     assert list((out / "students").glob("*")) == []
 
 
+def test_a_spec_error_found_while_grading_stays_a_usage_error(small_class, tmp_path, monkeypatch):
+    from graders.spec import SpecError
+
+    def typo(ex, source, student, runner):
+        raise SpecError("course/relu/spec.toml: [checks.values] tolerance: expected a number, got 'tight'")
+
+    monkeypatch.setattr(engine, "grade", typo)
+    res = CliRunner().invoke(main, ["grade", str(small_class), "--out", str(tmp_path / "out"), "-j", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[-1] == ("Error: course/relu/spec.toml: [checks.values] tolerance: expected a "
+                                          "number, got 'tight'")
+
+
 def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_class, tmp_path, monkeypatch):
     calls: list = []
     fake = _fake_html(calls)
