@@ -6,24 +6,33 @@ Gradescope extracts the zip into ``/autograder/source``, runs ``setup.sh`` once
 student's files in ``/autograder/submission``; it reads
 ``/autograder/results/results.json``.
 
-The zip carries a source copy of this dlgrade (``dlgrade/``, installable with
-pip) and the course's own exercise folders (``course-exercises/N-name/``), so
-building the image needs no access to dlgrade's repository. ``setup.sh``
-installs CPU-only PyTorch first (the default wheel pulls CUDA), then dlgrade,
-into a virtual environment.
+The zip carries this dlgrade as a wheel (``dlgrade-<version>-py3-none-any.whl``,
+written by :mod:`graders.wheelfile`) and the course's own exercise folders
+(``course-exercises/N-name/``), so building the image needs no access to
+dlgrade's repository. ``setup.sh`` creates its own virtual environment,
+installs CPU-only PyTorch into it first (the default wheel pulls CUDA) from
+``DLGRADE_TORCH_INDEX`` (default: the index given to ``dlgrade autograder
+--torch-index``, PyTorch's CPU index unless told otherwise; set but empty:
+pip's own configuration, for a course behind a mirror), then the wheel; then
+it runs ``dlgrade doctor``. Where the image cannot run the sandbox, it says so
+in the build log and leaves a ``dlgrade-no-sandbox`` marker: submissions are
+then graded with resource limits only (``DLGRADE_NO_SANDBOX=1``); where
+dlgrade cannot grade at all, the build fails.
+
+``run_autograder`` grades with that environment. A submission dlgrade refuses
+(exit code 2) gets a results.json that tells the student why; a failure of
+dlgrade itself (exit code 3, or no results at all) gets one that says the
+autograder, not the submission, is at fault, and run_autograder exits 3.
 
 Every path in both scripts can be moved with an environment variable, which is
-how the tests run ``run_autograder`` against a fake ``/autograder``:
+how the tests run them against a fake ``/autograder``:
 ``DLGRADE_AUTOGRADER_ROOT`` (default ``/autograder``), ``DLGRADE_AUTOGRADER_SOURCE``
 (``$ROOT/source``), ``DLGRADE_VENV`` (``$ROOT/dlgrade-venv``) and
 ``DLGRADE_PYTHON`` (``$DLGRADE_VENV/bin/python``).
 """
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
-import os
 import shlex
 import stat
 import sys
@@ -32,17 +41,21 @@ from pathlib import Path
 from string import Template
 
 from graders.spec import BUILTIN_DIR, exercise_dirs, get_exercise
+from graders.wheelfile import WheelError, build_wheel, files_under
 
 DEFAULT_TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-BUNDLE = "dlgrade"  # the source copy's folder inside the zip
 COURSE = "course-exercises"
-PACKAGES = ("graders", "reference", "reports", "exercises")
-SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
-SKIP_SUFFIXES = (".pyc", ".pyo")
+NO_SANDBOX_MARKER = "dlgrade-no-sandbox"
 FALLBACK_MESSAGE = ("dlgrade could not grade this submission: {reason}\n"
                     "Check that you uploaded the files the assignment asks for "
                     "(.py, .ipynb, .txt or .tex).")
+GRADER_FAILURE_MESSAGE = ("The autograder could not grade this submission because of a problem with the "
+                          "autograder itself, not with your submission: {reason}\n"
+                          "Your instructor has to fix the autograder (`dlgrade doctor` in its image says why); "
+                          "then ask for a regrade.")
+NOT_INSTALLED = ("dlgrade is not installed in this autograder ({python} is missing): "
+                 "setup.sh did not finish; rebuild the autograder")
 
 SETUP_SH = Template("""\
 #!/usr/bin/env bash
@@ -52,24 +65,46 @@ set -euo pipefail
 ROOT="$${DLGRADE_AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$${DLGRADE_AUTOGRADER_SOURCE:-$$ROOT/source}"
 VENV="$${DLGRADE_VENV:-$$ROOT/dlgrade-venv}"
+# where pip gets CPU-only PyTorch; set but empty: from pip's own configuration (a mirror)
+DEFAULT_TORCH_INDEX=$torch_index
+TORCH_INDEX="$${DLGRADE_TORCH_INDEX-$$DEFAULT_TORCH_INDEX}"
 
+# what the image lacks: Python's venv module, and bubblewrap for the sandbox
 export DEBIAN_FRONTEND=noninteractive
-if command -v apt-get >/dev/null 2>&1; then
+need=()
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv python3-pip)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+if [ $${#need[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip
-  # the sandbox; where the container cannot create one, dlgrade says so and
-  # runs submissions with resource limits only
-  apt-get install -y -qq --no-install-recommends bubblewrap || true
+  apt-get install -y -qq --no-install-recommends "$${need[@]}" \\
+    || apt-get install -y -qq --no-install-recommends python3 python3-venv python3-pip
 fi
 
 python3 -m venv "$$VENV"
-"$$VENV/bin/python" -m pip install -q --upgrade pip
 # CPU-only PyTorch first: dlgrade's own requirements would otherwise pull the CUDA build.
-"$$VENV/bin/python" -m pip install -q $torch_requirement --index-url $torch_index
-# dlgrade itself, from the copy this zip carries
-"$$VENV/bin/python" -m pip install -q "$$SOURCE/$bundle"
+if [ -n "$$TORCH_INDEX" ]; then
+  "$$VENV/bin/python" -m pip install -q $torch_requirement --index-url "$$TORCH_INDEX"
+else
+  "$$VENV/bin/python" -m pip install -q $torch_requirement
+fi
+# dlgrade itself: the wheel this zip carries
+"$$VENV/bin/python" -m pip install -q "$$SOURCE"/$wheel
+
 # fail the build now, not at the first submission, if an exercise does not load
 $show_exercises
+# can this image grade, and in the sandbox? (dlgrade doctor says what it does and why)
+rm -f "$$ROOT/$marker"
+if ! "$$VENV/bin/dlgrade" doctor; then
+  if DLGRADE_NO_SANDBOX=1 "$$VENV/bin/dlgrade" doctor >/dev/null; then
+    touch "$$ROOT/$marker"
+    echo "dlgrade: the sandbox cannot run in this image (see above): submissions will be graded" \\
+      "with resource limits only (isolation: basic)" >&2
+  else
+    echo "dlgrade cannot grade in this image (see above)" >&2
+    exit 1
+  fi
+fi
 """)
 
 RUN_AUTOGRADER = Template("""\
@@ -87,106 +122,34 @@ ERRORS="$$ROOT/results/dlgrade-stderr.txt"
 mkdir -p "$$ROOT/results"
 rm -f "$$RESULTS"
 cd "$$ROOT"
+if [ -f "$$ROOT/$marker" ]; then
+  export DLGRADE_NO_SANDBOX=1  # setup.sh found that this image cannot run the sandbox
+fi
+if [ ! -x "$$PYTHON" ]; then
+  echo $not_installed >&2
+  printf '%s\\n' $not_installed_json >"$$RESULTS"
+  exit 3
+fi
 "$$PYTHON" -m graders check "$$ROOT/submission" $check_args \\
     --gradescope "$$RESULTS" 2>"$$ERRORS"
+status=$$?
 cat "$$ERRORS" >&2
-if [ ! -s "$$RESULTS" ]; then
-  # dlgrade refused the submission (exit code 2: an unreadable notebook, say):
-  # Gradescope still gets a result that says why.
+if [ "$$status" -eq 2 ]; then
+  # dlgrade refused the submission (an unreadable notebook, say): the student learns why
   "$$PYTHON" -m graders.autograder fallback "$$RESULTS" "$$ERRORS"
+elif [ "$$status" -ge 2 ] || [ ! -s "$$RESULTS" ]; then
+  # dlgrade itself could not grade (exit code 3, or it died): say the autograder is at fault
+  rm -f "$$RESULTS"
+  "$$PYTHON" -m graders.autograder fallback --grader "$$RESULTS" "$$ERRORS" \\
+    || printf '%s\\n' $crashed_json >"$$RESULTS"
+  exit 3
 fi
 exit 0
-""")
-
-BUNDLE_PYPROJECT = Template("""\
-# dlgrade, as bundled into a Gradescope autograder by `dlgrade autograder`.
-[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "dlgrade"
-version = $version
-description = "dlgrade, bundled for a Gradescope autograder"
-requires-python = ">=3.10"
-dependencies = $dependencies
-
-[project.scripts]
-dlgrade = "graders.cli:main"
-
-[tool.setuptools]
-packages = $packages
-include-package-data = false
-
-[tool.setuptools.package-data]
-$package_data
 """)
 
 
 class AutograderError(Exception):
     """The autograder zip cannot be built (an output path that cannot be written)."""
-
-
-def _files_under(folder: Path):
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.endswith(SKIP_SUFFIXES) and not name.startswith("."):
-                yield Path(dirpath) / name
-
-
-def _package_dir(name: str) -> Path:
-    module = importlib.import_module(name)
-    return Path(module.__file__).resolve().parent
-
-
-def _project_metadata() -> tuple[str, list[str]]:
-    """This dlgrade's version and requirements: from its pyproject.toml in a
-    checkout, else from the installed distribution."""
-    pyproject = _package_dir("graders").parent / "pyproject.toml"
-    if pyproject.is_file():
-        from graders.spec import tomllib
-
-        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-        if project.get("name") == "dlgrade":
-            return str(project.get("version", "0")), list(project.get("dependencies", []))
-    try:
-        requires = importlib.metadata.requires("dlgrade") or []
-        version = importlib.metadata.version("dlgrade")
-    except importlib.metadata.PackageNotFoundError:
-        raise AutograderError("cannot tell which dlgrade this is (no pyproject.toml, not installed)") from None
-    return version, [r for r in requires if "extra ==" not in r]
-
-
-def _bundle_files() -> dict[str, Path]:
-    """Archive name -> file, for the source copy of dlgrade's packages."""
-    files = {}
-    for name in PACKAGES:
-        root = _package_dir(name)
-        for path in _files_under(root):
-            files[f"{BUNDLE}/{name}/{path.relative_to(root).as_posix()}"] = path
-    return files
-
-
-def _bundle_pyproject(files: dict[str, Path]) -> str:
-    version, deps = _project_metadata()
-    pkg_dirs = {str(Path(a).parent): str(Path(a).parent.relative_to(BUNDLE)).replace("/", ".")
-                for a in files if a.endswith("/__init__.py")}
-    data: dict[str, set[str]] = {}
-    for a in files:
-        owner = next((p for p in Path(a).parents if str(p) in pkg_dirs), None)
-        if owner is None:
-            continue
-        rel = Path(a).relative_to(owner)
-        if rel.parent == Path(".") and rel.suffix == ".py":
-            continue  # a module of the package itself
-        # data: statements, specs, templates, and the .py files of exercise folders
-        data.setdefault(pkg_dirs[str(owner)], set()).add(
-            "*" if rel.parent == Path(".") else f"{rel.parent.as_posix()}/*")
-    package_data = "\n".join(f"{json.dumps(pkg)} = {json.dumps(sorted(p))}" for pkg, p in sorted(data.items()))
-    return BUNDLE_PYPROJECT.substitute(version=json.dumps(version), dependencies=json.dumps(deps),
-                                       packages=json.dumps(sorted(pkg_dirs.values())),
-                                       package_data=package_data)
 
 
 def _course_dirs(exercises_dirs) -> list[Path]:
@@ -199,19 +162,31 @@ def _course_dirs(exercises_dirs) -> list[Path]:
     return found
 
 
-def scripts(exercise_ids, course_names, torch_version: str = DEFAULT_TORCH_VERSION) -> dict[str, str]:
-    """``setup.sh`` and ``run_autograder`` for these exercises and course folders."""
+def _results_json(message: str) -> str:
+    return json.dumps({"score": 0.0, "output": message, "tests": []})
+
+
+def scripts(exercise_ids, course_names, torch_version: str = DEFAULT_TORCH_VERSION,
+            wheel: str = "dlgrade-0.1.0-py3-none-any.whl", torch_index: str = TORCH_CPU_INDEX) -> dict[str, str]:
+    """``setup.sh`` and ``run_autograder`` for these exercises, course folders and wheel."""
     q = shlex.quote
     exercise_args = " ".join(f"--exercise {q(e)}" for e in exercise_ids)
     dir_args = " ".join(f'--exercises-dir "$SOURCE"/{q(f"{COURSE}/{n}")}' for n in course_names)
     show = "\n".join(f'"$VENV/bin/python" -m graders show {q(e)} {dir_args}'.rstrip() + " >/dev/null"
                      for e in exercise_ids)
-    common = dict(exercises=", ".join(exercise_ids), bundle=BUNDLE)
+    not_installed = NOT_INSTALLED.format(python="$PYTHON")
+    common = dict(exercises=", ".join(exercise_ids), marker=NO_SANDBOX_MARKER)
     return {
         "setup.sh": SETUP_SH.substitute(common, torch_requirement=q(f"torch=={torch_version}"),
-                                        torch_index=q(TORCH_CPU_INDEX), show_exercises=show),
+                                        torch_index=q(torch_index),
+                                        wheel=q(wheel), show_exercises=show),
         "run_autograder": RUN_AUTOGRADER.substitute(
-            common, check_args=f"{exercise_args} {dir_args}".strip()),
+            common, check_args=f"{exercise_args} {dir_args}".strip(),
+            not_installed=f'"{not_installed}"',
+            not_installed_json=q(_results_json(GRADER_FAILURE_MESSAGE.format(
+                reason=NOT_INSTALLED.format(python="the autograder's Python")))),
+            crashed_json=q(_results_json(GRADER_FAILURE_MESSAGE.format(
+                reason="dlgrade stopped without a result")))),
     }
 
 
@@ -222,11 +197,14 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) 
     zf.writestr(info, data)
 
 
-def build_autograder(out, exercise_ids, exercises_dirs=(), torch_version: str = DEFAULT_TORCH_VERSION) -> Path:
+def build_autograder(out, exercise_ids, exercises_dirs=(), torch_version: str = DEFAULT_TORCH_VERSION,
+                     torch_index: str = TORCH_CPU_INDEX) -> Path:
     """Write the autograder zip for ``exercise_ids`` to ``out``; returns its path.
 
-    Raises UnknownExercise / SpecError for an exercise that does not load, and
-    AutograderError when no exercise is named or ``out`` cannot be written.
+    ``torch_index``: where setup.sh gets PyTorch unless ``DLGRADE_TORCH_INDEX``
+    says otherwise ("" for pip's own configuration). Raises UnknownExercise /
+    SpecError for an exercise that does not load, and AutograderError when no
+    exercise is named, dlgrade's version is unknown or ``out`` cannot be written.
     """
     if not exercise_ids:
         raise AutograderError("name at least one exercise with --exercise")
@@ -234,42 +212,47 @@ def build_autograder(out, exercise_ids, exercises_dirs=(), torch_version: str = 
         get_exercise(e, exercises_dirs)
     course = _course_dirs(exercises_dirs)
     names = [f"{i}-{d.name}" for i, d in enumerate(course, start=1)]
-    files = _bundle_files()
+    try:
+        wheel, wheel_bytes = build_wheel()
+    except WheelError as exc:
+        raise AutograderError(str(exc)) from None
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "w") as zf:
-            for name, text in scripts(exercise_ids, names, torch_version).items():
+            for name, text in scripts(exercise_ids, names, torch_version, wheel, torch_index).items():
                 _add(zf, name, text.encode("utf-8"), executable=True)
-            _add(zf, f"{BUNDLE}/pyproject.toml", _bundle_pyproject(files).encode("utf-8"))
-            for arc, path in sorted(files.items()):
-                _add(zf, arc, path.read_bytes())
+            _add(zf, wheel, wheel_bytes)
             for name, d in zip(names, course):
-                for path in _files_under(d):
+                for path in files_under(d):
                     _add(zf, f"{COURSE}/{name}/{path.relative_to(d).as_posix()}", path.read_bytes())
     except OSError as exc:
         raise AutograderError(f"{out}: cannot be written ({exc.strerror or exc})") from None
     return out
 
 
-def write_fallback(results: Path, errors: Path) -> None:
-    """A results.json worth 0 that says why dlgrade refused the submission."""
+def write_fallback(results: Path, errors: Path, grader: bool = False) -> None:
+    """A results.json worth 0 that says why there is no grade: dlgrade refused the
+    submission (the student's to fix), or (``grader``) dlgrade itself failed."""
     try:
         lines = [ln.strip() for ln in errors.read_text(encoding="utf-8", errors="replace").splitlines()]
     except OSError:
         lines = []
     reason = next((ln for ln in reversed(lines) if ln), "no reason was given")
     reason = reason.removeprefix("Error: ")
-    data = {"score": 0.0, "output": FALLBACK_MESSAGE.format(reason=reason), "tests": []}
+    message = (GRADER_FAILURE_MESSAGE if grader else FALLBACK_MESSAGE).format(reason=reason)
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    results.write_text(json.dumps({"score": 0.0, "output": message, "tests": []}, indent=2) + "\n",
+                       encoding="utf-8")
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "fallback":
-        write_fallback(Path(argv[1]), Path(argv[2]))
+    grader = argv[1:2] == ["--grader"]
+    rest = [a for i, a in enumerate(argv) if not (i == 1 and grader)]
+    if len(rest) == 3 and rest[0] == "fallback":
+        write_fallback(Path(rest[1]), Path(rest[2]), grader=grader)
         return 0
-    print("usage: python -m graders.autograder fallback RESULTS_JSON STDERR_FILE", file=sys.stderr)
+    print("usage: python -m graders.autograder fallback [--grader] RESULTS_JSON STDERR_FILE", file=sys.stderr)
     return 2
 
 

@@ -27,8 +27,10 @@ run, Ctrl-C included, each with one atomic rename.
 
 One bad submission never stops the batch: whatever a student's code does is a
 graded result; an unreadable submission is an ``error`` result for that
-student; a failure of dlgrade itself is an ``error`` result that says so, and
-is graded again on the next run.
+student. A failure of dlgrade itself (the sandbox would not start, a bug) is
+never recorded as a student's grade: the batch stops at once with
+:class:`GradingFailed`, keeping every student graded before it; the next run
+resumes there.
 """
 from __future__ import annotations
 
@@ -41,7 +43,6 @@ import json
 import os
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -57,8 +58,10 @@ from graders.submission import SUFFIXES, Submission, SubmissionError, printable_
 BATCH_FORMAT = 1
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
 LOCK_NAME = ".dlgrade-lock"
-GRADER_FAILURE = ("dlgrade itself failed while grading this exercise (a grader problem, not the "
-                  "student's; the next run grades it again): {error}")
+GRADING_FAILED = ("dlgrade itself failed while grading {student} ({exercise}): {error}; "
+                  "the batch stopped with {graded} of {total} students graded (kept in {out}), "
+                  "no grade written for {student} or the {pending} others not graded yet; "
+                  "fix this and run the same command again to grade them")
 DUPLICATE_STUDENT = ("more than one submission for student {student!r} ({names}); "
                      "keep one and grade again")
 NO_ENTRY_IN_CLASS = ("{root}: no submission defines an exercise entry (looked for {entries}); "
@@ -67,6 +70,37 @@ NO_ENTRY_IN_CLASS = ("{root}: no submission defines an exercise entry (looked fo
 
 class BatchError(Exception):
     """The batch as a whole cannot run (a usage error: no such folder, output folder busy)."""
+
+
+class ExerciseFailed(Exception):
+    """dlgrade itself failed on one exercise of one student (``error`` is why)."""
+
+    def __init__(self, student: str, exercise: str, error: BaseException):
+        super().__init__(f"{student} ({exercise}): {error}")
+        self.student, self.exercise, self.error = student, exercise, error
+
+
+class GradingFailed(Exception):
+    """dlgrade itself failed while grading (CONTRACT §4: exit 3); the batch stopped.
+
+    ``summary`` says who was graded (and kept) before; ``student``/``exercise``
+    where it failed; ``error`` the failure itself.
+    """
+
+    def __init__(self, summary: "BatchSummary", failed: ExerciseFailed):
+        self.summary, self.student, self.exercise, self.error = summary, failed.student, failed.exercise, failed.error
+        done = len(summary.graded) + len(summary.unchanged)
+        super().__init__(GRADING_FAILED.format(
+            student=failed.student, exercise=failed.exercise, error=_one_line(failed.error), graded=done,
+            total=len(summary.students), out=summary.out_dir, pending=max(len(summary.pending) - 1, 0)))
+
+
+def _one_line(exc: BaseException) -> str:
+    from graders.engine import GraderError
+    from graders.sandbox import SandboxError, failure_line
+
+    text = failure_line(exc)
+    return text if isinstance(exc, (GraderError, SandboxError)) else f"{type(exc).__name__}: {text}"
 
 
 @dataclass(frozen=True)
@@ -87,8 +121,7 @@ class BatchSummary:
     students: list[str]
     graded: list[str] = field(default_factory=list)  # graded in this run
     unchanged: list[str] = field(default_factory=list)  # skipped: already graded, nothing changed
-    pending: list[str] = field(default_factory=list)  # not graded yet (the run was interrupted)
-    grader_errors: list[str] = field(default_factory=list)  # dlgrade failed on them: graded again next run
+    pending: list[str] = field(default_factory=list)  # not graded yet (the run was interrupted or failed)
     gradings: int = 0  # exercise results produced in this run
     isolation: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -268,8 +301,8 @@ def fingerprint(student: Student, key: dict, root: Path) -> str | None:
 
 def grade_student(student: Student, runner: Runner, exercises: list[Exercise], root: Path,
                   warnings: tuple[str, ...] = (), direct_text: bool = False) -> Report:
-    """Every exercise of one student; never raises for anything the student did or
-    for a failure of dlgrade on one exercise (both become results)."""
+    """Every exercise of one student; never raises for anything the student did
+    (that is a result). Raises ExerciseFailed when dlgrade itself fails."""
     if student.clashes:
         msg = DUPLICATE_STUDENT.format(student=student.id, names=", ".join(student.clashes))
         results = [_error(ex, student.id, msg, {"kind": "submission"}) for ex in exercises]
@@ -289,22 +322,14 @@ def _grade_exercise(ex: Exercise, sub: Submission, runner: Runner, direct: bool)
     except SubmissionError as exc:  # the student's problem (grade_one grades unreadable files itself)
         return _error(ex, sub.student, str(exc), {"kind": "submission"})
     except Exception as exc:
-        # GraderError, SandboxError, or a bug in dlgrade: never the student's fault,
-        # and never a reason to stop grading the other students.
-        error = f"{type(exc).__name__}: {exc}"
-        return _error(ex, sub.student, GRADER_FAILURE.format(error=error),
-                      {"kind": "grader", "type": type(exc).__name__,
-                       "traceback": traceback.format_exc(limit=-8)})
+        # GraderError, SandboxError, or a bug in dlgrade: never the student's
+        # fault, so never their grade; the batch stops (see grade_class)
+        raise ExerciseFailed(sub.student, ex.id, exc) from exc
 
 
 def _error(ex: Exercise, student: str, message: str, error: dict) -> ExerciseResult:
     return ExerciseResult(student=student, exercise=ex.id, title=ex.title, status="error",
                           max_score=ex.max_score, message=message, error=error)
-
-
-def needs_regrade(report: Report) -> bool:
-    """A result dlgrade itself failed to produce is graded again on the next run."""
-    return any(r.status == "error" and r.error.get("kind") == "grader" for r in report.results)
 
 
 def report_from_dict(d: dict) -> Report:
@@ -468,9 +493,12 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
 
     ``jobs`` grading threads (default: the number of CPUs) each keep their own
     warm sandboxed workers. Returns a BatchSummary. Raises BatchError,
-    UnknownExercise, SpecError or SandboxRequired (usage errors) before grading
+    UnknownExercise, SpecError (usage errors) before grading
     anyone, and Interrupted (a KeyboardInterrupt carrying the summary) on
-    Ctrl-C, after the output folder was made consistent.
+    Ctrl-C, after the output folder was made consistent. Raises SandboxError
+    when the sandbox cannot be used (before grading anyone) and GradingFailed
+    when dlgrade itself fails on a student (after keeping the students graded
+    before; none of dlgrade's failures is written as a student's grade).
     """
     t0 = time.perf_counter()
     progress = progress or Progress()
@@ -501,14 +529,11 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
         html = _html_module()
         grade = partial(grade_student, exercises=exercises, root=root, warnings=tuple(warnings),
                         direct_text=bool(exercise_ids) and len(exercises) == 1)
+        failed: ExerciseFailed | None = None
         try:
             with GradingPool(jobs, isolation) as pool:
                 for student, report in pool.imap_unordered(grade, todo):
-                    fp = fingerprints[student.id]
-                    if needs_regrade(report):
-                        fp = None
-                        summary.grader_errors.append(student.id)
-                    folder.commit(report, fp, ids)
+                    folder.commit(report, fingerprints[student.id], ids)
                     summary.graded.append(student.id)
                     summary.gradings += len(report.results)
                     if html is not None:
@@ -519,6 +544,8 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
                     progress.advance(report)
         except KeyboardInterrupt:
             summary.interrupted = True
+        except ExerciseFailed as exc:  # stop at once; students in flight are graded next run
+            failed = exc
         finally:
             progress.finish()
         done = set(summary.graded) | set(summary.unchanged)
@@ -529,10 +556,12 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     finally:
         folder.close()
     summary.seconds = time.perf_counter() - t0
+    if failed is not None:
+        raise GradingFailed(summary, failed) from failed.error
     if summary.interrupted:
         raise Interrupted(summary)
     return summary
 
 
 __all__ = ["grade_class", "grade_student", "find_students", "class_exercises", "fingerprint", "grading_key",
-           "BatchError", "BatchSummary", "Interrupted", "Progress", "OutputFolder", "Student"]
+           "BatchError", "BatchSummary", "ExerciseFailed", "GradingFailed", "Interrupted", "Progress", "OutputFolder", "Student"]

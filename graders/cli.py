@@ -1,6 +1,9 @@
 """The `dlgrade` command: a thin layer over graders.api and friends.
 
-Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error.
+Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error,
+3 dlgrade itself could not grade (the sandbox would not start, a missing
+dependency, an internal error): always one line, never a traceback
+(``DLGRADE_DEBUG=1`` shows the traceback of an internal error).
 """
 from __future__ import annotations
 
@@ -39,7 +42,46 @@ def _usage(msg: str) -> UsageFailure:
     return UsageFailure(msg)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class GraderFailure(click.ClickException):
+    """dlgrade itself could not grade: one line and exit code 3."""
+
+    exit_code = 3
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=file is None)
+
+
+def _failure(exc: BaseException, prefix: str = "") -> GraderFailure:
+    from graders.sandbox import failure_line
+
+    return GraderFailure(prefix + failure_line(exc))
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """What an unexpected exception means to the person who typed the command."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"dlgrade cannot run: the Python package {exc.name.split('.')[0]!r} is missing from "
+                f"{sys.executable} (reinstall dlgrade there: python -m pip install dlgrade)")
+    text = " ".join(str(exc).split())
+    return (f"dlgrade failed with an internal error ({type(exc).__name__}{': ' + text if text else ''}); "
+            "this is a bug in dlgrade: please report it with the output of the same command run with "
+            "DLGRADE_DEBUG=1")
+
+
+class DlgradeGroup(click.Group):
+    """The command group; an exception no command expected is one line and exit 3."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:  # click handled its own; this is dlgrade failing
+            if os.environ.get("DLGRADE_DEBUG") == "1":
+                raise
+            GraderFailure(internal_error_line(exc)).show()
+            sys.exit(GraderFailure.exit_code)
+
+
+@click.group(cls=DlgradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dlgrade", message="dlgrade %(version)s")
 def main():
     """dlgrade: grade deep-learning exercises (numeric, gradient, symbolic and
@@ -153,18 +195,19 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
       dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
     from graders import api
+    from graders.devices import GpuUnavailable
     from graders.engine import GraderError
-    from graders.sandbox import SandboxError, SandboxRequired
+    from graders.sandbox import SandboxError
 
     if not os.path.lexists(submission):  # a dangling link exists: it is refused, graded as an error
         raise _usage(f"{submission}: no such file or folder")
     try:
         report = api.check(submission, exercise_ids, exercises_dirs, student=student,
                            require_sandbox=require_sandbox)
-    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, SandboxRequired) as exc:
+    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, GpuUnavailable) as exc:
         raise _usage(str(exc))
-    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, never a traceback
-        raise _usage(f"dlgrade could not grade {submission}: {exc}")
+    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, exit 3
+        raise _failure(exc, f"dlgrade could not grade {submission}: ")
     from graders.results import StudentReport
     from reports import outputs
 
@@ -201,19 +244,23 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
 @click.option("--out", "-o", default="autograder.zip", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the zip.")
 @click.option("--torch-version", default=None, help="The CPU-only PyTorch setup.sh installs (default: 2.13.0).")
+@click.option("--torch-index", default=None,
+              help="Where setup.sh gets PyTorch (default: PyTorch's CPU index; '' for pip's own configuration). "
+                   "DLGRADE_TORCH_INDEX overrides it when setup.sh runs.")
 @EXERCISES_DIR
-def autograder(exercise_ids, out, torch_version, exercises_dirs):
-    """Build a Gradescope autograder zip (setup.sh, run_autograder, dlgrade and
-    your --exercises-dir folders) that grades the named exercises.
+def autograder(exercise_ids, out, torch_version, torch_index, exercises_dirs):
+    """Build a Gradescope autograder zip (setup.sh, run_autograder, dlgrade as a
+    wheel, your --exercises-dir folders) that grades the named exercises.
 
     \b
     Example:
       dlgrade autograder --exercise stable-softmax --out autograder.zip
     """
-    from graders.autograder import DEFAULT_TORCH_VERSION, AutograderError, build_autograder
+    from graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, AutograderError, build_autograder
 
     try:
-        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION)
+        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION,
+                                TORCH_CPU_INDEX if torch_index is None else torch_index)
     except (UnknownExercise, SpecError, AutograderError) as exc:
         raise _usage(str(exc))
     click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
@@ -252,6 +299,48 @@ def _export_specs(export_formats, export_file, points_possible, assignment):
         raise _usage("--export-file names one file: give a single --export with it")
     file = str(Path(export_file).resolve()) if export_file else ""
     return [ExportSpec(f, file, points_possible, assignment) for f in formats]
+
+
+@main.command()
+@click.option("--out", "-o", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The folder to write the wheel into.")
+def wheel(out_dir):
+    """Write this dlgrade as a wheel (dlgrade-VERSION-py3-none-any.whl), for
+    a GitHub Classroom template repository or a course's own package index.
+
+    \b
+    Example:
+      dlgrade wheel --out .github/dlgrade
+    """
+    from graders.wheelfile import WheelError, write_wheel
+
+    try:
+        path = write_wheel(out_dir)
+    except WheelError as exc:
+        raise _usage(str(exc))
+    click.echo(f"wrote {path}; install it with: python -m pip install {path}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--require-sandbox", is_flag=True, help="Fail unless student code would run in the sandbox.")
+def doctor(as_json, require_sandbox):
+    """Say what this machine does when it grades, and why: how dlgrade is
+    installed, the interpreter, the isolation mode (bubblewrap, user
+    namespaces, AppArmor), torch and CUDA, scratch, limits; then grade a
+    correct answer end to end. Exits 0 only if grading works (3 otherwise).
+
+    \b
+    Example:
+      dlgrade doctor
+      dlgrade doctor --require-sandbox --json
+    """
+    from graders.doctor import examine, render
+
+    ex = examine()
+    click.echo(json.dumps(ex.to_dict(), indent=2) if as_json else render(ex))
+    if not ex.works or require_sandbox and ex.isolation != "sandbox":
+        sys.exit(GraderFailure.exit_code)
 
 
 @main.command()
@@ -294,10 +383,11 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
 
     from graders import batch, lms
     from graders.archives import ArchiveError
+    from graders.devices import GpuUnavailable
     from graders.layouts import LayoutError
     from graders.overrides import OverrideError
     from graders.roster import RosterError
-    from graders.sandbox import SandboxRequired
+    from graders.sandbox import SandboxError
     from reports.progress import progress_for
 
     from reports.github import InertStream, on_github
@@ -313,9 +403,15 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
                          exercises_dirs=exercises_dirs, force=force, require_sandbox=require_sandbox,
                          progress=progress_for(stream))
         summary = done.batch
-    except (batch.BatchError, UnknownExercise, SpecError, SandboxRequired, LayoutError, ArchiveError, RosterError,
+    except (batch.BatchError, UnknownExercise, SpecError, LayoutError, ArchiveError, RosterError,
             OverrideError) as exc:
         raise _usage(str(exc))
+    except batch.GradingFailed as exc:  # dlgrade's own failure: nothing was written as a grade
+        if isinstance(exc.error, (GpuUnavailable, SpecError)):  # a GPU the machine lacks, a spec's typo
+            raise _usage(str(exc.error))
+        raise GraderFailure(str(exc))
+    except SandboxError as exc:  # before anyone was graded
+        raise _failure(exc, f"dlgrade could not grade {submissions_dir}: ")
     except batch.Interrupted as exc:
         s = exc.summary
         click.echo(f"interrupted: {len(s.students) - len(s.pending)} of {len(s.students)} students "
@@ -327,11 +423,6 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
             stream.flush()
     for w in summary.warnings:
         click.echo(_printable(w), err=True)
-    if summary.grader_errors:
-        failed = sorted(summary.grader_errors)
-        click.echo(_printable(f"dlgrade itself failed on {len(failed)} student(s) "
-                              f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
-                              "see their results, and run again to grade them again"), err=True)
     if summary.ignored:
         click.echo(_printable(f"ignored (not a submission): {', '.join(summary.ignored)}"), err=True)
     _lms_lines(done, out_dir)

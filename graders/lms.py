@@ -19,6 +19,7 @@ from pathlib import Path
 from graders import batch, gradebook, layouts
 from graders import overrides as overrides_mod
 from graders import roster as roster_mod
+from graders.sandbox import choose_isolation
 
 INTAKE_LOCK = ".dlgrade-intake-lock"
 SUBMISSIONS_DIR = "submissions"
@@ -53,6 +54,8 @@ def grade(source, out_dir, layout: str | None = None, roster_file=None,
     if not source.exists():
         raise batch.BatchError(f"{source}: no such folder")  # batch grading's own wording
     ros = roster_mod.read_roster(roster_file) if roster_file else None
+    # a sandbox that cannot start is dlgrade's failure: refuse before anything is written
+    choose_isolation(bool(batch_options.get("require_sandbox", False)))
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(out / INTAKE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)

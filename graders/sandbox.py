@@ -37,14 +37,17 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
 WORKER_FILE = Path(__file__).with_name("worker.py")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# the folder holding dlgrade's top-level packages: a checkout (or an unpacked
+# sdist) for an editable install, a site-packages directory for a wheel
+PACKAGES_DIR = Path(__file__).resolve().parent.parent
 SANDBOX_WORKER = "/dlgrade/worker.py"
 SANDBOX_JOBS = "/jobs"
-OUR_PACKAGES = ("graders", "reference", "exercises", "reports")
+OUR_PACKAGES = ("graders", "reference", "exercises", "reports", "dlgrade")
 # how long a worker may take to import numpy/torch/sympy before we give up on it
 START_TIMEOUT_S = 120.0
 # how long past a job's wall-clock limit we wait for the zygote's reply
@@ -59,11 +62,44 @@ _EMPTY_OUTPUT = {"head": "", "tail": "", "total_bytes": 0, "dropped_bytes": 0}
 
 
 class SandboxError(Exception):
-    """The execution layer itself failed (a dlgrade problem, not the student's)."""
+    """The execution layer itself failed (a dlgrade problem, not the student's).
+
+    ``sandbox``: the failure is the sandbox's (bubblewrap would not start or
+    hides what the worker needs), so ``dlgrade doctor`` can tell why.
+    """
+
+    def __init__(self, message: str, sandbox: bool = False):
+        super().__init__(message)
+        self.sandbox = sandbox
 
 
 class SandboxRequired(SandboxError):
     """``--require-sandbox`` was given but bubblewrap cannot be used here."""
+
+    def __init__(self, message: str, sandbox: bool = True):
+        super().__init__(message, sandbox=sandbox)
+
+
+class SandboxBroken(SandboxError):
+    """bubblewrap is installed but cannot create a sandbox on this machine."""
+
+    def __init__(self, message: str):
+        super().__init__(message, sandbox=True)
+
+
+DOCTOR_HINT = "run `dlgrade doctor` to see why"
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line for a human about a failure of dlgrade itself; a failure of the
+    sandbox (also when wrapped in another error) points to ``dlgrade doctor``."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, SandboxError) and cause.sandbox:
+            return text if "dlgrade doctor" in text else f"{text}; {DOCTOR_HINT}"
+        cause = cause.__cause__
+    return text
 
 
 @dataclass(frozen=True)
@@ -181,25 +217,33 @@ def bwrap_path() -> str | None:
     return os.environ.get("DLGRADE_BWRAP") or shutil.which("bwrap")
 
 
-def sandbox_status() -> tuple[bool, str]:
-    """Whether bubblewrap works here, and if not, why (one line for a human)."""
+def sandbox_probe() -> tuple[str, str]:
+    """Can bubblewrap create a sandbox here? ``(state, why)``: state ``"ok"``,
+    ``"disabled"`` (DLGRADE_NO_SANDBOX=1), ``"missing"`` (no bwrap) or ``"broken"``
+    (bwrap is there but fails); ``why`` is one line for a human ("" when ok)."""
     if os.environ.get("DLGRADE_NO_SANDBOX") == "1":
-        return False, "the sandbox is disabled (DLGRADE_NO_SANDBOX=1)"
+        return "disabled", "the sandbox is disabled (DLGRADE_NO_SANDBOX=1)"
     path = bwrap_path()
     if not path:
-        return False, "bubblewrap (bwrap) is not installed"
+        return "missing", "bubblewrap (bwrap) is not installed"
     if path in _probe_cache:
         return _probe_cache[path]
     cmd = [path, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
            "--tmpfs", "/tmp", "--remount-ro", "/tmp", "true"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        ok, why = r.returncode == 0, (r.stderr.strip().splitlines() or ["bwrap failed"])[-1]
+        ok, why = r.returncode == 0, (r.stderr.strip().splitlines() or [f"bwrap exited with {r.returncode}"])[-1]
     except (OSError, subprocess.TimeoutExpired) as exc:
         ok, why = False, f"bwrap could not start: {exc}"
-    result = (ok, "" if ok else f"bubblewrap is installed but cannot create a sandbox here ({why})")
+    result = ("ok", "") if ok else ("broken", f"bubblewrap is installed but cannot create a sandbox here ({why})")
     _probe_cache[path] = result
     return result
+
+
+def sandbox_status() -> tuple[bool, str]:
+    """Whether bubblewrap works here, and if not, why (one line for a human)."""
+    state, why = sandbox_probe()
+    return state == "ok", why
 
 
 def _namespace_args() -> list[str]:
@@ -216,10 +260,18 @@ def _namespace_args() -> list[str]:
 
 
 def choose_isolation(require_sandbox: bool = False) -> tuple[str, list[str]]:
-    """Return ``("sandbox"|"basic", warnings)``; raise SandboxRequired if asked to."""
-    ok, why = sandbox_status()
-    if ok:
+    """Return ``("sandbox"|"basic", warnings)``.
+
+    Without bubblewrap (or with DLGRADE_NO_SANDBOX=1) student code runs in basic
+    isolation, with a warning. Raises SandboxBroken when bubblewrap is
+    installed but fails (the machine must be fixed, or the sandbox explicitly
+    turned off), and SandboxRequired when ``require_sandbox`` cannot be met.
+    """
+    state, why = sandbox_probe()
+    if state == "ok":
         return "sandbox", []
+    if state == "broken":
+        raise SandboxBroken(f"{why}; {DOCTOR_HINT}, or set DLGRADE_NO_SANDBOX=1 to grade without the sandbox")
     if require_sandbox:
         raise SandboxRequired(f"--require-sandbox was given but {why}")
     return "basic", [basic_warning(why)]
@@ -235,10 +287,19 @@ def basic_warning(why: str) -> str:
 # --------------------------------------------------------------------------- launching
 
 
+def source_tree() -> Path | None:
+    """dlgrade's own source tree (a checkout or an unpacked sdist, as an editable
+    install runs from), or None when dlgrade is installed (a wheel in site-packages)."""
+    root = PACKAGES_DIR
+    if root.name in ("site-packages", "dist-packages") or not (root / "pyproject.toml").is_file():
+        return None
+    return root
+
+
 def _module_roots(names) -> list[str]:
     """Directories holding the given installed packages (their site-packages)."""
     roots = []
-    for name in {n.split(".")[0] for n in names}:  # a submodule's spec would import its package
+    for name in dict.fromkeys(n.split(".")[0] for n in names):  # a submodule's spec would import its package
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -250,16 +311,36 @@ def _module_roots(names) -> list[str]:
     return roots
 
 
+@lru_cache(maxsize=8)
+def _isolated_sys_path(executable: str) -> tuple[str, ...]:
+    """``sys.path`` of ``executable -I`` (how workers start): without the user site,
+    PYTHONPATH or the current directory."""
+    try:
+        r = subprocess.run([executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                           capture_output=True, text=True, timeout=60, env={"PATH": os.defpath})
+        return tuple(os.path.realpath(p) for p in json.loads(r.stdout))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return ()
+
+
+def worker_site_dirs(preload) -> list[str]:
+    """Where the grader finds numpy and the preloaded modules, when ``python -I``
+    would not look there (a user-site or PYTHONPATH install): the worker adds them."""
+    default = _isolated_sys_path(sys.executable)
+    return [r for r in _module_roots(["numpy", *preload]) if os.path.realpath(r) not in default]
+
+
 def _python_binds(preload) -> list[str]:
     """Read-only binds that give the sandbox a working interpreter and its libraries."""
     paths = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
     paths.update(_module_roots(["numpy", *preload]))
-    repo = str(REPO_ROOT)
+    tree = source_tree()
     binds = []
     for p in sorted(paths):
         rp = os.path.realpath(p)
-        # never mount dlgrade's own tree (an editable install's root): it holds reference/
-        if rp == repo or repo.startswith(rp + os.sep) and rp not in (sys.base_prefix, sys.prefix):
+        # never mount dlgrade's own source tree (an editable install's root): it holds reference/
+        if tree is not None and (rp == str(tree) or str(tree).startswith(rp + os.sep)
+                                 and rp not in (sys.base_prefix, sys.prefix)):
             continue
         if os.path.exists(rp):
             binds += ["--ro-bind", rp, rp]
@@ -268,26 +349,121 @@ def _python_binds(preload) -> list[str]:
     return binds
 
 
+# bwrap options that take arguments, and how many (what _mounts must skip over)
+_ARITY = {"--ro-bind": 2, "--bind": 2, "--dev-bind": 2, "--ro-bind-try": 2, "--bind-try": 2,
+          "--dev-bind-try": 2, "--symlink": 2, "--perms": 1, "--dir": 1, "--tmpfs": 1,
+          "--remount-ro": 1, "--proc": 1, "--dev": 1, "--chmod": 2, "--file": 2}
+_BINDS = ("--ro-bind", "--bind", "--dev-bind", "--ro-bind-try", "--bind-try", "--dev-bind-try")
+
+
+def _mounts(args: list[str]) -> list[tuple[str, list[str]]]:
+    """A bwrap argument list as (destination, that option with its arguments) pairs."""
+    out, i = [], 0
+    while i < len(args):
+        n = _ARITY.get(args[i], 0)
+        group = args[i:i + 1 + n]
+        out.append((group[-1] if n else "", group))
+        i += 1 + n
+    return out
+
+
 def _bound_sources(binds: list[str]) -> list[str]:
-    return [os.path.realpath(binds[i + 1]) for i in range(len(binds) - 2)
-            if binds[i] in ("--ro-bind", "--bind", "--dev-bind")]
+    return [os.path.realpath(g[1]) for _, g in _mounts(binds) if g[0] in _BINDS]
+
+
+def _bind_pairs(binds: list[str]) -> list[tuple[str, str]]:
+    """(real source, destination in the sandbox) of every bind mount."""
+    return [(os.path.realpath(g[1]), os.path.normpath(g[2])) for _, g in _mounts(binds) if g[0] in _BINDS]
 
 
 def _is_under(path: str, roots) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def _mask_our_packages(binds: list[str]) -> list[str]:
-    """Dlgrade's own packages, wherever a bound directory contains them."""
+def our_package_dirs(binds: list[str] = ()) -> list[str]:
+    """dlgrade's own packages: where this grader imports them from, and any copy
+    that a bound directory contains (another install of dlgrade)."""
     found = []
-    for root in _bound_sources(binds):
+    for name in OUR_PACKAGES:
+        candidate = PACKAGES_DIR / name
+        if candidate.is_dir():
+            found.append(str(candidate))
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            found += [str(p) for p in spec.submodule_search_locations]
+    for root in _bound_sources(list(binds)):
         for name in OUR_PACKAGES:
             candidate = os.path.join(root, name)
             if os.path.isdir(candidate) and (
                     os.path.exists(os.path.join(candidate, "worker.py"))
                     or os.path.exists(os.path.join(candidate, "__init__.py"))):
                 found.append(candidate)
-    return found
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class MaskPlan:
+    """What :func:`mask_args` decided: the bwrap arguments, the paths they mask
+    and the bound directories they expose again inside a mask."""
+
+    args: list[str]
+    masked: list[str]
+    exposed: list[str]
+
+    def hides(self, path: str) -> bool:
+        return any(_is_under(path, [m]) and not any(_is_under(path, [e]) and _is_under(e, [m])
+                                                    for e in self.exposed) for m in self.masked)
+
+
+def mask_args(secrets, binds: list[str], empty_dir: str) -> list[str]:
+    """bwrap arguments that hide every secret path the ``binds`` would show (see mask_plan)."""
+    return mask_plan(secrets, binds, empty_dir).args
+
+
+def mask_plan(secrets, binds: list[str], empty_dir: str) -> MaskPlan:
+    """How to hide every secret path the ``binds`` would show.
+
+    Masks compose: each secret is hidden wherever a bind makes it visible (a
+    directory bound at two places is masked at both); a secret inside another
+    is hidden by the outer mask alone; a bound directory inside a secret one
+    (a virtual environment inside a hidden folder, say) is bound again on top
+    of the mask, and secrets inside it are masked after that. A secret that
+    does not exist is not visible now; :meth:`Worker._masks` creates the
+    directories it must hide before the sandbox starts. Directories are masked
+    with ``empty_dir`` (read-only), files with an empty device.
+    """
+    mounts = _mounts(list(binds))
+    pairs = _bind_pairs(list(binds))
+    targets = set()
+    for s in secrets:
+        real = os.path.realpath(s)
+        if not os.path.lexists(real):
+            continue
+        for src, dest in pairs:
+            if _is_under(real, [src]):
+                rel = os.path.relpath(real, src)
+                targets.add(dest if rel == "." else os.path.join(dest, rel))
+    plan = MaskPlan([], [], [])
+    args, masked, exposed = plan.args, plan.masked, plan.exposed
+    for t in sorted(targets, key=lambda p: (p.count(os.sep), p)):
+        if plan.hides(t):  # inside a mask already, and not bound again there
+            continue
+        inner = [(dest, group) for dest, group in mounts
+                 if dest and dest != t and _is_under(dest, [t]) and group[0] in (*_BINDS, "--symlink")]
+        if inner:
+            args += ["--tmpfs", t]
+            for dest, group in inner:
+                args += group
+                exposed.append(dest)
+            args += ["--remount-ro", t]
+        else:
+            real = next(os.path.join(src, os.path.relpath(t, dest)) for src, dest in pairs if _is_under(t, [dest]))
+            args += ["--ro-bind", empty_dir if os.path.isdir(real) else os.devnull, t]
+        masked.append(t)
+    return plan
 
 
 def _system_binds() -> list[str]:
@@ -522,7 +698,8 @@ class Worker:
         self.reply_slack_s = REPLY_SLACK_S
         self.jobs_run = 0
         self.starts = 0
-        self._bound: list[str] = []
+        self._bound: list[str] = []  # what the running sandbox binds, and masks (see _bwrap_cmd)
+        self._mask_plan = MaskPlan([], [], [])
         self._stderr_lines: list[str] = []
         if os.geteuid() == 0:
             uid = _pick_job_uid()
@@ -551,6 +728,9 @@ class Worker:
             cmd = [sys.executable, "-I", "-B", str(WORKER_FILE)]
             cwd = str(self.jobs)
         cmd += ["--preload", ",".join(self.preload)]
+        site_dirs = worker_site_dirs(self.preload)
+        if site_dirs:
+            cmd += ["--site-dirs", json.dumps(site_dirs)]
         if self.run_as:
             os.chown(self.jobs, 0, 0)
             os.chmod(self.jobs, 0o755)
@@ -573,8 +753,20 @@ class Worker:
             info = None
         if not isinstance(info, dict) or not info.get("ready"):
             self.kill()
-            tail = "\n".join(self._stderr_lines[-5:])
-            raise SandboxError(f"the {self.isolation} worker did not start: {tail or 'no output'}")
+            tail = "; ".join(line for line in self._stderr_lines[-5:] if line.strip())
+            raise SandboxError(f"the {self.isolation} worker did not start: {tail or 'no output'}",
+                               sandbox=self.isolation == "sandbox")
+        missing = [m for m in self.preload if m not in info.get("preloaded", ()) and _importable(m)]
+        if missing:
+            # the grader imports it, the worker cannot: the worker's view of the
+            # installation is broken (the sandbox hides it, a path is missing)
+            self.kill()
+            why = next((line for line in reversed(self._stderr_lines) if missing[0] in line), "")
+            where = _module_roots([missing[0]])
+            raise SandboxError(f"the {self.isolation} worker cannot import {missing[0]}, which the grader "
+                               f"imports{' from ' + where[0] if where else ''}"
+                               + (f" ({why.removeprefix('dlgrade worker: ')})" if why else ""),
+                               sandbox=self.isolation == "sandbox")
         self.info = info
 
     def _drain_stderr(self, proc) -> None:
@@ -594,9 +786,9 @@ class Worker:
         devices = [a for i in range(0, len(gpu), 3) if gpu[i] == "--dev-bind" for a in gpu[i:i + 3]]
         binds = _system_binds() + py + [a for i in range(0, len(gpu), 3) if gpu[i] != "--dev-bind"
                                         for a in gpu[i:i + 3]]
-        self._bound = _bound_sources(binds)
+        self._bound, self._mask_plan = _bound_sources(binds), self._masks(binds)
         # /tmp first: an interpreter or virtual environment under /tmp is bound on top of it
-        cmd += ["--tmpfs", "/tmp"] + _traversable_parents(binds) + binds + self._masks(py)
+        cmd += ["--tmpfs", "/tmp"] + _traversable_parents(binds) + binds + self._mask_plan.args
         # device nodes go into the fresh /dev before it becomes read-only
         cmd += ["--proc", "/proc", "--dev", "/dev", *devices, "--remount-ro", "/dev",
                 "--remount-ro", "/tmp",
@@ -607,20 +799,24 @@ class Worker:
         cmd += [sys.executable, "-I", "-B", SANDBOX_WORKER]
         return cmd
 
-    def _masks(self, python_binds: list[str]) -> list[str]:
+    def _masks(self, binds: list[str]) -> MaskPlan:
         """Mount an empty read-only directory (or file) over everything secret
-        that a bound directory would otherwise show: dlgrade's tree (the
+        that a bound directory would otherwise show: dlgrade's source tree (the
         reference solutions), its installed packages, the hidden paths."""
         empty_dir = self.root / "empty"
         empty_dir.mkdir(mode=0o555, exist_ok=True)
-        secret = [str(REPO_ROOT), *self.hidden, *_mask_our_packages(python_binds)]
-        args = []
-        for path in dict.fromkeys(os.path.realpath(p) for p in secret):
-            if not _is_under(path, self._bound) or not os.path.exists(path):
-                continue
-            src = str(empty_dir) if os.path.isdir(path) else os.devnull
-            args += ["--ro-bind", src, path]
-        return args
+        tree = source_tree()
+        secret = [*([str(tree)] if tree else []), *our_package_dirs(binds), *self.hidden]
+        bound = _bound_sources(binds)
+        for path in self.hidden:
+            # a folder that does not exist yet would appear through the bind once
+            # created: create it now, so that it is masked from the start
+            if not os.path.lexists(path) and _is_under(path, bound):
+                try:
+                    os.makedirs(path, mode=0o700)
+                except OSError:
+                    pass  # then nothing of ours will be written there either
+        return mask_plan(secret, binds, str(empty_dir))
 
     def ensure_hidden(self, paths) -> None:
         """Hide more paths from the sandbox (restarting the zygote if it could see them)."""
@@ -628,7 +824,10 @@ class Worker:
         if not new:
             return
         self.hidden += tuple(new)
-        if self.isolation == "sandbox" and self.proc is not None and any(_is_under(p, self._bound) for p in new):
+        # restart only if the running sandbox shows one of them (an exercise folder
+        # inside dlgrade's installed, and already masked, packages does not count)
+        if self.isolation == "sandbox" and self.proc is not None and any(
+                _is_under(p, self._bound) and not self._mask_plan.hides(p) for p in new):
             self._stop()
             self.start()
 
@@ -787,6 +986,13 @@ class Worker:
             if entry.path != str(dest):
                 remove_tree(entry.path)
         return dest
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _save_array(path: Path, arr) -> None:

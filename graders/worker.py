@@ -1413,9 +1413,24 @@ def zygote_main(preload: list[str]) -> None:
         proto_out.write(json.dumps(reply) + "\n")
 
 
+def _add_site_dirs(dirs: list[str]) -> None:
+    """Add the grader's site directories that ``python -I`` skips (a user site, say),
+    with their .pth files, after the standard library as the grader has them."""
+    import site
+
+    before = list(sys.path)
+    at = next((i for i, p in enumerate(before) if p.endswith(("site-packages", "dist-packages"))), len(before))
+    for d in dirs:
+        site.addsitedir(d)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = before[:at] + added + before[at:]
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     pre = []
+    if "--site-dirs" in args:
+        _add_site_dirs(json.loads(args[args.index("--site-dirs") + 1]))
     if "--preload" in args:
         pre = [m for m in args[args.index("--preload") + 1].split(",") if m]
     zygote_main(pre)

@@ -1,4 +1,5 @@
 """`dlgrade autograder`: the Gradescope zip, and its run_autograder run for real on a fake /autograder."""
+import io
 import json
 import os
 import shutil
@@ -30,31 +31,81 @@ def course_zip(tmp_path_factory, ci_exercises_dir):
     return build_autograder(tmp_path_factory.mktemp("zip") / "course.zip", [CI_EXERCISE], [str(ci_exercises_dir)])
 
 
-def test_zip_holds_the_scripts_dlgrade_and_the_course_exercises(course_zip, ci_exercises_dir):
+WHEEL = "dlgrade-0.1.0-py3-none-any.whl"
+
+
+def test_zip_holds_the_scripts_the_wheel_and_the_course_exercises(course_zip, ci_exercises_dir):
     with zipfile.ZipFile(course_zip) as zf:
         names = set(zf.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     for script in ("setup.sh", "run_autograder"):
         assert script in names and modes[script] & stat.S_IXUSR
-    assert {"dlgrade/pyproject.toml", "dlgrade/graders/worker.py", "dlgrade/graders/cli.py",
-            "dlgrade/reports/gradescope.py", "dlgrade/reference/softmax.py",
-            "dlgrade/exercises/stable-softmax/spec.toml",
-            f"{COURSE}/1-{ci_exercises_dir.name}/{CI_EXERCISE}/spec.toml"} <= names
-    assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith("tests/") for n in names)
+    course = {f"{COURSE}/1-{ci_exercises_dir.name}/{CI_EXERCISE}/{n}" for n in ("spec.toml", "statement.md",
+                                                                              "starter.py")}
+    assert names == {"setup.sh", "run_autograder", WHEEL, *course}
+
+
+def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path, builtin_zip):
+    import base64
+    import csv
+    import hashlib
+    import importlib.metadata
+
+    from graders.spec import tomllib
+
+    with zipfile.ZipFile(builtin_zip) as zf:
+        zf.extract(WHEEL, tmp_path)
+    with zipfile.ZipFile(tmp_path / WHEEL) as whl:
+        names = set(whl.namelist())
+        record = list(csv.reader(io.StringIO(whl.read("dlgrade-0.1.0.dist-info/RECORD").decode())))
+        for name, digest, size in record:
+            if name.endswith("RECORD"):
+                assert (digest, size) == ("", "")
+                continue
+            data = whl.read(name)
+            expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert (digest, int(size)) == (f"sha256={expected}", len(data)), name
+        assert {r[0] for r in record} == names
+    assert {"graders/worker.py", "graders/checks/values.py", "graders/data/doctor_softmax.py", "reports/junit.py",
+            "reference/softmax.py", "exercises/stable-softmax/spec.toml", "exercises/stable-softmax/statement.md",
+            "exercises/stable-softmax/starter.py"} <= names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                    str(target), str(tmp_path / WHEEL)], check=True, capture_output=True, timeout=300)
+    (dist,) = importlib.metadata.distributions(path=[str(target)])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert (dist.metadata["Name"], dist.version) == ("dlgrade", project["version"])
+    assert dist.requires == project["dependencies"]
+    assert dist.metadata["Requires-Python"] == project["requires-python"]
+    (script,) = [e for e in dist.entry_points if e.group == "console_scripts"]
+    assert (script.name, script.value) == ("dlgrade", "graders.cli:main")
+    assert (target / "reports" / "templates").is_dir() and (target / "exercises" / "two-layer-backprop").is_dir()
+
+
+def test_the_wheel_is_the_same_bytes_every_time():
+    from graders.wheelfile import build_wheel
+
+    assert build_wheel() == build_wheel()
 
 
 def test_scripts_are_valid_bash_and_install_cpu_torch_first():
-    s = scripts(["stable-softmax", "my ex"], ["1-course"], torch_version="2.13.0")
+    s = scripts(["stable-softmax", "my ex"], ["1-course"], torch_version="2.13.0", wheel=WHEEL)
     for text in s.values():
         subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     setup = s["setup.sh"]
-    torch_at = setup.index("pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
-    assert torch_at < setup.index('pip install -q "$SOURCE/dlgrade"')
+    assert "DEFAULT_TORCH_INDEX=https://download.pytorch.org/whl/cpu\n" in setup
+    assert 'TORCH_INDEX="${DLGRADE_TORCH_INDEX-$DEFAULT_TORCH_INDEX}"' in setup  # unset: default; empty: pip's
+    torch_at = setup.index('"$VENV/bin/python" -m pip install -q torch==2.13.0 --index-url "$TORCH_INDEX"')
+    assert torch_at < setup.index(f'"$VENV/bin/python" -m pip install -q "$SOURCE"/{WHEEL}')
     assert '-m graders show \'my ex\' --exercises-dir "$SOURCE"/course-exercises/1-course >/dev/null' in setup
+    assert 'if ! "$VENV/bin/dlgrade" doctor; then' in setup
     run = s["run_autograder"]
     assert ('"$PYTHON" -m graders check "$ROOT/submission" --exercise stable-softmax --exercise \'my ex\' '
             '--exercises-dir "$SOURCE"/course-exercises/1-course \\\n    --gradescope "$RESULTS"') in run
     assert 'ROOT="${DLGRADE_AUTOGRADER_ROOT:-/autograder}"' in run
+    mirror = scripts(["stable-softmax"], [], torch_index="")["setup.sh"]
+    assert "DEFAULT_TORCH_INDEX=''\n" in mirror
 
 
 def fake_autograder(tmp_path: Path, zip_path: Path, submission_files: dict) -> Path:
@@ -71,13 +122,14 @@ def fake_autograder(tmp_path: Path, zip_path: Path, submission_files: dict) -> P
     return root
 
 
-def run_autograder(root: Path) -> tuple[dict, subprocess.CompletedProcess]:
+def run_autograder(root: Path, expect: int = 0, **env_changes) -> tuple[dict, subprocess.CompletedProcess]:
     env = {k: v for k, v in os.environ.items() if k not in ("DLGRADE_EXERCISES", "GITHUB_ACTIONS")}
     # setup.sh's venv is skipped: this machine's Python with this checkout stands in for it
     env.update(DLGRADE_AUTOGRADER_ROOT=str(root), DLGRADE_PYTHON=sys.executable, PYTHONPATH=str(ROOT))
+    env.update(env_changes)
     proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
+                          timeout=300)
+    assert proc.returncode == expect, proc.stderr
     data = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(data, SCHEMA)
     return data, proc
@@ -130,21 +182,36 @@ def test_write_fallback_takes_the_last_error_line(tmp_path):
     assert data["output"].splitlines()[0] == "dlgrade could not grade this submission: hw1.ipynb: malformed notebook"
     write_fallback(tmp_path / "r2.json", tmp_path / "missing.txt")
     assert "no reason was given" in json.loads((tmp_path / "r2.json").read_text())["output"]
+    write_fallback(tmp_path / "r3.json", errors, grader=True)
+    assert json.loads((tmp_path / "r3.json").read_text())["output"] == (
+        "The autograder could not grade this submission because of a problem with the autograder itself, not "
+        "with your submission: hw1.ipynb: malformed notebook\nYour instructor has to fix the autograder "
+        "(`dlgrade doctor` in its image says why); then ask for a regrade.")
 
 
 @pytest.mark.slow
-def test_the_bundled_dlgrade_builds_offline_with_its_data(tmp_path, builtin_zip):
-    pytest.importorskip("setuptools")
-    with zipfile.ZipFile(builtin_zip) as zf:
-        zf.extractall(tmp_path / "source")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "--no-index", "-w", str(tmp_path / "wheel"), str(tmp_path / "source" / "dlgrade")],
-                   check=True, capture_output=True, timeout=300)
-    (wheel,) = (tmp_path / "wheel").glob("dlgrade-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"graders/worker.py", "graders/checks/values.py", "reports/junit.py", "reference/softmax.py",
-            "exercises/stable-softmax/spec.toml", "exercises/stable-softmax/statement.md",
-            "exercises/stable-softmax/starter.py"} <= names
+def test_run_autograder_says_when_the_autograder_itself_is_broken(tmp_path, builtin_zip):
+    from test_cli import BROKEN_BWRAP, BROKEN_LINES
+
+    fake = tmp_path / "bwrap"
+    fake.write_text(BROKEN_BWRAP["probe-fails"])
+    fake.chmod(0o755)
+    root = fake_autograder(tmp_path, builtin_zip, {"softmax.py": FIXTURES / "softmax/correct_logsumexp.py"})
+    data, proc = run_autograder(root, expect=3, DLGRADE_BWRAP=str(fake))
+    assert data == {"score": 0.0, "tests": [], "output": (
+        "The autograder could not grade this submission because of a problem with the autograder itself, not "
+        f"with your submission: dlgrade could not grade {root}/submission: {BROKEN_LINES['probe-fails']}\n"
+        "Your instructor has to fix the autograder (`dlgrade doctor` in its image says why); then ask for a "
+        "regrade.")}
+    (root / "dlgrade-no-sandbox").touch()  # what setup.sh leaves where the image cannot run the sandbox
+    data, proc = run_autograder(root, DLGRADE_BWRAP=str(fake))
+    assert data["score"] == 10
+    assert "isolation: basic" in proc.stdout
+    data, proc = run_autograder(root, expect=3, DLGRADE_PYTHON=str(tmp_path / "no-such-python"))
+    assert data["output"].startswith("The autograder could not grade this submission because of a problem with "
+                                     "the autograder itself, not with your submission: dlgrade is not installed ")
+    assert proc.stderr == (f"dlgrade is not installed in this autograder ({tmp_path}/no-such-python is missing): "
+                           "setup.sh did not finish; rebuild the autograder\n")
 
 
 def test_cli_builds_the_zip_and_refuses_unknown_exercises(tmp_path):

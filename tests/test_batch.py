@@ -290,7 +290,8 @@ def test_crashing_hanging_and_unreadable_submissions_do_not_stop_the_batch(make_
     assert [r["total"] for r in _csv(out)] == ["0", "0", "10", "0"]
 
 
-def test_a_grader_failure_is_recorded_as_such_and_retried_next_run(small_class, tmp_path, monkeypatch):
+def test_a_grader_failure_stops_the_batch_keeps_what_was_graded_and_writes_no_grade(small_class, tmp_path,
+                                                                                    monkeypatch):
     real = engine.grade
 
     def flaky(ex, source, student, runner):
@@ -300,21 +301,37 @@ def test_a_grader_failure_is_recorded_as_such_and_retried_next_run(small_class, 
 
     monkeypatch.setattr(engine, "grade", flaky)
     out = tmp_path / "out"
-    summary = grade_class(small_class, out, jobs=2)
-    assert sorted(summary.graded) == ["alice", "bob", "carol", "dan"]
-    bob = json.loads((out / "students" / "bob.json").read_text())
-    assert bob["results"][0]["status"] == "error"
-    assert bob["results"][0]["message"] == (
-        "dlgrade itself failed while grading this exercise (a grader problem, not the student's; "
-        "the next run grades it again): GraderError: boom")
-    assert bob["results"][0]["error"]["kind"] == "grader"
-    assert bob["batch"]["fingerprint"] is None
-    assert summary.grader_errors == ["bob"]
-    assert [r["total"] for r in _csv(out)] == ["10", "0", "0", "0"]
+    with pytest.raises(batch.GradingFailed) as info:
+        grade_class(small_class, out, jobs=1)
+    failed = info.value
+    assert (failed.student, failed.exercise, str(failed.error)) == ("bob", "stable-softmax", "boom")
+    assert str(failed) == (
+        "dlgrade itself failed while grading bob (stable-softmax): boom; the batch stopped with 1 of 4 "
+        f"students graded (kept in {out}), no grade written for bob or the 2 others not graded yet; "
+        "fix this and run the same command again to grade them")
+    assert failed.summary.graded == ["alice"] and failed.summary.pending == ["bob", "carol", "dan"]
+    assert sorted(p.name for p in (out / "students").glob("*.json")) == ["alice.json"]
+    assert [r["student"] for r in _csv(out)] == ["alice"]
+    assert {r["student"] for r in json.loads((out / "results.json").read_text())} == {"alice"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False and manifest["students"]["bob"] == {"state": "pending"}
     monkeypatch.setattr(engine, "grade", real)
     again = grade_class(small_class, out, jobs=2)
-    assert again.graded == ["bob"]
+    assert again.unchanged == ["alice"] and sorted(again.graded) == ["bob", "carol", "dan"]
     assert [r["total"] for r in _csv(out)] == ["10", "1", "0", "0"]
+
+
+def test_an_internal_error_stops_the_batch_too(small_class, tmp_path, monkeypatch):
+    def buggy(ex, source, student, runner):
+        raise KeyError("W1")
+
+    monkeypatch.setattr(engine, "grade", buggy)
+    with pytest.raises(batch.GradingFailed) as info:
+        grade_class(small_class, tmp_path / "out", jobs=2)
+    assert "dlgrade itself failed while grading " in str(info.value)
+    assert " (stable-softmax): KeyError: 'W1'; the batch stopped with 0 of 4 students graded" in str(info.value)
+    assert list((tmp_path / "out" / "students").glob("*.json")) == []
+    assert _csv(tmp_path / "out") == []
 
 
 # --------------------------------------------------------------------------- HTML hook, lock
@@ -419,15 +436,40 @@ def test_grade_help_ends_with_an_example():
     assert "dlgrade grade submissions/ --out grades/ --jobs 4" in res.output
 
 
-def test_grade_command_says_when_dlgrade_itself_failed(small_class, tmp_path, monkeypatch):
+def test_grade_command_says_when_dlgrade_itself_failed_in_one_line_exit_3(small_class, tmp_path, monkeypatch):
+    from graders.sandbox import SandboxError
+
     def broken(ex, source, student, runner):
-        raise engine.GraderError("boom")
+        try:
+            raise SandboxError("the sandbox worker did not start: bwrap: oops", sandbox=True)
+        except SandboxError as exc:
+            raise engine.GraderError(str(exc)) from exc
 
     monkeypatch.setattr(engine, "grade", broken)
-    res = CliRunner().invoke(main, ["grade", str(small_class), "--out", str(tmp_path / "out"), "-j", "2"])
-    assert res.exit_code == 0
-    assert ("dlgrade itself failed on 3 student(s) (alice, bob, dan); see their results, "
-            "and run again to grade them again") in res.stderr.splitlines()
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["grade", str(small_class), "--out", str(out), "-j", "1"])
+    assert res.exit_code == 3
+    assert res.stdout == ""
+    assert res.stderr.splitlines()[-1] == (
+        "Error: dlgrade itself failed while grading alice (stable-softmax): the sandbox worker did not start: "
+        "bwrap: oops; run `dlgrade doctor` to see why; the batch stopped with 0 of 4 students graded "
+        f"(kept in {out}), no grade written for alice or the 3 others not graded yet; fix this and run the "
+        "same command again to grade them")
+    assert "Traceback" not in res.output
+    assert list((out / "students").glob("*")) == []
+
+
+def test_a_spec_error_found_while_grading_stays_a_usage_error(small_class, tmp_path, monkeypatch):
+    from graders.spec import SpecError
+
+    def typo(ex, source, student, runner):
+        raise SpecError("course/relu/spec.toml: [checks.values] tolerance: expected a number, got 'tight'")
+
+    monkeypatch.setattr(engine, "grade", typo)
+    res = CliRunner().invoke(main, ["grade", str(small_class), "--out", str(tmp_path / "out"), "-j", "1"])
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[-1] == ("Error: course/relu/spec.toml: [checks.values] tolerance: expected a "
+                                          "number, got 'tight'")
 
 
 def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_class, tmp_path, monkeypatch):

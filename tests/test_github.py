@@ -201,8 +201,10 @@ def test_example_classroom_workflow_installs_cpu_torch_then_dlgrade_then_grades(
     assert set(wf["on"]) >= {"push", "workflow_dispatch"}
     steps = wf["jobs"]["run-autograding-tests"]["steps"]
     runs = [s.get("run", "") + s.get("with", {}).get("command", "") for s in steps]
-    torch_at = next(i for i, r in enumerate(runs) if "--index-url https://download.pytorch.org/whl/cpu" in r)
+    torch_at = next(i for i, r in enumerate(runs) if '--index-url "$DLGRADE_TORCH_INDEX"' in r)
     dlgrade_at = next(i for i, r in enumerate(runs) if 'pip install "$DLGRADE"' in r)
+    env = wf["jobs"]["run-autograding-tests"]["env"]
+    assert env["DLGRADE_TORCH_INDEX"] == "https://download.pytorch.org/whl/cpu"
     grade_at = next(i for i, r in enumerate(runs) if r.startswith("dlgrade check "))
     assert torch_at < dlgrade_at < grade_at
     assert "--min-score 10" in runs[grade_at] and "--junit junit-stable-softmax.xml" in runs[grade_at]

@@ -488,6 +488,179 @@ def test_a_course_reference_package_is_among_the_secret_paths(tmp_path, monkeypa
     assert secret_paths(ex) == [str(tmp_path / "course" / "softmax"), str(tmp_path / "mycourse")]
 
 
+def _tree(root: Path, *dirs: str) -> Path:
+    for d in dirs:
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def test_masks_compose(tmp_path):
+    """A secret inside another is hidden by the outer mask; a directory bound at
+    two places is masked at both; a secret no bind shows needs no mask."""
+    from graders.sandbox import mask_args
+
+    site = _tree(tmp_path / "venv" / "site", "graders", "exercises/stable-softmax", "numpy")
+    (site / "exercises" / "stable-softmax" / "spec.toml").write_text("")
+    (tmp_path / "venv" / "answers.txt").write_text("42")
+    binds = ["--ro-bind", str(tmp_path / "venv"), str(tmp_path / "venv"),
+             "--ro-bind", str(tmp_path / "venv"), "/opt/alias"]
+    secrets = [site / "exercises" / "stable-softmax", site / "exercises", site / "graders",
+               site / "exercises" / "stable-softmax" / "spec.toml", tmp_path / "venv" / "answers.txt",
+               tmp_path / "elsewhere", "/no/such/dir"]
+    empty = str(tmp_path / "empty")
+    assert mask_args(secrets, binds, empty) == [
+        "--ro-bind", os.devnull, "/opt/alias/answers.txt",  # outermost first
+        "--ro-bind", empty, "/opt/alias/site/exercises",
+        "--ro-bind", empty, "/opt/alias/site/graders",
+        "--ro-bind", os.devnull, f"{tmp_path}/venv/answers.txt",
+        "--ro-bind", empty, f"{site}/exercises",
+        "--ro-bind", empty, f"{site}/graders",
+    ]
+
+
+def test_a_bound_directory_inside_a_secret_one_stays_visible_and_masked_inside(tmp_path):
+    from graders.sandbox import mask_args
+
+    course = _tree(tmp_path / "course", "solutions", "venv/site/graders", "venv/site/numpy")
+    binds = ["--ro-bind", str(tmp_path), str(tmp_path),
+             "--ro-bind", str(course / "venv"), str(course / "venv")]
+    empty = str(tmp_path / "empty")
+    assert mask_args([course, course / "solutions", course / "venv" / "site" / "graders"], binds, empty) == [
+        "--tmpfs", str(course), "--ro-bind", str(course / "venv"), str(course / "venv"),
+        "--remount-ro", str(course),
+        "--ro-bind", empty, str(course / "venv" / "site" / "graders"),
+    ]
+
+
+@pytest.fixture
+def in_the_prefix():
+    """A fresh folder inside the interpreter's prefix (which the sandbox binds)."""
+    if not sandbox_status()[0]:
+        pytest.skip(sandbox_status()[1])
+    folder = Path(sys.prefix) / f"dlgrade_test_{os.getpid()}_{threading.get_ident()}"
+    try:
+        folder.mkdir()
+    except OSError:
+        pytest.skip("the interpreter's prefix is not writable here")
+    yield folder
+    remove_tree(folder)
+
+
+def _listing_probe(tmp_path, *dirs) -> Path:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\n"
+                     f"for d in {[str(d) for d in dirs]!r}:\n"
+                     "    print(sorted(os.listdir(d)) if os.path.isdir(d) else 'absent')\n"
+                     "def softmax(z, axis=-1):\n    return z\n")
+    return probe
+
+
+def test_an_exercise_inside_installed_packages_is_hidden_with_them(tmp_path, in_the_prefix, monkeypatch):
+    """The wheel layout: site-packages/exercises/<id> is secret, and so is
+    site-packages/exercises. bwrap could not mask the inner one inside the
+    outer (read-only, empty) mask: "Can't mkdir parents"."""
+    from graders import sandbox
+
+    site = _tree(in_the_prefix / "site-packages", "exercises/stable-softmax", "graders", "reference")
+    for name in ("exercises/__init__.py", "graders/__init__.py", "reference/softmax.py",
+                 "exercises/stable-softmax/spec.toml"):
+        (site / name).write_text("secret = 42\n")
+    monkeypatch.setattr(sandbox, "PACKAGES_DIR", site)
+    probe = _listing_probe(tmp_path, site, site / "exercises", site / "reference")
+    with Worker("sandbox", hide=[site / "exercises" / "stable-softmax"]) as w:
+        outcome = w.run({"submission": "probe.py", "entry": "softmax", "calls": []},
+                        {"probe.py": probe.read_bytes()}, SHORT)
+        assert outcome.reply["output"]["head"] == "['exercises', 'graders', 'reference']\n[]\n[]\n"
+        outcome.cleanup()
+        # another exercise of the installed packages is hidden already: no restart (a torch
+        # zygote takes seconds to start); a folder the sandbox shows is another matter
+        starts = w.starts
+        w.ensure_hidden([site / "exercises" / "two-layer-backprop"])
+        assert w.starts == starts
+        (in_the_prefix / "visible").mkdir()
+        w.ensure_hidden([in_the_prefix / "visible"])
+        assert w.starts == starts + 1
+
+
+def test_hidden_folders_compose_with_binds_inside_them(tmp_path, in_the_prefix, monkeypatch):
+    """A hidden folder holding a bound one (a virtual environment inside a course
+    folder, say): the bound one stays usable, the rest of the folder is hidden;
+    a hidden folder that does not exist yet is created, and masked, first."""
+    from graders import sandbox
+
+    course = _tree(in_the_prefix / "course", "solutions", "venv/lib")
+    (course / "solutions" / "answers.txt").write_text("42")
+    (course / "venv" / "lib" / "tool.txt").write_text("needed")
+    later = in_the_prefix / "out" / "grades"
+    real_binds = sandbox._python_binds
+    monkeypatch.setattr(sandbox, "_python_binds", lambda preload: real_binds(preload) + [
+        "--ro-bind", str(course / "venv"), str(course / "venv")])
+    probe = _listing_probe(tmp_path, course, course / "venv" / "lib", course / "solutions", later)
+    with Worker("sandbox", hide=[course, course / "solutions", later]) as w:
+        assert later.is_dir()
+        (later / "alice.json").write_text("{}")  # written after the sandbox started
+        outcome = w.run({"submission": "probe.py", "entry": "softmax", "calls": []},
+                        {"probe.py": probe.read_bytes()}, SHORT)
+        assert outcome.reply["output"]["head"] == "['venv']\n['tool.txt']\nabsent\n[]\n"
+        outcome.cleanup()
+
+
+def test_the_worker_finds_packages_outside_the_isolated_path(tmp_path, any_runner):
+    """A user-site (or PYTHONPATH) install: ``python -I`` does not look there, so
+    the worker is told where the grader found numpy and the preloaded modules."""
+    from graders import sandbox
+
+    extra = _tree(tmp_path / "user-site", "dlgrade_test_pkg")
+    (extra / "dlgrade_test_pkg" / "__init__.py").write_text("VALUE = 'from the user site'\n")
+    (extra / "dlgrade_test.pth").write_text(str(tmp_path / "by-pth") + "\n")
+    _tree(tmp_path / "by-pth", "dlgrade_test_pth_pkg")
+    (tmp_path / "by-pth" / "dlgrade_test_pth_pkg" / "__init__.py").write_text("")
+    sys.path.insert(0, str(extra))
+    importlib_cache = sys.path_importer_cache.copy()
+    try:
+        assert sandbox.worker_site_dirs(["dlgrade_test_pkg"]) == [str(extra)]
+        assert sandbox.worker_site_dirs(["numpy"]) == []  # the interpreter's own site-packages
+        binds = sandbox._python_binds(["dlgrade_test_pkg"]) + ["--ro-bind", str(tmp_path / "by-pth"),
+                                                              str(tmp_path / "by-pth")]
+        probe = tmp_path / "probe.py"
+        probe.write_text("import dlgrade_test_pkg, dlgrade_test_pth_pkg\nprint(dlgrade_test_pkg.VALUE)\n")
+        w = Worker(any_runner.isolation, preload=("numpy", "dlgrade_test_pkg"))
+        if w.isolation == "sandbox":
+            w._bwrap_cmd = (lambda cmd=w._bwrap_cmd: (lambda: _with_binds(cmd(), binds)))()
+        with w:
+            assert "dlgrade_test_pkg" in w.info["preloaded"]
+            outcome = w.run({"submission": "probe.py", "entry": "f", "calls": []},
+                            {"probe.py": probe.read_bytes()}, SHORT)
+            assert outcome.reply["output"]["head"] == "from the user site\n"
+            outcome.cleanup()
+    finally:
+        sys.path.remove(str(extra))
+        sys.path_importer_cache.clear()
+        sys.path_importer_cache.update(importlib_cache)
+
+
+def _with_binds(cmd: list[str], binds: list[str]) -> list[str]:
+    at = cmd.index("--proc")
+    return cmd[:at] + binds + cmd[at:]
+
+
+def test_a_worker_that_cannot_import_what_the_grader_imports_does_not_start(tmp_path, monkeypatch):
+    """Else every student's ``import`` of it would fail and be scored as theirs."""
+    from graders import sandbox
+    from graders.sandbox import SandboxError
+
+    _tree(tmp_path, "dlgrade_test_only_here")
+    (tmp_path / "dlgrade_test_only_here" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sandbox, "worker_site_dirs", lambda preload: [])  # the worker is not told
+    with Runner(isolation="basic") as runner:
+        with pytest.raises(SandboxError) as info:
+            runner.worker_for(("numpy", "dlgrade_test_only_here"))
+    assert str(info.value) == (f"the basic worker cannot import dlgrade_test_only_here, which the grader imports "
+                               f"from {tmp_path} (could not preload dlgrade_test_only_here: "
+                               "No module named 'dlgrade_test_only_here')")
+
+
 def test_escape_system_calls_are_refused(any_runner):
     w = the_worker(any_runner)
     if not w.info.get("seccomp"):
@@ -797,9 +970,9 @@ def test_require_sandbox_refuses_basic_mode(monkeypatch):
 
     monkeypatch.setenv("DLGRADE_NO_SANDBOX", "1")
     result = CliRunner().invoke(main, ["check", str(CORRECT), "--require-sandbox"])
-    assert result.exit_code == 2
-    assert result.output == ("Error: --require-sandbox was given but the sandbox is disabled "
-                             "(DLGRADE_NO_SANDBOX=1)\n")
+    assert result.exit_code == 3  # dlgrade cannot grade as asked (CONTRACT §4)
+    assert result.output == (f"Error: dlgrade could not grade {CORRECT}: --require-sandbox was given but the "
+                             "sandbox is disabled (DLGRADE_NO_SANDBOX=1); run `dlgrade doctor` to see why\n")
 
 
 def test_sandbox_is_used_where_bwrap_works(runner):
@@ -827,7 +1000,7 @@ def test_python_subprocess_still_works_in_a_job(any_runner, tmp_path):
 def test_worker_file_is_self_contained():
     text = (ROOT / "graders" / "worker.py").read_text()
     imports = set(re.findall(r"^\s*(?:import|from) (\w+)", text, re.M))
-    assert imports <= {"__future__", "json", "os", "resource", "select", "signal", "sys", "time", "traceback", "io", "linecache",
+    assert imports <= {"__future__", "json", "os", "resource", "select", "signal", "sys", "time", "traceback", "io", "linecache", "site",
                        "ctypes", "platform", "errno", "fcntl", "importlib", "random", "numpy", "torch"}
 
 
