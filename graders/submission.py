@@ -2,16 +2,17 @@
 
 Nothing here runs student code. Entries are found by reading the source
 (``ast`` for Python, cell sources for notebooks, file names for expressions);
-notebooks are turned into a plain ``.py`` whose lines map back to cells, with
-magics and shell lines commented out.
+notebooks are turned into a plain ``.py`` whose lines map back to cells
+(graders.notebook: run as Jupyter runs them).
 """
 from __future__ import annotations
 
 import ast
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from graders.notebook import MODULE_SUFFIX, MalformedNotebook, Notebook, convert as convert_notebook
 
 SUFFIXES = (".py", ".ipynb", ".txt", ".tex")
 MAX_FILE_BYTES = 2 * 2**20
@@ -31,57 +32,54 @@ class SubmissionSource:
     kind: str  # "py" | "ipynb" | "text"
     text: str | None = None  # the expression itself, for .txt/.tex
     line_map: list[tuple[int, int]] = field(default_factory=list)  # py line -> (cell, line)
+    notebook: Notebook | None = None  # a converted notebook: its notes and written files
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a student should know about how the notebook was run (cell magics not run)."""
+        return self.notebook.notes if self.notebook is not None else ()
+
+    def _cell(self, line, line_file=None) -> tuple[int, int] | None:
+        if self.kind != "ipynb":
+            return None
+        if self.notebook is None:  # built by hand with a bare line map
+            ok = isinstance(line, int) and 0 < line <= len(self.line_map)
+            return self.line_map[line - 1] if ok and line_file in (None, self.main_name) else None
+        return self.notebook.position(line, None if line_file in (None, self.main_name) else line_file)
 
     def map_error(self, error: dict) -> None:
-        """Add the notebook cell (1-based) and line in that cell to an error with a line."""
-        line = error.get("line")
-        if self.kind == "ipynb" and isinstance(line, int) and 0 < line <= len(self.line_map):
-            cell, cell_line = self.line_map[line - 1]
-            error["cell"], error["cell_line"] = cell, cell_line
+        """Add the notebook cell (1-based) and line in that cell to an error with a line
+        (in the notebook, or in a file one of its %%writefile cells wrote)."""
+        pos = self._cell(error.get("line"), error.get("line_file"))
+        if pos is not None:
+            error["cell"], error["cell_line"] = pos
 
-    def location(self, line: int | None) -> str:
-        if self.kind == "ipynb" and isinstance(line, int) and 0 < line <= len(self.line_map):
-            cell, cell_line = self.line_map[line - 1]
-            return f"cell {cell}, line {cell_line}"
+    def location(self, line: int | None, line_file: str | None = None) -> str:
+        """``cell 2, line 1`` in a notebook, else ``line 5`` (``helpers.py, line 5`` for
+        another file of a notebook's job)."""
+        pos = self._cell(line, line_file)
+        if pos is not None:
+            return f"cell {pos[0]}, line {pos[1]}"
+        if self.kind == "ipynb" and line and line_file not in (None, self.main_name):
+            return f"{line_file}, line {line}"
         return f"line {line}" if line else ""
 
 
-_MAGIC = re.compile(r"^\s*(%|!)")
-
-
 def notebook_to_python(raw: bytes, name: str) -> tuple[str, list[tuple[int, int]]]:
-    """The code cells of a notebook as one module, magics and shell lines commented out.
+    """The code cells of a notebook as one module (see graders.notebook) and its line map.
 
     Raises SubmissionError for a file that is not a readable notebook.
     """
+    nb = read_notebook(raw, name)
+    return nb.source, nb.line_map
+
+
+def read_notebook(raw: bytes, name: str) -> Notebook:
+    """graders.notebook.convert, its refusal as a SubmissionError."""
     try:
-        nb = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SubmissionError(f"{name}: malformed notebook (not valid JSON: {exc})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise SubmissionError(f"{name}: malformed notebook (no list of cells)")
-    lines: list[str] = []
-    line_map: list[tuple[int, int]] = []
-    for ci, cell in enumerate(nb["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        src = cell.get("source", "")
-        if isinstance(src, list):
-            if not all(isinstance(s, str) for s in src):
-                raise SubmissionError(f"{name}: malformed notebook (cell {ci} has a bad source)")
-            src = "".join(src)
-        if not isinstance(src, str):
-            raise SubmissionError(f"{name}: malformed notebook (cell {ci} has a bad source)")
-        cell_lines = src.splitlines()
-        cell_magic = bool(cell_lines) and cell_lines[0].lstrip().startswith("%%")
-        for li, line in enumerate(cell_lines, start=1):
-            if cell_magic or _MAGIC.match(line) or line.rstrip().endswith("?") and not line.lstrip().startswith("#"):
-                line = "# " + line
-            lines.append(line)
-            line_map.append((ci, li))
-        lines.append("")
-        line_map.append((ci, len(cell_lines) + 1))
-    return "\n".join(lines) + "\n", line_map
+        return convert_notebook(raw, name)
+    except MalformedNotebook as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 def defined_names(source: str) -> set[str]:
@@ -163,6 +161,7 @@ class Submission:
         self.display_root = display_root
         self._files: list[Path] | None = None
         self._py_cache: dict[Path, tuple[str, list]] = {}
+        self._notebooks: dict[Path, Notebook] = {}
 
     def files(self) -> list[Path]:
         if self._files is None:
@@ -189,7 +188,8 @@ class Submission:
         if p not in self._py_cache:
             raw = _read(p)
             if p.suffix == ".ipynb":
-                self._py_cache[p] = notebook_to_python(raw, self.display(p))
+                nb = self._notebooks[p] = read_notebook(raw, self.display(p))
+                self._py_cache[p] = (nb.source, nb.line_map)
             else:
                 self._py_cache[p] = (raw.decode("utf-8", "replace"), [])
         return self._py_cache[p]
@@ -221,11 +221,12 @@ class Submission:
             source, line_map = self.python_of(p)
             if entry not in defined_names(source):
                 continue
-            main = p.name if p.suffix == ".py" else p.stem.replace(" ", "_") + "_ipynb.py"
+            main = p.name if p.suffix == ".py" else p.stem.replace(" ", "_") + MODULE_SUFFIX
             shipped = {main: source.encode("utf-8")}
             for other in files:  # helper modules next to it may be imported
                 if other.suffix == ".py" and other != p:
                     shipped.setdefault(other.name, _read(other))
             return SubmissionSource(self.display(p), main, shipped,
-                                    "ipynb" if p.suffix == ".ipynb" else "py", line_map=line_map)
+                                    "ipynb" if p.suffix == ".ipynb" else "py", line_map=line_map,
+                                    notebook=self._notebooks.get(p))
         return None
