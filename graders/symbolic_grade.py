@@ -43,6 +43,9 @@ from graders.submission import SubmissionSource, literal_string
 PRELOAD = SYMBOLIC_PRELOAD
 EVALUATOR_SOURCE = Path(__file__).with_name("symbolic.py")
 EVALUATOR_FILE = "dlgrade_symbolic.py"  # its name in the job directory
+# the reader of the text it imports, under the name it looks for in a job (see graders.symbolic)
+READER_SOURCE = Path(__file__).with_name("symbolic_text.py")
+READER_FILE = "dlgrade_symbolic_text.py"
 EVALUATOR_ENTRY = "evaluate"
 PARSE_KIND = "symbolic-parse"
 EQUIVALENCE_KIND = "symbolic-equivalence"
@@ -234,7 +237,7 @@ def run_evaluator(runner, payload: dict, ex: Exercise) -> tuple[dict, str]:
     plan = {"submission": EVALUATOR_FILE, "entry": EVALUATOR_ENTRY, "framework": "symbolic",
             "seed": 0, "calls": [{"id": "evaluate", "n": 0, "args": [{"json": payload}],
                                   "kwargs": {}, "seed": 0}]}
-    files = {EVALUATOR_FILE: EVALUATOR_SOURCE.read_bytes()}
+    files = {EVALUATOR_FILE: EVALUATOR_SOURCE.read_bytes(), READER_FILE: READER_SOURCE.read_bytes()}
     outcome = _run(runner, plan, files, ex)
     try:
         return _read_verdict(outcome, ex), outcome.isolation
@@ -275,11 +278,11 @@ def _read_verdict(outcome, ex: Exercise) -> dict:
 
 
 def _judge(ex: Exercise, text: str, seed: int, runner) -> tuple[dict, str]:
-    from graders import symbolic
+    from graders import symbolic_text
 
     try:  # the length is checked here too, so a 2 MB file is not shipped to be refused
-        symbolic._check_size(symbolic.clean_text(text))
-    except symbolic.ParseError as exc:
+        symbolic_text._check_size(symbolic_text.clean_text(text))
+    except symbolic_text.ParseError as exc:
         return {"ok": False, "parse_error": str(exc)}, ""
     return run_evaluator(runner, payload_for(ex, text, seed), ex)
 
