@@ -23,12 +23,10 @@ disagreement is rechecked at more digits before it counts), else
 from __future__ import annotations
 
 import contextlib
-import html.entities
 import itertools
 import json
 import math
 import random
-import re
 import signal
 import threading
 import time
@@ -36,9 +34,6 @@ from fractions import Fraction
 
 import mpmath
 import sympy as sp
-from sympy.printing.mathml import mathml as _mathml
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
 
 if __package__:  # graders.symbolic, in the grader's process
     from . import symbolic_text as text
@@ -103,9 +98,6 @@ class sigmoid(sp.Function):
             return r"\sigma\left(%s\right)" % arg
         return r"\sigma^{%s}\left(%s\right)" % (exp, arg)
 
-    def _mathml_presentation(self, printer):
-        return printer._print(sp.Function("σ")(*self.args))
-
 
 def symbol(name: str) -> sp.Symbol:
     """The SymPy symbol for a variable of an exercise (always real)."""
@@ -166,96 +158,105 @@ def _fmt_exponent(v: float) -> str:
     return f"{v:.3g}" if v >= 1e6 else f"{v:g}"
 
 
-def build(tree: tuple, evaluate: bool = True):
-    """SymPy object for a neutral tree. ``evaluate=False`` keeps the student's form for display.
+def build(tree: tuple):
+    """The SymPy expression a neutral tree means (an alias is replaced by what it stands for).
 
     Raises ParseError for exponents and numbers beyond dlgrade's bounds, and for
     expressions that are undefined outright (a division by zero).
     """
-    expr = _build(tree, evaluate, 0)
-    if evaluate and expr.has(*_UNDEFINED_ATOMS):
+    expr = _build(tree, 0)
+    if expr.has(*_UNDEFINED_ATOMS):
         raise ParseError(UNDEFINED)
     return expr
 
 
-def _build(node: tuple, ev: bool, depth: int):
+def _build(node: tuple, depth: int):
     if depth > 2 * MAX_DEPTH + 10:
         raise _too_deep()
     kind = node[0]
     d = depth + 1
     if kind == "num":
-        v = node[1]
-        if ev or v.denominator == 1:
-            return sp.Rational(v.numerator, v.denominator)
-        return sp.Float(float(v), 15)
+        return sp.Rational(node[1].numerator, node[1].denominator)
     if kind == "var":
         return symbol(node[1])
+    if kind == "alias":
+        return _build(node[2], d)
     if kind == "const":
         return sp.E if node[1] == "E" else sp.pi
     if kind == "neg":
-        a = _build(node[1], ev, d)
-        return -a if ev or a.is_Number else sp.Mul(sp.Integer(-1), a, evaluate=False)
+        return -_build(node[1], d)
     if kind in ("add", "sub", "mul", "div", "pow"):
         flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a + b + c: not deeper
-        a, b = _build(node[1], ev, depth if flat else d), _build(node[2], ev, d)
+        a, b = _build(node[1], depth if flat else d), _build(node[2], d)
         if kind == "pow":
             _check_power(a, b)
-        if not ev:  # the student's own form; a left operand of the same kind is flattened
-            if kind in ("add", "sub"):
-                left = list(a.args) if isinstance(a, sp.Add) else [a]
-                right = -b if b.is_Number else sp.Mul(sp.Integer(-1), b, evaluate=False)
-                return sp.Add(*left, b if kind == "add" else right, evaluate=False)
-            if kind in ("mul", "div"):
-                left = list(a.args) if isinstance(a, sp.Mul) else [a]
-                if kind == "div":
-                    b = sp.Pow(b, -1, evaluate=False)
-                    if a == 1:
-                        return b
-                return sp.Mul(*left, b, evaluate=False)
-            return sp.Pow(a, b, evaluate=False)
         out = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
                "div": lambda: a / b, "pow": lambda: a ** b}[kind]()
         _check_number(out)
         return out
     if kind == "call":
-        args = [_build(a, ev, d) for a in node[2]]
-        out = _apply(node[1], args, ev)
-        if ev:
-            _check_number(out)
+        out = _apply(node[1], [_build(a, d) for a in node[2]])
+        _check_number(out)
         return out
+    if kind == "piecewise":
+        cases = [(_build(value, d), _condition(cond, d)) for value, cond in node[1]]
+        try:
+            return sp.Piecewise(*cases)
+        except (TypeError, ValueError) as exc:  # a condition SymPy cannot order (complex)
+            raise ParseError(f"SymPy cannot read this Piecewise ({exc})") from None
     raise ValueError(f"unknown node {kind!r}")  # pragma: no cover - the parsers make no others
+
+
+_RELATIONS = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}
+
+
+def _condition(node: tuple, depth: int):
+    if depth > 2 * MAX_DEPTH + 10:
+        raise _too_deep()
+    kind, d = node[0], depth + 1
+    if kind == "bool":
+        return sp.true if node[1] else sp.false
+    if kind == "rel":
+        a, b = _build(node[2], d), _build(node[3], d)
+        try:
+            return _RELATIONS[node[1]](a, b)
+        except TypeError as exc:  # "Invalid comparison of non-real ..."
+            raise ParseError(f"this comparison cannot be decided ({exc})") from None
+    if kind in ("and", "or"):
+        return (sp.And if kind == "and" else sp.Or)(*[_condition(c, d) for c in node[1]])
+    if kind == "not":
+        return sp.Not(_condition(node[1], d))
+    raise ValueError(f"unknown condition {kind!r}")  # pragma: no cover
 
 
 # functions of one argument that map straight onto a SymPy function
 _UNARY = {"exp": sp.exp, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
-          "abs": sp.Abs, "sign": sp.sign}
+          "abs": sp.Abs, "sign": sp.sign, "sigmoid": sigmoid}
+# Heaviside(0) is 1/2, as in SymPy (and as numpy.heaviside(x, 0.5)); Heaviside(x, h0) sets it
+HEAVISIDE_AT_ZERO = sp.Rational(1, 2)
 
 
-def _apply(key: str, args: list, ev: bool):
+def _apply(key: str, args: list):
     x = args[0]
     if key in _UNARY:
-        return _UNARY[key](x, evaluate=ev)
-    if key == "sigmoid":
-        return sigmoid(x, evaluate=ev)
+        return _UNARY[key](x)
     if key == "log":
-        if len(args) == 2:
-            return sp.log(x, evaluate=ev) / sp.log(args[1], evaluate=ev) if ev else sp.Mul(
-                sp.log(x, evaluate=False), sp.Pow(sp.log(args[1], evaluate=False), -1, evaluate=False),
-                evaluate=False)
-        return sp.log(x, evaluate=ev)
+        return sp.log(x) / sp.log(args[1]) if len(args) == 2 else sp.log(x)
     if key == "log1p":
-        return sp.log(sp.Add(1, x, evaluate=ev), evaluate=ev)
+        return sp.log(1 + x)
     if key == "expm1":
-        return sp.Add(sp.exp(x, evaluate=ev), -1, evaluate=ev)
+        return sp.exp(x) - 1
     if key == "softplus":
-        return sp.log(sp.Add(1, sp.exp(x, evaluate=ev), evaluate=ev), evaluate=ev)
+        return sp.log(1 + sp.exp(x))
     if key == "pow":
         _check_power(x, args[1])
-        return sp.Pow(x, args[1], evaluate=ev)
+        return sp.Pow(x, args[1])
     if key == "max":
-        return sp.Max(*args, evaluate=ev)
+        return sp.Max(*args)
     if key == "min":
-        return sp.Min(*args, evaluate=ev)
+        return sp.Min(*args)
+    if key == "heaviside":
+        return sp.Heaviside(x, args[1] if len(args) == 2 else HEAVISIDE_AT_ZERO)
     raise ValueError(f"unknown function {key!r}")  # pragma: no cover
 
 
@@ -263,11 +264,16 @@ def _apply(key: str, args: list, ev: bool):
 
 
 _TREE_FUNCS = {"exp": sp.exp, "log": sp.log, "sigmoid": sigmoid, "tanh": sp.tanh, "sinh": sp.sinh,
-               "cosh": sp.cosh, "Abs": sp.Abs, "sign": sp.sign, "Max": sp.Max, "Min": sp.Min}
+               "cosh": sp.cosh, "Abs": sp.Abs, "sign": sp.sign, "Max": sp.Max, "Min": sp.Min,
+               "Heaviside": sp.Heaviside, "And": sp.And, "Or": sp.Or, "Not": sp.Not}
+_TREE_RELATIONS = {"Equality": sp.Eq, "Unequality": sp.Ne, "StrictLessThan": sp.Lt, "LessThan": sp.Le,
+                   "StrictGreaterThan": sp.Gt, "GreaterThan": sp.Ge}
 
 
 def to_tree(expr) -> dict:
     """A trusted SymPy expression (a reference) as plain JSON data, for shipping to a worker."""
+    if expr is sp.true or expr is sp.false:
+        return {"b": bool(expr)}
     if expr.is_Symbol:
         return {"s": expr.name}
     if expr.is_Rational:
@@ -281,7 +287,11 @@ def to_tree(expr) -> dict:
         return {"c": "pi"}
     if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
         return {"o": type(expr).__name__, "a": [to_tree(a) for a in expr.args]}
+    if isinstance(expr, sp.Piecewise):
+        return {"pw": [[to_tree(e), to_tree(c)] for e, c in expr.args]}
     name = type(expr).__name__
+    if name in _TREE_RELATIONS:
+        return {"r": name, "a": [to_tree(a) for a in expr.args]}
     if name in _TREE_FUNCS:
         return {"f": name, "a": [to_tree(a) for a in expr.args]}
     raise ValueError(f"cannot ship {name} in a reference expression")
@@ -291,68 +301,31 @@ def from_tree(tree: dict, depth: int = 0):
     """The SymPy expression :func:`to_tree` described."""
     if depth > 200:
         raise ValueError("reference tree too deep")
+    if "b" in tree:
+        return sp.true if tree["b"] else sp.false
     if "s" in tree:
         return symbol(str(tree["s"]))
     if "q" in tree:
         return sp.Rational(int(tree["q"][0]), int(tree["q"][1]))
     if "c" in tree:
         return {"E": sp.E, "pi": sp.pi}[tree["c"]]
+    if "pw" in tree:
+        return sp.Piecewise(*[(from_tree(e, depth + 1), from_tree(c, depth + 1)) for e, c in tree["pw"]])
     args = [from_tree(a, depth + 1) for a in tree["a"]]
     if "o" in tree:
         return {"Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow}[tree["o"]](*args)
+    if "r" in tree:
+        return _TREE_RELATIONS[tree["r"]](*args)
     return _TREE_FUNCS[tree["f"]](*args)
 
 
 # --------------------------------------------------------------------------- rendering
 
+# Everything is shown from a neutral tree (graders.symbolic_text's printers): the
+# student's answer from the tree their text was read into, so the page shows what they
+# wrote; the reference from the tree of its display form.
 
-class _PlainPrinter(StrPrinter):
-    """SymPy's str form, with e**x written exp(x) and a student's a/(b*c) kept as written."""
-
-    def _print_Mul(self, expr):
-        *num, last = expr.args
-        if num and isinstance(last, sp.Pow) and last.exp == -1:  # an unevaluated division
-            sign = "-" if num[0] == -1 else ""
-            num = num[1:] if sign else num
-            top = (num[0] if len(num) == 1 else sp.Mul(*num, evaluate=False)) if num else sp.Integer(1)
-            # parenthesize() wraps below the level, or at it too unless strict
-            return (f"{sign}{self.parenthesize(top, PRECEDENCE['Mul'], strict=True)}/"
-                    f"{self.parenthesize(last.base, PRECEDENCE['Mul'])}")
-        return super()._print_Mul(expr)
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.base is sp.E:
-            return f"exp({self._print(expr.exp)})"
-        return super()._print_Pow(expr, rational)
-
-
-def plain(expr) -> str:
-    return _PlainPrinter({"order": "none"}).doprint(expr)
-
-
-def latex(expr) -> str:
-    return sp.latex(expr, order="none")
-
-
-_ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-_XML_ENTITIES = {"lt", "gt", "amp", "quot", "apos"}
-
-
-def _entity_to_char(m) -> str:
-    name = m.group(1)
-    if name in _XML_ENTITIES:
-        return m.group(0)
-    if name.startswith("#"):
-        code = int(name[2:], 16) if name[1:2] in "xX" else int(name[1:])
-        return chr(code)
-    return html.entities.html5.get(name + ";", m.group(0))
-
-
-def mathml(expr) -> str:
-    """Presentation MathML in a <math> element, with characters instead of HTML entities
-    (&ExponentialE; and friends), so it is valid XML as well as HTML."""
-    inner = _ENTITY.sub(_entity_to_char, _mathml(expr, printer="presentation", order="none"))
-    return f'<math xmlns="http://www.w3.org/1998/Math/MathML">{inner}</math>'
+plain, latex_of, mathml_of = text.to_plain, text.to_latex, text.to_mathml
 
 
 def display_form(expr):
@@ -364,17 +337,107 @@ def display_form(expr):
             expr = expanded
     except Exception:  # noqa: BLE001 - display only
         pass
-    return _negatives_last(expr)
+    return expr
 
 
-def _negatives_last(expr):
-    if not expr.args:
-        return expr
-    args = [_negatives_last(a) for a in expr.args]
+_SHOWN_FUNCS = {sigmoid: "sigmoid", sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.sinh: "sinh",
+                sp.cosh: "cosh", sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}
+_SHOWN_RELATIONS = {sp.Eq: "==", sp.Ne: "!=", sp.Lt: "<", sp.Le: "<=", sp.Gt: ">", sp.Ge: ">="}
+
+
+def display_tree(expr) -> tuple:
+    """The neutral tree of a (trusted, evaluated) SymPy expression, as a person writes it:
+    negative terms last and subtracted, negative powers as fractions, e^x, sqrt.
+    Raises ValueError for what it does not know how to show."""
+    if expr is sp.true or expr is sp.false:
+        return ("bool", bool(expr))
+    if expr.is_Symbol:
+        return ("var", expr.name)
+    if expr is sp.E:
+        return ("const", "E")
+    if expr is sp.pi:
+        return ("const", "pi")
+    if expr.is_Number:
+        if expr.is_negative:
+            return ("neg", display_tree(-expr))
+        if expr.is_Integer:
+            return ("num", Fraction(int(expr)), str(expr))
+        if expr.is_Rational:
+            return ("div", display_tree(expr.p), display_tree(expr.q))
+        if expr.is_Float:
+            return ("num", Fraction(repr(float(expr))), repr(float(expr)))
+        raise ValueError(f"cannot show the number {expr}")
     if isinstance(expr, sp.Add):
-        args.sort(key=lambda a: a.could_extract_minus_sign())
-        return sp.Add(*args, evaluate=False)
-    return expr.func(*args, evaluate=False) if isinstance(expr, (sp.Mul, sp.Pow)) else expr.func(*args)
+        terms = sorted(expr.args, key=lambda a: a.could_extract_minus_sign())
+        out = display_tree(terms[0])
+        for t in terms[1:]:
+            out = ("sub", out, display_tree(-t)) if t.could_extract_minus_sign() else ("add", out, display_tree(t))
+        return out
+    if isinstance(expr, sp.Mul):
+        return _display_product(expr)
+    if isinstance(expr, sp.Pow):
+        base, e = expr.base, expr.exp
+        if e.is_Rational and e.is_negative:
+            return ("div", ("num", Fraction(1), "1"), display_tree(base ** -e))
+        if e == sp.Rational(1, 2):
+            return ("call", "sqrt", (display_tree(base),))
+        return ("pow", display_tree(base), display_tree(e))
+    if isinstance(expr, sp.Piecewise):
+        return ("piecewise", tuple((display_tree(e), display_tree(c)) for e, c in expr.args))
+    if isinstance(expr, sp.Heaviside):
+        x, h0 = expr.args
+        args = (display_tree(x),) if h0 == HEAVISIDE_AT_ZERO else (display_tree(x), display_tree(h0))
+        return ("call", "heaviside", args)
+    if expr.func in _SHOWN_RELATIONS:
+        return ("rel", _SHOWN_RELATIONS[expr.func], display_tree(expr.lhs), display_tree(expr.rhs))
+    if isinstance(expr, (sp.And, sp.Or)):
+        return ("and" if isinstance(expr, sp.And) else "or", tuple(display_tree(a) for a in expr.args))
+    if isinstance(expr, sp.Not):
+        return ("not", display_tree(expr.args[0]))
+    if expr.func in _SHOWN_FUNCS:
+        return ("call", _SHOWN_FUNCS[expr.func], tuple(display_tree(a) for a in expr.args))
+    raise ValueError(f"cannot show {type(expr).__name__}")
+
+
+def _display_product(expr) -> tuple:
+    coeff, factors = expr.as_coeff_mul()
+    negative = coeff.is_negative
+    coeff = -coeff if negative else coeff
+    top, bottom = [], []
+    if coeff != 1:
+        if coeff.is_Rational:
+            if coeff.p != 1:
+                top.append(sp.Integer(coeff.p))
+            if coeff.q != 1:
+                bottom.append(sp.Integer(coeff.q))
+        else:
+            top.append(coeff)
+    for f in factors:
+        if isinstance(f, sp.Pow) and f.exp.is_Rational and f.exp.is_negative:
+            bottom.append(f.base ** -f.exp)
+        else:
+            top.append(f)
+
+    def product(items):
+        out = display_tree(items[0])
+        for item in items[1:]:
+            out = ("mul", out, display_tree(item))
+        return out
+
+    out = product(top) if top else ("num", Fraction(1), "1")
+    if bottom:
+        out = ("div", out, product(bottom))
+    return ("neg", out) if negative else out
+
+
+def render_reference(expr) -> tuple[str | None, str | None]:
+    """(LaTeX, MathML) of a trusted expression; SymPy's LaTeX where no tree can show it."""
+    shown = display_form(expr)
+    try:
+        tree = display_tree(shown)
+    except ValueError:
+        return sp.latex(shown), None
+    return latex_of(tree), mathml_of(tree)
 
 
 # --------------------------------------------------------------------------- time budgets
@@ -435,10 +498,34 @@ def _rationalise_exps(e, continuous):
     return out
 
 
+_KINKED = (sp.Piecewise, sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign)
+
+
+def _cases_of(d):
+    """The expressions of ``d``'s cases when it has cases (Piecewise, Heaviside, Max, Min,
+    Abs, sign), folded into one Piecewise; ``d`` alone otherwise. ``d`` is zero if every
+    case's expression is (whatever the conditions), so each is tested on its own."""
+    if not d.has(*_KINKED):
+        return [d]
+    folded = sp.piecewise_fold(d.rewrite(sp.Piecewise))
+    if isinstance(folded, sp.Piecewise):
+        return [e for e, _ in folded.args]
+    return [folded]
+
+
 def quick_zero(d, continuous) -> bool:
     """True when ``d`` is shown to be zero cheaply: after rewriting σ, tanh, sinh and cosh
-    with exp, it is a rational function of the variables and their exponentials that
-    cancels to 0. False proves nothing."""
+    with exp, it is (in each of its cases) a rational function of the variables and their
+    exponentials that cancels to 0. False proves nothing."""
+    if d == 0:
+        return True
+    try:
+        return all(_quick_zero_smooth(e, continuous) for e in _cases_of(d))
+    except (ValueError, TypeError, ArithmeticError, sp.PolynomialError, NotImplementedError):
+        return False
+
+
+def _quick_zero_smooth(d, continuous) -> bool:
     if d == 0:
         return True
     e = d.rewrite(sp.exp)
@@ -452,8 +539,8 @@ def quick_zero(d, continuous) -> bool:
 
 
 def simplify_zero(d) -> bool:
-    """True when SymPy's ``simplify`` reduces ``d`` (rewritten with exp) to 0."""
-    return sp.simplify(d.rewrite(sp.exp)) == 0
+    """True when SymPy's ``simplify`` reduces ``d`` (rewritten with exp) to 0, case by case."""
+    return all(sp.simplify(e.rewrite(sp.exp)) == 0 for e in _cases_of(d))
 
 
 # --------------------------------------------------------------------------- numeric evaluation
@@ -511,7 +598,30 @@ _MP_FUNCS = {
     sp.sign: lambda a: mpmath.sign(a[0]),
     sp.Max: lambda a: max(a),
     sp.Min: lambda a: min(a),
+    # Heaviside(x, h0): its value at 0 is h0 (SymPy's default 1/2)
+    sp.Heaviside: lambda a: mpmath.mpf(0) if a[0] < 0 else (mpmath.mpf(1) if a[0] > 0 else a[1]),
 }
+_MP_RELATIONS = {sp.Eq: lambda a, b: a == b, sp.Ne: lambda a, b: a != b, sp.Lt: lambda a, b: a < b,
+                 sp.Le: lambda a, b: a <= b, sp.Gt: lambda a, b: a > b, sp.Ge: lambda a, b: a >= b}
+
+
+def truth(cond, env: dict) -> bool:
+    """Whether a condition holds at a point (its sides computed as numeric_value does).
+
+    Raises _Undefined for a condition that is not made of comparisons, And, Or and Not.
+    """
+    if cond is sp.true or cond is sp.false:
+        return bool(cond)
+    compare = _MP_RELATIONS.get(cond.func)
+    if compare is not None:
+        return bool(compare(numeric_value(cond.lhs, env), numeric_value(cond.rhs, env)))
+    if isinstance(cond, sp.And):
+        return all(truth(c, env) for c in cond.args)
+    if isinstance(cond, sp.Or):
+        return any(truth(c, env) for c in cond.args)
+    if isinstance(cond, sp.Not):
+        return not truth(cond.args[0], env)
+    raise _Undefined(f"a condition that cannot be decided ({type(cond).__name__})")
 
 
 def _raise(exc):
@@ -549,6 +659,11 @@ def numeric_value(expr, env: dict):
         b = numeric_value(expr.base, env)
         x = numeric_value(expr.exp, env)
         return _mp_pow(b, x)
+    if isinstance(expr, sp.Piecewise):  # only the case that applies is computed
+        for value, cond in expr.args:
+            if truth(cond, env):
+                return numeric_value(value, env)
+        raise _Undefined("no case of Piecewise applies")
     fn = _MP_FUNCS.get(expr.func)
     if fn is not None:
         return fn([numeric_value(a, env) for a in expr.args])
@@ -588,15 +703,17 @@ def close(a, b, tol: float) -> bool:
     return abs(a - b) <= tol * (1 + abs(b))
 
 
-def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16) -> list[dict]:
-    """Seeded evaluation points: fixed values first (0, ±1, …, ±300), then random ones,
-    each with every combination of the discrete variables' values."""
+def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16, boundaries=()) -> list[dict]:
+    """Seeded evaluation points: fixed values first (0, ±1, …, ±300), then the
+    ``boundaries`` (points on both sides of each condition, the same for every seed),
+    then random ones, each with every combination of the discrete variables' values."""
     fixed = FIXED_POINTS
     rng = random.Random(seed)
     points = []
     combos = list(itertools.product(*[discrete[k] for k in discrete])) or [()]
     if len(continuous) <= 1:
-        values = list(fixed) + [round(rng.uniform(-12, 12), 4) for _ in range(n_random)]
+        extra = [v for v in boundaries if v not in fixed]
+        values = list(fixed) + extra + [round(rng.uniform(-12, 12), 4) for _ in range(n_random)]
         cont_rows = [(v,) for v in values] if continuous else [()]
     else:
         cont_rows = [tuple(0 for _ in continuous)] + [
@@ -608,6 +725,99 @@ def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16) -> 
             p.update(zip(discrete, combo))
             points.append(p)
     return points
+
+
+# --------------------------------------------------------------------------- every case sampled
+
+BOUNDARY_GRID = sorted(set(FIXED_POINTS) | set(range(-12, 13)))  # where a condition's sign is looked at
+BOUNDARY_STEP = 1e-3  # points this far on each side of a boundary (less when boundaries are closer)
+MAX_BOUNDARIES = 24
+
+
+def switches(exprs) -> list:
+    """What decides which case of an expression applies, as expressions whose sign changes
+    there: each comparison's lhs - rhs, the argument of Heaviside, Abs and sign, the
+    differences of the arguments of Max and Min."""
+    found = []
+    for e in exprs:
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, sp.core.relational.Relational):
+                found.append(node.lhs - node.rhs)
+            elif isinstance(node, (sp.Heaviside, sp.Abs, sp.sign)):
+                found.append(node.args[0])
+            elif isinstance(node, (sp.Max, sp.Min)):
+                found += [a - b for a, b in itertools.combinations(node.args, 2)]
+    return list(dict.fromkeys(found))
+
+
+def boundary_points(exprs, continuous, discrete: dict) -> list[float]:
+    """Values of the one continuous variable on both sides of every boundary between the
+    cases of ``exprs`` (and between two boundaries), for every discrete value: exact for
+    a boundary linear in the variable, by bisection on a fixed grid otherwise. The same
+    for every student: they depend on the expressions only."""
+    if len(continuous) != 1:
+        return []
+    (x,) = continuous
+    funcs = switches(exprs)
+    if not funcs:
+        return []
+    roots: set = set()
+    combos = [dict(zip(discrete, c)) for c in itertools.product(*discrete.values())] or [{}]
+    with mpmath.workdps(30):
+        for combo in combos:
+            subs = {symbol(k): sp.Rational(str(v)) for k, v in combo.items()}
+            for f in funcs:
+                g = f.xreplace(subs)
+                if x not in g.free_symbols:
+                    continue
+                roots |= _roots(g, x)
+                if len(roots) > MAX_BOUNDARIES:
+                    break
+    ordered = sorted(r for r in roots if abs(r) <= SAMPLE_RANGE)[:MAX_BOUNDARIES]
+    out = []
+    for i, r in enumerate(ordered):
+        gaps = [abs(r - o) for o in ordered if o != r]
+        step = min([BOUNDARY_STEP] + [g / 3 for g in gaps])
+        out += [r - step, r + step]
+        if i:
+            out.append((ordered[i - 1] + r) / 2)  # inside the case between two boundaries
+    return list(dict.fromkeys(round(v, 12) for v in out))
+
+
+def _roots(g, x) -> set:
+    """Where ``g`` (an expression in ``x`` alone) changes sign: the exact root when it is
+    linear, else the grid points where it is 0 and bisected sign changes between them."""
+    try:
+        poly = sp.Poly(g, x) if g.is_polynomial(x) else None
+    except (sp.PolynomialError, ValueError, TypeError):
+        poly = None
+    if poly is not None and poly.degree() == 1:
+        c1, c0 = poly.all_coeffs()
+        if c1.is_Rational and c0.is_Rational:
+            return {float(-c0 / c1)}
+    values = []
+    for v in BOUNDARY_GRID:
+        kind, val = _value(g, {x: mpmath.mpf(v)})
+        values.append((v, val if kind == "ok" else None))
+    found = {float(v) for v, val in values if val is not None and val == 0}
+    for (a, fa), (b, fb) in zip(values, values[1:]):
+        if fa is None or fb is None or fa * fb >= 0:
+            continue
+        lo, hi, flo = mpmath.mpf(a), mpmath.mpf(b), fa
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            kind, fm = _value(g, {x: mid})
+            if kind != "ok":
+                break
+            if fm == 0:
+                lo = hi = mid
+                break
+            if (fm < 0) == (flo < 0):
+                lo, flo = mid, fm
+            else:
+                hi = mid
+        found.add(float((lo + hi) / 2))
+    return found
 
 
 def _json_number(v) -> float | str:
@@ -684,9 +894,7 @@ def _judge(payload: dict) -> dict:
     t = time.perf_counter()
     try:
         with budget(phase("render_s", 1.0)):
-            ref_shown = display_form(reference)
-            res["reference_latex"] = latex(ref_shown)
-            res["reference_mathml"] = mathml(ref_shown)
+            res["reference_latex"], res["reference_mathml"] = render_reference(reference)
     except (_OutOfTime, RecursionError, MemoryError, Exception):  # noqa: BLE001 - display is optional
         pass
     timings["reference"] = time.perf_counter() - t
@@ -695,10 +903,10 @@ def _judge(payload: dict) -> dict:
     # 2. read the student's text
     try:
         with budget(phase("parse_s", 1.0)):
-            tree, syntax = parse(payload.get("text", ""), variables, payload.get("hints"))
+            aliases = text.read_aliases(payload.get("aliases") or {}, variables)
+            tree, syntax = parse(payload.get("text", ""), variables, payload.get("hints"), aliases)
             res["syntax"] = syntax
-            student = build(tree, evaluate=True)
-            shown = build(tree, evaluate=False)
+            student = build(tree)
     except ParseError as exc:
         res["parse_error"] = str(exc)
         return res
@@ -715,9 +923,10 @@ def _judge(payload: dict) -> dict:
     res["ok"] = True
     try:
         with budget(phase("render_s", 1.0)):
-            res["parsed"] = plain(shown)
-            res["student_latex"] = latex(shown)
-            res["student_mathml"] = mathml(shown)
+            res["parsed"] = plain(tree)
+            res["aliases_used"] = {name: plain(meaning) for name, meaning in _aliases_in(tree).items()}
+            res["student_latex"] = latex_of(tree)
+            res["student_mathml"] = mathml_of(tree)
     except (_OutOfTime, RecursionError, MemoryError, Exception):  # noqa: BLE001 - display is optional
         pass
     if res["parsed"] is None:
@@ -764,6 +973,22 @@ def _judge(payload: dict) -> dict:
                              "evaluated")
     timings["total"] = time.perf_counter() - t_start
     return res
+
+
+def _aliases_in(tree) -> dict:
+    """The aliases an answer's tree uses, name -> the tree each stands for, in order of use."""
+    found: dict = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, tuple) or not node:
+            continue
+        if node[0] == "alias":
+            found.setdefault(node[1], node[2])
+            continue
+        parts = node[1:] if isinstance(node[0], str) else node  # a node, or a tuple of them
+        stack.extend(reversed([part for part in parts if isinstance(part, tuple)]))
+    return found
 
 
 def _exact(reference, cases, test, seconds: float, res: dict) -> bool:
@@ -824,7 +1049,12 @@ def _numeric(student, reference, mistakes, continuous, discrete, seed: int, seco
     = 2·(student matches the mistake) + (the mistake differs from the reference))
     and a ``reason`` when it stopped early.
     """
-    points = sample_points([str(c) for c in continuous], discrete, seed)
+    try:
+        with budget(min(1.0, seconds / 3)):
+            boundaries = boundary_points([student, reference], continuous, discrete)
+    except (_OutOfTime, RecursionError, MemoryError, ValueError, TypeError, ArithmeticError):
+        boundaries = []  # the cases are then sampled by the fixed and random points only
+    points = sample_points([str(c) for c in continuous], discrete, seed, boundaries=boundaries)
     stats = {"points": len(points), "agree": 0, "skipped": 0, "finished": False}
     evidence = {k: ["" for _ in v] for k, v in mistakes.items()}
     counterexample, reason = None, None

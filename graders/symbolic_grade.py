@@ -53,6 +53,7 @@ SHOWN_TEXT_CHARS = 2000
 
 # Student-facing sentences (pinned by tests/test_symbolic.py).
 PARSED = "parsed as {parsed}"
+PARSED_WITH = "parsed as {parsed}, with {aliases}"  # the statement's own names it used
 NOT_READ = "could not read the expression: {reason}"
 NOT_CHECKED = "not checked: the expression could not be read"
 EQUAL_EXACT = "equal to {name} for every {domain} (shown by simplification)"
@@ -219,6 +220,7 @@ def payload_for(ex: Exercise, text: str, seed: int) -> dict:
     return {
         "text": text, "variables": list(cfg.get("variables", ["z", "y"])),
         "discrete": dict(cfg.get("discrete", {})), "hints": dict(cfg.get("hints", {})),
+        "aliases": dict(cfg.get("aliases", {})),
         "reference": json.loads(ref),
         "mistakes": json.loads(mistakes), "seed": seed,
         # phases stop themselves before the job's wall-clock limit kills the process
@@ -313,8 +315,14 @@ def _parse_check(check: CheckSpec, v: dict) -> CheckResult:
     if not v.get("ok"):
         reason = v.get("parse_error") or "unknown reason"
         return result(check, False, NOT_READ.format(reason=reason), {"error": reason})
-    return result(check, True, PARSED.format(parsed=_short(v.get("parsed") or "")),
-                  {"syntax": v.get("syntax"), "parsed": v.get("parsed")})
+    parsed = _short(v.get("parsed") or "")
+    used = v.get("aliases_used") or {}
+    message = (PARSED_WITH.format(parsed=parsed, aliases=_and([f"{k} = {m}" for k, m in used.items()]))
+               if used else PARSED.format(parsed=parsed))
+    details = {"syntax": v.get("syntax"), "parsed": v.get("parsed")}
+    if used:
+        details["aliases"] = dict(used)
+    return result(check, True, message, details)
 
 
 def _equivalence_check(check: CheckSpec, ex: Exercise, v: dict) -> CheckResult:

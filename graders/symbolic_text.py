@@ -39,13 +39,22 @@ PY_FUNCTIONS = {
     "logistic": "sigmoid", "exp": "exp", "log": "log", "ln": "log", "log1p": "log1p",
     "expm1": "expm1", "softplus": "softplus", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
     "cosh": "cosh", "abs": "abs", "Abs": "abs", "fabs": "abs", "sign": "sign", "sgn": "sign",
-    "pow": "pow", "max": "max", "Max": "max", "min": "min", "Min": "min",
+    "pow": "pow", "max": "max", "Max": "max", "maximum": "max", "min": "min", "Min": "min",
+    "minimum": "min", "heaviside": "heaviside", "Heaviside": "heaviside", "piecewise": "piecewise",
+    "Piecewise": "piecewise", "where": "where",
+    # conditions (SymPy's names): only inside Piecewise, where and if ... else
+    "Eq": "Eq", "Ne": "Ne", "Lt": "Lt", "Le": "Le", "Gt": "Gt", "Ge": "Ge",
+    "And": "And", "Or": "Or", "Not": "Not",
 }
+RELATIONS = {"Eq": "==", "Ne": "!=", "Lt": "<", "Le": "<=", "Gt": ">", "Ge": ">="}
+LOGIC_FUNCTIONS = ("And", "Or", "Not")
+CONDITION_FUNCTIONS = frozenset(RELATIONS) | frozenset(LOGIC_FUNCTIONS)
+TRUE = ("bool", True)
 # np.exp(z), torch.sigmoid(z), scipy.special.expit(z): a known module prefix is just a spelling
 MODULE_PREFIXES = ("np", "numpy", "math", "sp", "sympy", "torch", "F", "scipy.special", "special",
                    "mp", "mpmath")
 CONSTANTS = {"e": "E", "E": "E", "pi": "pi", "π": "pi"}
-SHOWN_FUNCTIONS = "sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs"
+SHOWN_FUNCTIONS = "sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise"
 
 _UNICODE = {"−": "-", "–": "-", "·": "*", "⋅": "*", "×": "*", "∙": "*", "∗": "*", "÷": "/",
             "²": "^2", "³": "^3", "\u00a0": " ", "\u2009": " ", "\u202f": " "}
@@ -61,12 +70,57 @@ def _and_list(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _unknown_symbols(names, variables, hints=None) -> ParseError:
+def _unknown_symbols(names, variables, hints=None, aliases=None) -> ParseError:
+    """Name the unknown symbols and the allowed ones: the variables, and the aliases with
+    their meaning (``p may stand for sigmoid(z)``), then the hint for a known slip."""
     word = "symbol" if len(names) == 1 else "symbols"
+    notes = []
+    if aliases:
+        first, *rest = [(n, to_plain(t)) for n, t in aliases.items()]
+        notes.append(_and_list([f"{first[0]} may stand for {first[1]}"] + [f"{n} for {m}" for n, m in rest]))
     hinted = [n for n in names if n in (hints or {})]
-    hint = f" (write {hints[hinted[0]]} for {hinted[0]})" if hinted else ""
+    if hinted:
+        notes.append(f"write {hints[hinted[0]]} for {hinted[0]}")
+    tail = f" ({'; '.join(notes)})" if notes else ""
     return ParseError(f"unknown {word} {_nice_names(names)}: the answer must be an expression in "
-                      f"{_and_list(variables)} only{hint}")
+                      f"{_and_list(variables)} only{tail}")
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+_RESERVED = set(CONSTANTS) | set(PY_FUNCTIONS) | {"True", "False", "None"}
+
+
+def alias_problem(name: str, variables) -> str | None:
+    """Why ``name`` cannot be an alias (a spec's ``[symbolic] aliases`` key), or None."""
+    import keyword
+
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or "__" in name:
+        return f"{name!r} is not a name an answer can use"
+    if name in variables:
+        return f"{name!r} is already a variable"
+    if name in _RESERVED or name.lower() in _RESERVED:
+        return f"{name!r} already means something in an answer (a function or a constant)"
+    return None
+
+
+def read_aliases(aliases: dict, variables) -> dict[str, tuple]:
+    """The trees of a spec's aliases (``{"p": "sigmoid(z)"}``), each an expression in the
+    variables only. Raises ParseError naming the alias."""
+    trees = {}
+    for name, value in (aliases or {}).items():
+        problem = alias_problem(name, variables)
+        if problem is None and not isinstance(value, str):
+            problem = "its meaning must be a string, like \"sigmoid(z)\""
+        if problem is None:
+            try:
+                trees[name] = parse(value, variables)[0]
+            except ParseError as exc:
+                problem = str(exc)
+        if problem:
+            raise ParseError(f"alias {name}: {problem}")
+    return trees
 
 
 # --------------------------------------------------------------------------- text
@@ -147,7 +201,7 @@ def _number(text: str) -> tuple:
         raise ParseError(f"{text!r} is not a number") from None
     if abs(value) > MAX_LITERAL:
         raise ParseError(f"the number {text} is too large (at most {MAX_LITERAL:.0e})")
-    return ("num", value)
+    return ("num", value, text)  # the text as written, for showing it back
 
 
 # --------------------------------------------------------------------------- Python-style
@@ -162,7 +216,6 @@ _PY_TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _NODE_WORDS = {
-    ast.Compare: "comparisons", ast.BoolOp: "'and'/'or'", ast.IfExp: "'if ... else'",
     ast.List: "lists", ast.Tuple: "commas (tuples)", ast.Set: "sets", ast.Dict: "dicts",
     ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
     ast.GeneratorExp: "comprehensions", ast.JoinedStr: "f-strings", ast.NamedExpr: "':='",
@@ -171,7 +224,11 @@ _NODE_WORDS = {
 }
 _OP_WORDS = {ast.Mod: "'%'", ast.FloorDiv: "'//'", ast.MatMult: "'@'", ast.BitAnd: "'&'",
              ast.BitOr: "'|'", ast.BitXor: "'^'", ast.LShift: "'<<'", ast.RShift: "'>>'",
-             ast.Invert: "'~'", ast.Not: "'not'"}
+             ast.Invert: "'~'"}
+_COMPARISONS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+CONDITION_PLACES = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
+NOT_A_CONDITION = "{what} is not a condition: write a comparison such as y == 1 or z > 0"
+PIECEWISE_CASE = "each case of {name} is a pair (value, condition), like (z, z > 0)"
 
 
 def _py_tokens(text: str) -> list[tuple[str, str]]:
@@ -186,7 +243,7 @@ def _py_tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _implicit_products(tokens, variables) -> str:
+def _implicit_products(tokens, names) -> str:
     """Join the tokens, writing the multiplications a mathematician leaves out:
     ``2z``, ``2 sigmoid(z)``, ``(1-y)(1+y)``, ``y(1-z)`` (y is a variable, not a function)."""
     import keyword
@@ -202,7 +259,7 @@ def _implicit_products(tokens, variables) -> str:
             right = tok[0] in ("num",) or plain_name(tok) or tok == ("op", "(")
             if prev[0] == "num" and tok[0] == "num":
                 right = False
-            if plain_name(prev) and tok == ("op", "(") and prev[1] not in variables and prev[1] not in CONSTANTS:
+            if plain_name(prev) and tok == ("op", "(") and prev[1] not in names and prev[1] not in CONSTANTS:
                 right = False  # a call: sigmoid(z), or an unknown function named in the error
             if left and right:
                 out.append("*")
@@ -234,10 +291,40 @@ def _py_function(name: str) -> str | None:
     return PY_FUNCTIONS.get(name) or PY_FUNCTIONS.get(name.lower())
 
 
+def _condition_places(tree) -> tuple[set, set]:
+    """The ids of the nodes that stand where a condition belongs (the test of ``if ... else``,
+    the second item of a Piecewise case, where's first argument, and the parts of a
+    condition made of conditions), and of the Piecewise cases' tuples."""
+    conditions, cases = set(), set()
+    for node in ast.walk(tree):  # breadth first: a node is marked before its children are seen
+        if isinstance(node, ast.IfExp):
+            conditions.add(id(node.test))
+        elif isinstance(node, ast.Call):
+            key = _function_key(node.func)
+            if key == "piecewise":
+                for arg in node.args:
+                    if isinstance(arg, ast.Tuple):
+                        cases.add(id(arg))
+                        if len(arg.elts) == 2:
+                            conditions.add(id(arg.elts[1]))
+            elif key == "where" and node.args:
+                conditions.add(id(node.args[0]))
+            elif key in LOGIC_FUNCTIONS and id(node) in conditions:
+                conditions.update(id(a) for a in node.args)
+        if id(node) in conditions:
+            if isinstance(node, ast.BoolOp):
+                conditions.update(id(v) for v in node.values)
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+                conditions.add(id(node.operand))
+    return conditions, cases
+
+
 def _forbidden(tree) -> str | None:
     """The most telling reason a parsed expression is not allowed, or None."""
     found: list[tuple[int, str]] = []
+    conditions, cases = _condition_places(tree)
     for node in ast.walk(tree):
+        in_condition = id(node) in conditions
         if isinstance(node, ast.Name) and "__" in node.id:
             found.append((0, f"names with double underscores ('{node.id}') are not allowed"))
         elif isinstance(node, ast.Attribute) and "__" in node.attr:
@@ -256,8 +343,10 @@ def _forbidden(tree) -> str | None:
                 found.append((2, f"attribute access ('.{node.attr}') is not allowed"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
             found.append((3, f"quoted text ({node.value!r:.40}) is not allowed"))
-        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool) or node.value is None
-                                                 or node.value is Ellipsis):
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            if not in_condition:
+                found.append((6, f"{node.value!r} is only allowed as {CONDITION_PLACES}"))
+        elif isinstance(node, ast.Constant) and (node.value is None or node.value is Ellipsis):
             found.append((6, f"{node.value!r} is not allowed"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, complex):
             found.append((6, "imaginary numbers are not allowed"))
@@ -268,6 +357,22 @@ def _forbidden(tree) -> str | None:
         elif (isinstance(node, ast.Call) and _dotted(node.func) and _function_key(node.func) is None
               and _dotted(node.func) not in CONSTANTS):
             found.append((2, f"'{_dotted(node.func)}' is not a known function (known: {SHOWN_FUNCTIONS})"))
+        elif (isinstance(node, ast.Call) and _function_key(node.func) == "piecewise"
+              and not all(isinstance(a, ast.Tuple) and len(a.elts) == 2 for a in node.args)):
+            found.append((4, PIECEWISE_CASE.format(name=_dotted(node.func))))
+        elif isinstance(node, ast.Call) and _function_key(node.func) in CONDITION_FUNCTIONS and not in_condition:
+            found.append((5, f"{_dotted(node.func)}(...) is only allowed as {CONDITION_PLACES}"))
+        elif isinstance(node, ast.Compare):
+            if not all(type(op) in _COMPARISONS for op in node.ops):
+                found.append((6, "'is' and 'in' are not allowed"))
+            elif not in_condition:
+                found.append((6, f"comparisons are only allowed in {CONDITION_PLACES}"))
+        elif isinstance(node, ast.BoolOp) and not in_condition:
+            found.append((6, f"'and'/'or' are only allowed in {CONDITION_PLACES}"))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and not in_condition:
+            found.append((6, f"'not' is only allowed in {CONDITION_PLACES}"))
+        elif isinstance(node, ast.Tuple) and id(node) in cases:
+            pass
         elif type(node) in _NODE_WORDS:
             found.append((6, f"{_NODE_WORDS[type(node)]} are not allowed"))
         elif isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) in _OP_WORDS:
@@ -277,12 +382,36 @@ def _forbidden(tree) -> str | None:
 
 
 _PY_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load,
-               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Attribute)
+               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Attribute,
+               ast.Compare, ast.BoolOp, ast.IfExp, ast.Tuple, ast.And, ast.Or, ast.Not,
+               *_COMPARISONS)
 
 
-def parse_python(text: str, variables: tuple[str, ...], hints=None) -> tuple:
+class _Names:
+    """What a name may be while reading one answer: a variable, an alias, or unknown."""
+
+    def __init__(self, variables, aliases):
+        self.variables = tuple(variables)
+        self.aliases = dict(aliases or {})
+        self.unknown: list[str] = []
+
+    def __contains__(self, name) -> bool:
+        return name in self.variables or name in self.aliases
+
+    def node(self, name: str) -> tuple:
+        if name in self.variables:
+            return ("var", name)
+        if name in self.aliases:
+            return ("alias", name, self.aliases[name])
+        if name not in self.unknown:
+            self.unknown.append(name)
+        return ("var", name)
+
+
+def parse_python(text: str, variables: tuple[str, ...], hints=None, aliases=None) -> tuple:
     """Python/SymPy-style text (``^`` is a power) as a neutral tree. Raises ParseError."""
-    code = _implicit_products(_py_tokens(text), variables)
+    names = _Names(variables, aliases)
+    code = _implicit_products(_py_tokens(text), names)
     try:
         tree = ast.parse(code, mode="eval")
     except SyntaxError as exc:
@@ -298,10 +427,9 @@ def parse_python(text: str, variables: tuple[str, ...], hints=None) -> tuple:
     for node in ast.walk(tree):
         if not isinstance(node, _PY_ALLOWED):  # pragma: no cover - _forbidden names them all
             raise ParseError(f"{type(node).__name__} is not allowed")
-    unknown: list[str] = []
-    out = _py_node(tree.body, code, variables, unknown, 0)
-    if unknown:
-        raise _unknown_symbols(unknown, variables, hints)
+    out = _PyReader(code, names).value(tree.body, 0)
+    if names.unknown:
+        raise _unknown_symbols(names.unknown, variables, hints, aliases)
     return out
 
 
@@ -318,54 +446,118 @@ def _syntax_message(exc: SyntaxError) -> str:
 
 _GROUP = {ast.Add: "add", ast.Sub: "add", ast.Mult: "mul", ast.Div: "mul", ast.Pow: "pow"}
 _TREE_GROUP = {"add": "add", "sub": "add", "mul": "mul", "div": "mul"}
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 
 
-def _py_node(node, code: str, variables, unknown: list, depth: int) -> tuple:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    d = depth + 1
-    if isinstance(node, ast.BinOp):
-        op = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}[type(node.op)]
-        # a + b + c is left-nested in the AST, but not nested for a reader: same depth
-        flat = isinstance(node.left, ast.BinOp) and _GROUP.get(type(node.left.op)) == _GROUP[type(node.op)] != "pow"
-        return (op, _py_node(node.left, code, variables, unknown, depth if flat else d),
-                _py_node(node.right, code, variables, unknown, d))
-    if isinstance(node, ast.UnaryOp):
-        inner = _py_node(node.operand, code, variables, unknown, d)
-        return ("neg", inner) if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.Constant):
-        return _number(ast.get_source_segment(code, node) or repr(node.value))
-    if isinstance(node, ast.Name):
-        if node.id in variables:
-            return ("var", node.id)
-        if node.id in CONSTANTS:
-            return ("const", CONSTANTS[node.id])
-        if _py_function(node.id):
-            raise ParseError(f"{node.id} is a function: apply it to an argument, like {node.id}(z)")
-        if node.id not in unknown:
-            unknown.append(node.id)
-        return ("var", node.id)
-    if isinstance(node, ast.Call):
-        args = [_py_node(a, code, variables, unknown, d) for a in node.args]
-        if isinstance(node.func, ast.Name) and (node.func.id in variables or node.func.id in CONSTANTS):
-            if len(args) != 1:
-                raise ParseError(f"{node.func.id} is not a function")
-            return ("mul", _py_node(node.func, code, variables, unknown, d), args[0])
-        key = _function_key(node.func)
+class _PyReader:
+    """The checked Python AST as a neutral tree: values, and conditions where they belong."""
+
+    def __init__(self, code: str, names: _Names):
+        self.code, self.names = code, names
+
+    def value(self, node, depth: int) -> tuple:
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        d = depth + 1
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS[type(node.op)]
+            # a + b + c is left-nested in the AST, but not nested for a reader: same depth
+            flat = (isinstance(node.left, ast.BinOp)
+                    and _GROUP.get(type(node.left.op)) == _GROUP[type(node.op)] != "pow")
+            return (op, self.value(node.left, depth if flat else d), self.value(node.right, d))
+        if isinstance(node, ast.UnaryOp):
+            inner = self.value(node.operand, d)
+            return ("neg", inner) if isinstance(node.op, ast.USub) else inner
+        if isinstance(node, ast.Constant):
+            return _number(ast.get_source_segment(self.code, node) or repr(node.value))
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                return self.names.node(node.id)
+            if node.id in CONSTANTS:
+                return ("const", CONSTANTS[node.id])
+            if _py_function(node.id):
+                raise ParseError(f"{node.id} is a function: apply it to an argument, like {node.id}(z)")
+            return self.names.node(node.id)
+        if isinstance(node, ast.IfExp):  # a if c else b: Piecewise((a, c), (b, True))
+            cases = [(self.value(node.body, d), self.condition(node.test, d))]
+            rest = self.value(node.orelse, d)
+            if rest[0] == "piecewise" and isinstance(node.orelse, ast.IfExp):
+                return ("piecewise", tuple(cases) + rest[1])
+            return ("piecewise", tuple(cases) + ((rest, TRUE),))
+        if isinstance(node, ast.Call):
+            return self.call(node, d)
+        if isinstance(node, ast.Attribute):
+            last = _dotted(node).rpartition(".")[2]
+            if last in CONSTANTS:
+                return ("const", CONSTANTS[last])
+            raise ParseError(f"{_dotted(node)} is a function: apply it to an argument, like {_dotted(node)}(z)")
+        raise ParseError(f"{type(node).__name__} is not allowed")  # pragma: no cover
+
+    def call(self, node, d: int) -> tuple:
+        func = node.func
+        if isinstance(func, ast.Name) and (func.id in self.names or func.id in CONSTANTS):
+            if len(node.args) != 1:
+                raise ParseError(f"{func.id} is not a function")
+            return ("mul", self.value(func, d), self.value(node.args[0], d))
+        key, shown = _function_key(func), _dotted(func) or "this"
         if key is None:
-            name = _dotted(node.func) or "this"
-            raise ParseError(f"'{name}' is not a known function (known: {SHOWN_FUNCTIONS})")
-        return _call(key, args, _dotted(node.func))
-    if isinstance(node, ast.Attribute):
-        last = _dotted(node).rpartition(".")[2]
-        if last in CONSTANTS:
-            return ("const", CONSTANTS[last])
-        raise ParseError(f"{_dotted(node)} is a function: apply it to an argument, like {_dotted(node)}(z)")
-    raise ParseError(f"{type(node).__name__} is not allowed")  # pragma: no cover
+            raise ParseError(f"'{shown}' is not a known function (known: {SHOWN_FUNCTIONS})")
+        if key == "piecewise":
+            if not node.args:
+                raise ParseError(f"{shown} needs at least one case (value, condition)")
+            cases = []
+            for arg in node.args:
+                if not (isinstance(arg, ast.Tuple) and len(arg.elts) == 2):  # pragma: no cover - _forbidden
+                    raise ParseError(PIECEWISE_CASE.format(name=shown))
+                cases.append((self.value(arg.elts[0], d), self.condition(arg.elts[1], d)))
+            return ("piecewise", tuple(cases))
+        if key == "where":
+            if len(node.args) != 3:
+                raise ParseError(f"{shown} takes 3 arguments (condition, value if true, value if false), "
+                                 f"not {len(node.args)}")
+            cond, a, b = node.args
+            return ("piecewise", ((self.value(a, d), self.condition(cond, d)), (self.value(b, d), TRUE)))
+        if key in CONDITION_FUNCTIONS:  # pragma: no cover - _forbidden refuses them here
+            raise ParseError(f"{shown}(...) is only allowed as {CONDITION_PLACES}")
+        return _call(key, [self.value(a, d) for a in node.args], shown)
+
+    def condition(self, node, depth: int) -> tuple:
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        d = depth + 1
+        if isinstance(node, ast.Compare):
+            operands = [self.value(x, d) for x in (node.left, *node.comparators)]
+            rels = [("rel", _COMPARISONS[type(op)], operands[i], operands[i + 1]) for i, op in enumerate(node.ops)]
+            return rels[0] if len(rels) == 1 else ("and", tuple(rels))  # 0 < z < 1
+        if isinstance(node, ast.BoolOp):
+            return ("and" if isinstance(node.op, ast.And) else "or", tuple(self.condition(v, d) for v in node.values))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return ("not", self.condition(node.operand, d))
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            return ("bool", node.value)
+        if isinstance(node, ast.Call):
+            key, shown = _function_key(node.func), _dotted(node.func) or "this"
+            if key in RELATIONS:
+                if len(node.args) != 2:
+                    raise ParseError(f"{shown} takes 2 arguments, not {len(node.args)}")
+                return ("rel", RELATIONS[key], self.value(node.args[0], d), self.value(node.args[1], d))
+            if key == "Not":
+                if len(node.args) != 1:
+                    raise ParseError(f"{shown} takes 1 argument, not {len(node.args)}")
+                return ("not", self.condition(node.args[0], d))
+            if key in ("And", "Or"):
+                if not node.args:
+                    raise ParseError(f"{shown} takes at least 1 argument")
+                return (key.lower(), tuple(self.condition(a, d) for a in node.args))
+        what = ast.get_source_segment(self.code, node) or type(node).__name__
+        raise ParseError(NOT_A_CONDITION.format(what=repr(" ".join(what.split()))))
+
+
+_ARITY = {"pow": 2, "max": None, "min": None, "log": (1, 2), "heaviside": (1, 2)}
 
 
 def _call(key: str, args: list, shown: str) -> tuple:
-    want = {"pow": 2, "max": None, "min": None, "log": (1, 2)}.get(key, 1)
+    want = _ARITY.get(key, 1)
     n = len(args)
     ok = (n >= 2) if want is None else (n in want if isinstance(want, tuple) else n == want)
     if not ok:
@@ -442,12 +634,13 @@ class _TexParser:
     """Recursive descent over LaTeX math: sums, products (explicit and implicit),
     powers, \\frac, \\sqrt, |...|, \\left/\\right and functions with or without brackets."""
 
-    def __init__(self, text: str, variables: tuple[str, ...], hints=None):
+    def __init__(self, text: str, variables: tuple[str, ...], hints=None, aliases=None):
         self.hints = hints or {}
         self.toks = [t for t in _tex_tokens(text) if not (t[0] == "cmd" and t[1] in _TEX_SKIP)]
         self.i = 0
         self.variables = variables
-        self.unknown: list[str] = []
+        self.aliases = aliases or {}
+        self.names = _Names(variables, aliases)
         self.depth = 0
         self.abs_depth = 0
 
@@ -478,8 +671,8 @@ class _TexParser:
         node = self.expr()
         if self.peek()[0] != "end":
             raise ParseError(f"unexpected {_tok_word(self.peek())}")
-        if self.unknown:
-            raise _unknown_symbols(self.unknown, self.variables, self.hints)
+        if self.names.unknown:
+            raise _unknown_symbols(self.names.unknown, self.variables, self.hints, self.aliases)
         return node
 
     def expr(self) -> tuple:
@@ -607,13 +800,9 @@ class _TexParser:
         raise ParseError(f"unexpected {_tok_word(tok)}")
 
     def letter(self, name: str) -> tuple:
-        if name in self.variables:
-            return ("var", name)
-        if name == "e":
+        if name == "e" and name not in self.names:
             return ("const", "E")
-        if name not in self.unknown:
-            self.unknown.append(name)
-        return ("var", name)
+        return self.names.node(name)
 
     def absolute(self) -> tuple:
         self.enter()
@@ -684,8 +873,8 @@ class _TexParser:
             return self.sqrt()
         if word == "e":
             return ("const", "E")
-        if word in self.variables:
-            return ("var", word)
+        if word in self.names:
+            return self.names.node(word)
         raise ParseError(f"unknown name \\{name}{{{word}}}")
 
     def sqrt(self) -> tuple:
@@ -695,7 +884,7 @@ class _TexParser:
         arg = self.tex_arg()
         if index is None:
             return ("call", "sqrt", (arg,))
-        return ("pow", arg, ("div", ("num", Fraction(1)), index))
+        return ("pow", arg, ("div", ("num", Fraction(1), "1"), index))
 
     def function(self, key: str, shown: str) -> tuple:
         power = None
@@ -724,23 +913,387 @@ def _tok_word(tok) -> str:
     return f"'{val}'"
 
 
-def parse_latex(text: str, variables: tuple[str, ...], hints=None) -> tuple:
+def parse_latex(text: str, variables: tuple[str, ...], hints=None, aliases=None) -> tuple:
     """LaTeX math as a neutral tree (``e`` is Euler's number). Raises ParseError."""
     try:
-        return _TexParser(text, variables, hints).parse()
+        return _TexParser(text, variables, hints, aliases).parse()
     except RecursionError:
         raise _too_deep() from None
 
 
-def parse(text: str, variables=("z", "y"), hints=None) -> tuple[tuple, str]:
+def parse(text: str, variables=("z", "y"), hints=None, aliases=None) -> tuple[tuple, str]:
     """(neutral tree, ``"python"`` or ``"latex"``) for the student's text. Raises ParseError.
 
     ``hints`` maps symbols a student may use by mistake to what to write instead
-    (``{"p": "sigmoid(z)"}``); they only add to the message naming them.
+    (``{"y_hat": "sigmoid(z)"}``); they only add to the message naming them.
+    ``aliases`` maps the statement's own names to their trees (:func:`read_aliases`):
+    ``p`` in the answer is read as ``("alias", "p", tree)``.
+
+    The tree's nodes: ``("num", Fraction, text)``, ``("var", name)``, ``("const", "E"|"pi")``,
+    ``("alias", name, tree)``, ``("neg", a)``, ``("add"|"sub"|"mul"|"div"|"pow", a, b)``,
+    ``("call", function, args)``, ``("piecewise", ((value, condition), ...))``; conditions
+    are ``("rel", "=="|"!="|"<"|"<="|">"|">=", a, b)``, ``("and"|"or", conditions)``,
+    ``("not", condition)`` and ``("bool", True|False)``.
     """
     variables = tuple(variables)
     cleaned = clean_text(text)
     _check_size(cleaned)
     syntax = detect_syntax(cleaned)
     parser = parse_latex if syntax == "latex" else parse_python
-    return parser(cleaned, variables, hints), syntax
+    return parser(cleaned, variables, hints, aliases), syntax
+
+
+# --------------------------------------------------------------------------- writing it back
+
+# How the tree is shown: as plain text (Python style, which parse() reads back), LaTeX and
+# presentation MathML. Each operand is bracketed exactly when leaving the brackets out
+# would change what is read: every grouping that changes the meaning is kept (a sum under
+# a minus sign, a power of a sum or of a negative number, a sum divided by), and none is
+# added that SymPy's evaluation would have reordered or dropped.
+
+P_OR, P_AND, P_NOT, P_REL, P_ADD, P_NEG, P_MUL, P_POW, P_ATOM = 1, 2, 3, 4, 10, 12, 20, 30, 40
+_PREC = {"or": P_OR, "and": P_AND, "not": P_NOT, "rel": P_REL, "add": P_ADD, "sub": P_ADD, "neg": P_NEG,
+         "mul": P_MUL, "div": P_MUL, "pow": P_POW}
+_E_NOTATION = re.compile(r"^(?P<m>[\d.]+)[eE](?P<e>[+-]?\d+)$")
+
+_PLAIN_NAMES = {"heaviside": "Heaviside"}
+_REL_PLAIN = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_REL_LATEX = {"==": "=", "!=": r"\neq", "<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq"}
+_REL_MATHML = {"==": "=", "!=": "≠", "<": "&lt;", "<=": "≤", ">": "&gt;", ">=": "≥"}
+_LATEX_FUNCS = {"sigmoid": r"\sigma", "log": r"\log", "tanh": r"\tanh", "sinh": r"\sinh", "cosh": r"\cosh",
+                "max": r"\max", "min": r"\min", "sign": r"\operatorname{sgn}", "log1p": r"\operatorname{log1p}",
+                "expm1": r"\operatorname{expm1}", "softplus": r"\operatorname{softplus}",
+                "heaviside": r"\operatorname{H}", "pow": r"\operatorname{pow}"}
+_MATHML_FUNCS = {"sigmoid": "σ", "log": "log", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "max": "max",
+                 "min": "min", "sign": "sgn", "log1p": "log1p", "expm1": "expm1", "softplus": "softplus",
+                 "heaviside": "H", "pow": "pow"}
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+APPLY, INVISIBLE_TIMES, MINUS = "\u2061", "\u2062", "\u2212"
+
+
+def precedence(node: tuple) -> int:
+    """How tightly a node binds when written out (atoms, calls and cases: tightest)."""
+    if node[0] == "num" and _E_NOTATION.match(node[2]):
+        return P_MUL  # shown as m × 10^k
+    return _PREC.get(node[0], P_ATOM)
+
+
+def _num_text(node: tuple) -> str:
+    return node[2] if len(node) > 2 else str(node[1])
+
+
+def to_plain(node: tuple) -> str:
+    """Python-style text for a tree (``1/(1 + exp(-z)) - y``), which :func:`parse` reads back."""
+    return _Plain().show(node)
+
+
+def to_latex(node: tuple) -> str:
+    """LaTeX for a tree (``\\frac{1}{1 + e^{-z}} - y``)."""
+    return _Latex().show(node)
+
+
+def to_mathml(node: tuple) -> str:
+    """Presentation MathML for a tree, in a ``<math>`` element; only characters and the
+    XML escapes ``&lt; &gt; &amp;``, so it is valid XML as well as HTML."""
+    return f'<math xmlns="{MATHML_NS}">{_MathML().show(node)}</math>'
+
+
+class _Writer:
+    """What the three forms share: when an operand needs brackets."""
+
+    def prec(self, node: tuple) -> int:
+        return precedence(node)
+
+    def operand(self, node: tuple, least: int, no_neg: bool = False) -> str:
+        """``node`` as an operand that must bind at least as tightly as ``least``."""
+        text = self.show(node)
+        if self.prec(node) < least or (no_neg and self.starts_negative(node)):
+            return self.fence(text)
+        return text
+
+    def leading_number(self, node: tuple) -> bool:
+        """Whether the written form begins with a digit (2 · 3, not 23)."""
+        kind = node[0]
+        if kind == "num":
+            return True
+        if kind in ("mul", "add", "sub") or (kind == "pow" and node[1][0] == "num"):
+            return self.leading_number(node[1])
+        return False
+
+    def trailing_number(self, node: tuple) -> bool:
+        """Whether the written form ends with a digit (2 · ½, not the mixed number 2½)."""
+        kind = node[0]
+        if kind == "num":
+            return True
+        if kind in ("mul", "add", "sub"):
+            return self.trailing_number(node[2])
+        if kind == "neg":
+            return self.trailing_number(node[1])
+        return False
+
+    def needs_dot(self, left: tuple, right: tuple) -> bool:
+        return self.leading_number(right) or (right[0] == "div" and self.trailing_number(left))
+
+    def starts_negative(self, node: tuple) -> bool:
+        """Whether the written form begins with a minus sign (``a + -b`` needs brackets)."""
+        kind = node[0]
+        if kind == "neg":
+            return True
+        if kind in ("add", "sub", "mul"):
+            return self.starts_negative(node[1])
+        return False
+
+    writers: dict = {}  # node kind -> the method writing it (``_num`` writes "num"), per class
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.writers = {name[1:]: fn for klass in reversed(cls.__mro__) for name, fn in vars(klass).items()
+                       if name.startswith("_") and not name.startswith("__") and callable(fn)}
+
+    def show(self, node: tuple) -> str:
+        write = self.writers.get(node[0])
+        if write is None:  # pragma: no cover - the parsers make no others
+            raise ValueError(f"unknown node {node[0]!r}")
+        return write(self, node)
+
+    def _alias(self, node):
+        return self._var(node)
+
+
+class _Plain(_Writer):
+    def prec(self, node: tuple) -> int:
+        return _PREC.get(node[0], P_ATOM)  # 1e-3 is one token here
+
+    def fence(self, text):
+        return f"({text})"
+
+    def _num(self, node):
+        return _num_text(node)
+
+    def _var(self, node):
+        return node[1]
+
+    def _const(self, node):
+        return "e" if node[1] == "E" else "pi"
+
+    def _neg(self, node):
+        return "-" + self.operand(node[1], P_MUL, no_neg=True)
+
+    def _add(self, node):
+        return f"{self.operand(node[1], P_ADD)} + {self.operand(node[2], P_MUL, no_neg=True)}"
+
+    def _sub(self, node):
+        return f"{self.operand(node[1], P_ADD)} - {self.operand(node[2], P_MUL, no_neg=True)}"
+
+    def _mul(self, node):
+        return f"{self.operand(node[1], P_MUL)}*{self.operand(node[2], P_POW)}"
+
+    def _div(self, node):
+        return f"{self.operand(node[1], P_MUL)}/{self.operand(node[2], P_POW)}"
+
+    def _pow(self, node):
+        if node[1] == ("const", "E"):
+            return f"exp({self.show(node[2])})"
+        exponent = self.show(node[2])
+        if precedence(node[2]) < P_ATOM:
+            exponent = f"({exponent})"
+        return f"{self.operand(node[1], P_ATOM)}**{exponent}"
+
+    def _call(self, node):
+        name = _PLAIN_NAMES.get(node[1], node[1])
+        return f"{name}({', '.join(self.show(a) for a in node[2])})"
+
+    def _piecewise(self, node):
+        return "Piecewise(" + ", ".join(f"({self.show(v)}, {self.show(c)})" for v, c in node[1]) + ")"
+
+    def _rel(self, node):
+        return f"{self.show(node[2])} {_REL_PLAIN[node[1]]} {self.show(node[3])}"
+
+    def _and(self, node):
+        return " and ".join(self.operand(c, P_NOT) for c in node[1])
+
+    def _or(self, node):
+        return " or ".join(self.operand(c, P_AND) for c in node[1])
+
+    def _not(self, node):
+        return "not " + self.operand(node[1], P_NOT)
+
+    def _bool(self, node):
+        return repr(node[1])
+
+
+class _Latex(_Writer):
+    def fence(self, text):
+        return rf"\left({text}\right)"
+
+    def _num(self, node):
+        m = _E_NOTATION.match(_num_text(node))
+        if m:
+            return rf"{m['m']} \times 10^{{{int(m['e'])}}}"
+        return _num_text(node)
+
+    def _var(self, node):
+        return node[1] if len(node[1]) == 1 else r"\mathrm{" + node[1].replace("_", r"\_") + "}"
+
+    def _const(self, node):
+        return "e" if node[1] == "E" else r"\pi"
+
+    def _neg(self, node):
+        return "- " + self.operand(node[1], P_MUL, no_neg=True)
+
+    def _add(self, node):
+        return f"{self.operand(node[1], P_ADD)} + {self.operand(node[2], P_MUL, no_neg=True)}"
+
+    def _sub(self, node):
+        return f"{self.operand(node[1], P_ADD)} - {self.operand(node[2], P_MUL, no_neg=True)}"
+
+    def _mul(self, node):
+        left = self.operand(node[1], P_MUL)
+        right = self.operand(node[2], P_MUL, no_neg=True)
+        return f"{left} \\cdot {right}" if self.needs_dot(node[1], node[2]) else f"{left} {right}"
+
+    def _div(self, node):
+        return rf"\frac{{{self.show(node[1])}}}{{{self.show(node[2])}}}"
+
+    def _pow(self, node):
+        base = node[1]
+        shown = "e" if base == ("const", "E") else self.operand(base, P_ATOM)
+        if base[0] == "piecewise" or (base[0] == "call" and base[1] not in ("abs", "sqrt", "exp")):
+            shown = self.fence(shown)  # \sigma(z)^2 would read as \sigma^2(z) to some
+        return f"{shown}^{{{self.show(node[2])}}}"
+
+    def _call(self, node):
+        key, args = node[1], node[2]
+        if key == "exp":
+            return f"e^{{{self.show(args[0])}}}"
+        if key == "sqrt":
+            return rf"\sqrt{{{self.show(args[0])}}}"
+        if key == "abs":
+            return rf"\left|{self.show(args[0])}\right|"
+        if key == "log" and len(args) == 2:
+            return rf"\log_{{{self.show(args[1])}}}{self.fence(self.show(args[0]))}"
+        return _LATEX_FUNCS[key] + self.fence(", ".join(self.show(a) for a in args))
+
+    def _piecewise(self, node):
+        rows = [f"{self.show(v)} & " + (r"\text{otherwise}" if c == TRUE and i == len(node[1]) - 1
+                                        else rf"\text{{if }} {self.show(c)}")
+                for i, (v, c) in enumerate(node[1])]
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
+    def _rel(self, node):
+        return f"{self.show(node[2])} {_REL_LATEX[node[1]]} {self.show(node[3])}"
+
+    def _and(self, node):
+        return r" \wedge ".join(self.operand(c, P_NOT) for c in node[1])
+
+    def _or(self, node):
+        return r" \vee ".join(self.operand(c, P_AND) for c in node[1])
+
+    def _not(self, node):
+        return r"\neg " + self.operand(node[1], P_NOT)
+
+    def _bool(self, node):
+        return r"\text{true}" if node[1] else r"\text{false}"
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _row(*parts: str) -> str:
+    return "<mrow>" + "".join(parts) + "</mrow>"
+
+
+def _mo(op: str) -> str:
+    return f"<mo>{op}</mo>"
+
+
+class _MathML(_Writer):
+    def fence(self, text):
+        return _row(_mo("("), text, _mo(")"))
+
+    def _num(self, node):
+        m = _E_NOTATION.match(_num_text(node))
+        if m:
+            e = int(m["e"])
+            power = _row(_mo(MINUS), f"<mn>{-e}</mn>") if e < 0 else f"<mn>{e}</mn>"
+            return _row(f"<mn>{m['m']}</mn>", _mo("×"), f"<msup><mn>10</mn>{power}</msup>")
+        return f"<mn>{_xml(_num_text(node))}</mn>"
+
+    def _var(self, node):
+        return f"<mi>{_xml(node[1])}</mi>"
+
+    def _const(self, node):
+        return '<mi mathvariant="normal">e</mi>' if node[1] == "E" else "<mi>π</mi>"
+
+    def _neg(self, node):
+        return _row(_mo(MINUS), self.operand(node[1], P_MUL, no_neg=True))
+
+    def _add(self, node):
+        return _row(self.operand(node[1], P_ADD), _mo("+"), self.operand(node[2], P_MUL, no_neg=True))
+
+    def _sub(self, node):
+        return _row(self.operand(node[1], P_ADD), _mo(MINUS), self.operand(node[2], P_MUL, no_neg=True))
+
+    def _mul(self, node):
+        times = "⋅" if self.needs_dot(node[1], node[2]) else INVISIBLE_TIMES
+        return _row(self.operand(node[1], P_MUL), _mo(times), self.operand(node[2], P_MUL, no_neg=True))
+
+    def _div(self, node):
+        return f"<mfrac>{_row(self.show(node[1]))}{_row(self.show(node[2]))}</mfrac>"
+
+    def _pow(self, node):
+        base = node[1]
+        if base == ("const", "E"):
+            shown = self.show(base)
+        elif base[0] in ("div", "piecewise") or (base[0] == "call" and base[1] not in ("abs", "sqrt")):
+            shown = self.fence(self.show(base))  # (a/b)² and (σ(z))², never a/b² or σ²(z)
+        else:
+            shown = self.operand(base, P_ATOM)
+        return f"<msup>{shown}{_row(self.show(node[2]))}</msup>"
+
+    def _call(self, node):
+        key, args = node[1], node[2]
+        if key == "exp":
+            return f'<msup><mi mathvariant="normal">e</mi>{_row(self.show(args[0]))}</msup>'
+        if key == "sqrt":
+            return f"<msqrt>{self.show(args[0])}</msqrt>"
+        if key == "abs":
+            return _row(_mo("|"), self.show(args[0]), _mo("|"))
+        if key == "log" and len(args) == 2:
+            name = f"<msub><mi>log</mi>{_row(self.show(args[1]))}</msub>"
+            return _row(name, _mo(APPLY), self.fence(self.show(args[0])))
+        inner = _mo(",").join(self.show(a) for a in args)
+        return _row(f"<mi>{_MATHML_FUNCS[key]}</mi>", _mo(APPLY), self.fence(inner))
+
+    def _piecewise(self, node):
+        rows = []
+        for i, (value, cond) in enumerate(node[1]):
+            last_true = cond == TRUE and i == len(node[1]) - 1
+            when = "<mtext>otherwise</mtext>" if last_true else "<mtext>if </mtext>" + self.show(cond)
+            rows.append(f"<mtr><mtd>{self.show(value)}</mtd><mtd>{when}</mtd></mtr>")
+        return _row(_mo("{"), '<mtable columnalign="left left">' + "".join(rows) + "</mtable>")
+
+    def _rel(self, node):
+        return _row(self.show(node[2]), _mo(_REL_MATHML[node[1]]), self.show(node[3]))
+
+    def _and(self, node):
+        return _row(*_join([self.operand(c, P_NOT) for c in node[1]], _mo("∧")))
+
+    def _or(self, node):
+        return _row(*_join([self.operand(c, P_AND) for c in node[1]], _mo("∨")))
+
+    def _not(self, node):
+        return _row(_mo("¬"), self.operand(node[1], P_NOT))
+
+    def _bool(self, node):
+        return "<mtext>true</mtext>" if node[1] else "<mtext>false</mtext>"
+
+
+def _join(parts: list[str], sep: str) -> list[str]:
+    out = []
+    for i, p in enumerate(parts):
+        if i:
+            out.append(sep)
+        out.append(p)
+    return out
