@@ -363,7 +363,7 @@ def display_tree(expr) -> tuple:
         if expr.is_Integer:
             return ("num", Fraction(int(expr)), str(expr))
         if expr.is_Rational:
-            return ("div", display_tree(expr.p), display_tree(expr.q))
+            return ("div", display_tree(sp.Integer(expr.p)), display_tree(sp.Integer(expr.q)))
         if expr.is_Float:
             return ("num", Fraction(repr(float(expr))), repr(float(expr)))
         raise ValueError(f"cannot show the number {expr}")
@@ -508,9 +508,22 @@ def _cases_of(d):
     if not d.has(*_KINKED):
         return [d]
     folded = sp.piecewise_fold(d.rewrite(sp.Piecewise))
-    if isinstance(folded, sp.Piecewise):
-        return [e for e, _ in folded.args]
-    return [folded]
+    if not isinstance(folded, sp.Piecewise):
+        return [folded]
+    try:  # cases that never apply (hidden by earlier ones) are dropped
+        folded = sp.piecewise_exclusive(folded)
+    except (ValueError, TypeError, NotImplementedError, ArithmeticError):
+        pass
+    if not isinstance(folded, sp.Piecewise):
+        return [folded]
+    out = []
+    for e, cond in folded.args:  # a case that holds at one point only: its value there
+        if isinstance(cond, sp.Eq) and cond.lhs.is_Symbol and cond.rhs.is_number:
+            e = e.subs(cond.lhs, cond.rhs)
+        elif isinstance(cond, sp.Eq) and cond.rhs.is_Symbol and cond.lhs.is_number:
+            e = e.subs(cond.rhs, cond.lhs)
+        out.append(e)
+    return out
 
 
 def quick_zero(d, continuous) -> bool:

@@ -147,7 +147,9 @@ def clean_text(text: str) -> str:
     t = _LOST_ESCAPES.sub(lambda m: "\\" + _ESCAPE_LETTER[m.group()], text.lstrip("\ufeff"))
     lines = [_TEX_COMMENT.sub("", ln.split("#")[0]) if "\\" in ln or "{" in ln else ln.split("#")[0]
              for ln in t.splitlines() if not ln.strip().startswith("%")]
-    t = _ENVIRONMENT.sub(" ", " ".join(lines)).replace("&", " ")
+    t = _ENVIRONMENT.sub(" ", " ".join(lines))
+    if "\\" in t or "{" in t:  # LaTeX: align's & is spacing, a case's & separates its parts
+        t = _outside_cases(t, lambda part: part.replace("&", " "))
     for _ in range(2):  # "$...$." and "...$" both end up bare
         t = t.strip().rstrip(".,;").strip()
         while t.endswith("\\\\"):
@@ -159,11 +161,22 @@ def clean_text(text: str) -> str:
     for src, dst in _UNICODE.items():
         t = t.replace(src, dst)
     t = " ".join(t.split())
-    if t.count("=") == 1 and "==" not in t:
-        lhs, rhs = t.split("=")
-        if "L" in lhs and _DERIVATIVE_LHS.match(lhs):
-            t = rhs.strip()
+    lhs, eq, rhs = t.partition("=")
+    if eq and not rhs.startswith("=") and "L" in lhs and _DERIVATIVE_LHS.match(lhs):
+        t = rhs.strip()  # dL/dz = ..., whatever comparisons follow in the cases
     return t
+
+
+_CASES = re.compile(r"\\begin\{cases\}.*?(?:\\end\{\w+\*?\}|$)")
+
+
+def _outside_cases(text: str, change) -> str:
+    """``change`` applied to the text outside ``\\begin{cases} ... \\end{cases}``."""
+    out, pos = [], 0
+    for m in _CASES.finditer(text):
+        out += [change(text[pos:m.start()]), m.group()]
+        pos = m.end()
+    return "".join(out + [change(text[pos:])])
 
 
 def detect_syntax(text: str) -> str:
@@ -314,8 +327,10 @@ def _condition_places(tree) -> tuple[set, set]:
         if id(node) in conditions:
             if isinstance(node, ast.BoolOp):
                 conditions.update(id(v) for v in node.values)
-            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.Invert)):
                 conditions.add(id(node.operand))
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+                conditions.update((id(node.left), id(node.right)))  # SymPy's (z > 0) & (y < 1)
     return conditions, cases
 
 
@@ -373,8 +388,13 @@ def _forbidden(tree) -> str | None:
             found.append((6, f"'not' is only allowed in {CONDITION_PLACES}"))
         elif isinstance(node, ast.Tuple) and id(node) in cases:
             pass
+        elif in_condition and isinstance(node, (ast.BinOp, ast.UnaryOp)) and isinstance(
+                node.op, (ast.BitAnd, ast.BitOr, ast.Invert)):
+            pass
         elif type(node) in _NODE_WORDS:
             found.append((6, f"{_NODE_WORDS[type(node)]} are not allowed"))
+        elif isinstance(node, (ast.BinOp, ast.UnaryOp)) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.Invert)):
+            found.append((6, f"'&', '|' and '~' are only allowed in {CONDITION_PLACES}"))
         elif isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) in _OP_WORDS:
             found.append((6, f"the operator {_OP_WORDS[type(node.op)]} is not allowed"))
     # the most telling kind first; among equals, the outermost (ast.walk goes breadth first)
@@ -384,7 +404,7 @@ def _forbidden(tree) -> str | None:
 _PY_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load,
                ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Attribute,
                ast.Compare, ast.BoolOp, ast.IfExp, ast.Tuple, ast.And, ast.Or, ast.Not,
-               *_COMPARISONS)
+               ast.BitAnd, ast.BitOr, ast.Invert, *_COMPARISONS)
 
 
 class _Names:
@@ -460,12 +480,16 @@ class _PyReader:
             raise _too_deep()
         d = depth + 1
         if isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:  # pragma: no cover - _forbidden refuses them here
+                raise ParseError(f"the operator {_OP_WORDS.get(type(node.op), '?')} is not allowed")
             op = _BINOPS[type(node.op)]
             # a + b + c is left-nested in the AST, but not nested for a reader: same depth
             flat = (isinstance(node.left, ast.BinOp)
                     and _GROUP.get(type(node.left.op)) == _GROUP[type(node.op)] != "pow")
             return (op, self.value(node.left, depth if flat else d), self.value(node.right, d))
         if isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):  # pragma: no cover - _forbidden
+                raise ParseError(f"'not' and '~' are only allowed in {CONDITION_PLACES}")
             inner = self.value(node.operand, d)
             return ("neg", inner) if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.Constant):
@@ -531,8 +555,15 @@ class _PyReader:
             return rels[0] if len(rels) == 1 else ("and", tuple(rels))  # 0 < z < 1
         if isinstance(node, ast.BoolOp):
             return ("and" if isinstance(node.op, ast.And) else "or", tuple(self.condition(v, d) for v in node.values))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.Invert)):
             return ("not", self.condition(node.operand, d))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            kind = "and" if isinstance(node.op, ast.BitAnd) else "or"
+            parts = []
+            for side in (node.left, node.right):
+                c = self.condition(side, d)
+                parts += list(c[1]) if c[0] == kind else [c]  # a & b & c: one And
+            return (kind, tuple(parts))
         if isinstance(node, ast.Constant) and isinstance(node.value, bool):
             return ("bool", node.value)
         if isinstance(node, ast.Call):
@@ -572,9 +603,9 @@ def _call(key: str, args: list, shown: str) -> tuple:
 
 _TEX_FUNCS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "exp": "exp", "log": "log", "ln": "log",
               "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "expit": "sigmoid",
-              "softplus": "softplus", "abs": "abs", "sgn": "sign", "sign": "sign"}
+              "softplus": "softplus", "abs": "abs", "sgn": "sign", "sign": "sign", "max": "max", "min": "min"}
 _TEX_WORDS = ("sigmoid", "sigma", "softplus", "expit", "tanh", "sinh", "cosh", "sqrt", "exp", "log",
-              "abs", "ln")
+              "abs", "ln", "max", "min")
 _TEX_SKIP = {",", ";", ":", "!", " ", "\\", "quad", "qquad", "displaystyle", "textstyle", "big", "Big",
              "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr",
              "limits", "nolimits"}
@@ -622,12 +653,43 @@ def _tex_tokens(text: str) -> list[tuple[str, str]]:
         elif ch == "π":
             toks.append(("cmd", "pi"))
             i += 1
-        elif ch in "+-*/^_(){}[]|,":
+        elif ch in "+-*/^_(){}[]|,&=<>":
             toks.append(("op", ch))
             i += 1
         else:
             raise ParseError(f"unexpected character {ch!r} at position {i + 1}")
     return toks
+
+
+def _tex_kept(tokens) -> list:
+    """The tokens that mean something: spacing and sizing commands dropped, and line
+    breaks (``\\\\``) too, except between the rows of a cases environment."""
+    kept, depth = [], 0
+    for i, t in enumerate(tokens):
+        if t == ("cmd", "begin") or t == ("cmd", "end"):
+            name = "".join(tok[1] for tok in tokens[i + 2:i + 7])
+            if name == "cases":
+                depth += 1 if t[1] == "begin" else -1
+        if t[0] == "cmd" and t[1] in _TEX_SKIP and not (t[1] == "\\" and depth > 0):
+            continue
+        kept.append(t)
+    return kept
+
+
+_TEX_RELATIONS = {("op", "="): "==", ("op", "<"): "<", ("op", ">"): ">", ("cmd", "neq"): "!=",
+                  ("cmd", "ne"): "!=", ("cmd", "leq"): "<=", ("cmd", "le"): "<=", ("cmd", "leqslant"): "<=",
+                  ("cmd", "geq"): ">=", ("cmd", "ge"): ">=", ("cmd", "geqslant"): ">=", ("cmd", "lt"): "<",
+                  ("cmd", "gt"): ">"}
+_TEX_AND = {("cmd", "wedge"), ("cmd", "land"), ("op", ",")}
+_TEX_OR = {("cmd", "vee"), ("cmd", "lor")}
+_TEX_NOT = {("cmd", "neg"), ("cmd", "lnot")}
+_CASE_WORDS = {"if", "for", "when", "falls", "wenn"}  # \text{if } before a condition
+_OTHERWISE = {"otherwise", "else", "sonst", "true"}
+# functions a LaTeX answer writes by name (\operatorname{H}(z), \mathrm{sgn}(z)) or command
+_TEX_NAMED = {"H": "heaviside", "Heaviside": "heaviside", "sgn": "sign", "log1p": "log1p", "expm1": "expm1",
+              "softplus": "softplus", "pow": "pow", "max": "max", "min": "min"}
+_TEX_MULTI = {"max", "min", "heaviside", "pow"}  # functions of several arguments: f(a, b)
+_TEX_STOP = {"right", "rvert", "rbrace", "end", "\\"}
 
 
 class _TexParser:
@@ -636,7 +698,7 @@ class _TexParser:
 
     def __init__(self, text: str, variables: tuple[str, ...], hints=None, aliases=None):
         self.hints = hints or {}
-        self.toks = [t for t in _tex_tokens(text) if not (t[0] == "cmd" and t[1] in _TEX_SKIP)]
+        self.toks = _tex_kept(_tex_tokens(text))
         self.i = 0
         self.variables = variables
         self.aliases = aliases or {}
@@ -709,7 +771,9 @@ class _TexParser:
         if tok == ("op", "|"):
             return self.abs_depth == 0  # 2|z|; inside |...| a bar closes
         if kind == "cmd":
-            return val not in _TEX_MUL and val not in ("div", "right", "rvert", "rbrace") and val not in _TEX_CLOSE
+            return (val not in _TEX_MUL and val not in ("div", "right", "rvert", "rbrace") and val not in _TEX_CLOSE
+                    and val not in _TEX_STOP and tok not in _TEX_RELATIONS and tok not in _TEX_AND | _TEX_OR
+                    and tok not in _TEX_NOT)
         return False
 
     def unary(self) -> tuple:
@@ -835,6 +899,8 @@ class _TexParser:
             return self.absolute()
         if name in _TEX_TEXT:
             return self.text_command(name)
+        if name == "begin":
+            return self.cases()
         if name in ("hat", "tilde", "bar") and self.peek() == ("op", "{") and self.peek(2) == ("op", "}"):
             inner = self.peek(1)[1]
             self.i += 3
@@ -863,12 +929,12 @@ class _TexParser:
     def text_command(self, name: str) -> tuple:
         self.expect("op", "{", f"'{{' after \\{name}")
         word = ""
-        while self.peek()[0] in ("letter", "word", "cmd") and self.peek()[1] != "}":
+        while self.peek()[0] in ("letter", "word", "cmd", "num") and self.peek()[1] != "}":
             tok = self.take()
-            word += tok[1]
+            word += tok[1]  # \operatorname{log1p}: letters and digits
         self.expect("op", "}", f"'}}' to close \\{name}{{...}}")
-        if word in _TEX_FUNCS:
-            return self.function(_TEX_FUNCS[word], f"\\{name}{{{word}}}")
+        if word in _TEX_FUNCS or word in _TEX_NAMED:
+            return self.function(_TEX_FUNCS.get(word) or _TEX_NAMED[word], f"\\{name}{{{word}}}")
         if word == "sqrt":
             return self.sqrt()
         if word == "e":
@@ -887,21 +953,164 @@ class _TexParser:
         return ("pow", arg, ("div", ("num", Fraction(1), "1"), index))
 
     def function(self, key: str, shown: str) -> tuple:
-        power = None
+        power = base = None
         if self.peek() == ("op", "^"):  # \sigma^2(z) is σ(z)²
             self.take()
             power = self.exponent()
         if self.peek() == ("op", "_"):
-            raise ParseError("subscripts (_) are not allowed")
+            if key != "log":
+                raise ParseError("subscripts (_) are not allowed")
+            self.take()  # \log_2 z, \log_{b}(z)
+            base = self.tex_arg()
         tok = self.peek()
-        if tok in (("op", "("), ("op", "["), ("op", "{"), ("cmd", "left")):
-            arg = self.primary()
-        elif self.starts_factor(tok) and tok[0] != "op":
-            arg = self.power()
+        if key in _TEX_MULTI:
+            args = self.arguments(shown)
+            node = _call(key, args, shown)
         else:
-            raise ParseError(f"{shown} must be applied to an argument, like {shown}(z)")
-        node = ("call", key, (arg,))
+            if tok in (("op", "("), ("op", "["), ("op", "{"), ("cmd", "left")):
+                arg = self.primary()
+            elif self.starts_factor(tok) and tok[0] != "op":
+                arg = self.power()
+            else:
+                raise ParseError(f"{shown} must be applied to an argument, like {shown}(z)")
+            node = ("call", key, (arg,) if base is None else (arg, base))
         return ("pow", node, power) if power is not None else node
+
+    def arguments(self, shown: str) -> list:
+        """(a, b, ...) or \\left(a, b\\right) after a function of several arguments."""
+        left = self.peek() == ("cmd", "left")
+        if left:
+            self.take()
+        if self.peek() not in (("op", "("), ("op", "[")):
+            raise ParseError(f"{shown} must be applied to arguments in brackets, like {shown}(z, 0)")
+        self.take()
+        self.enter()
+        args = [self.expr()]
+        while self.peek() == ("op", ","):
+            self.take()
+            args.append(self.expr())
+        self.depth -= 1
+        if left:
+            self.expect("cmd", "right", "\\right")
+        if self.take() not in (("op", ")"), ("op", "]")):
+            raise ParseError(f"expected ')' to close the arguments of {shown}")
+        return args
+
+    # -- cases
+    def environment_name(self) -> str:
+        self.expect("op", "{", "'{' after \\begin")
+        name = ""
+        while self.peek()[0] in ("letter", "word"):
+            name += self.take()[1]
+        self.expect("op", "}", "'}'")
+        return name
+
+    def cases(self) -> tuple:
+        """\\begin{cases} value & condition \\\\ ... \\\\ value & \\text{otherwise} \\end{cases}"""
+        name = self.environment_name()
+        if name != "cases":
+            raise ParseError(f"the environment {name} is not allowed (only cases)")
+        self.enter()
+        rows = []
+        while True:
+            if self.peek() == ("cmd", "end"):
+                break
+            value = self.expr()
+            if self.peek() == ("op", ",") and self.peek(1) == ("op", "&"):
+                self.take()  # "value, & condition"
+            self.expect("op", "&", "'&' between a case's value and its condition")
+            rows.append((value, self.case_condition()))
+            while self.peek() in (("op", ","), ("op", ";")):  # "y = 1," before the line break
+                self.take()
+            if self.peek() == ("cmd", "\\"):
+                self.take()
+                continue
+            if self.peek() != ("cmd", "end"):
+                raise ParseError(f"expected \\\\ or \\end{{cases}}, found {_tok_word(self.peek())}")
+        self.take()
+        if self.environment_name() != "cases":
+            raise ParseError("\\begin{cases} is closed by another \\end")
+        if not rows:
+            raise ParseError("\\begin{cases} holds no case")
+        self.depth -= 1
+        return ("piecewise", tuple(rows))
+
+    def text_word(self) -> str | None:
+        """The word of a \\text{...} (\\mbox, \\mathrm...) here, without taking it; else None."""
+        if not (self.peek()[0] == "cmd" and self.peek()[1] in _TEX_TEXT and self.peek(1) == ("op", "{")):
+            return None
+        word, k = "", 2
+        while self.peek(k)[0] in ("letter", "word"):
+            word += self.peek(k)[1]
+            k += 1
+        return word if self.peek(k) == ("op", "}") else None
+
+    def skip_text(self) -> None:
+        while self.peek()[1] != "}":
+            self.take()
+        self.take()
+
+    def case_condition(self) -> tuple:
+        if self.peek() == ("op", ","):
+            self.take()
+        word = self.text_word()
+        if word in _OTHERWISE:
+            self.skip_text()
+            return TRUE
+        if word in _CASE_WORDS:
+            self.skip_text()
+        return self.condition()
+
+    def condition(self) -> tuple:
+        parts = [self.conjunction()]
+        while self.peek() in _TEX_OR or self.text_word() == "or":
+            self.skip_text() if self.peek()[0] == "cmd" and self.peek()[1] in _TEX_TEXT else self.take()
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else ("or", tuple(parts))
+
+    def row_ends(self, k: int = 0) -> bool:
+        return self.peek(k) in (("cmd", "\\"), ("cmd", "end"), ("end", ""))
+
+    def conjunction(self) -> tuple:
+        parts = [self.negation()]
+        while (self.peek() in _TEX_AND and not (self.peek() == ("op", ",") and self.row_ends(1))) \
+                or self.text_word() == "and":
+            self.skip_text() if self.peek()[0] == "cmd" and self.peek()[1] in _TEX_TEXT else self.take()
+            parts.append(self.negation())
+        return parts[0] if len(parts) == 1 else ("and", tuple(parts))
+
+    def negation(self) -> tuple:
+        if self.peek() in _TEX_NOT:
+            self.take()
+            return ("not", self.negation())
+        word = self.text_word()
+        if word in ("true", "false"):
+            self.skip_text()
+            return ("bool", word == "true")
+        if self.peek() in (("op", "("), ("cmd", "left")):  # (y < 1): a condition in brackets, or
+            start = self.i  # a value in brackets, as in (z + 1) > 0: try the first, then the second
+            try:
+                if self.take() == ("cmd", "left"):
+                    self.expect("op", "(", "'('")
+                inner = self.condition()
+                if self.peek() == ("cmd", "right"):
+                    self.take()
+                self.expect("op", ")", "')'")
+                if self.peek() not in _TEX_RELATIONS:
+                    return inner
+            except ParseError:
+                pass
+            self.i = start
+        left = self.expr()
+        rels = []
+        while self.peek() in _TEX_RELATIONS:
+            op = _TEX_RELATIONS[self.take()]
+            right = self.expr()
+            rels.append(("rel", op, left, right))
+            left = right
+        if not rels:
+            raise ParseError(f"expected a condition such as y = 1, found {_tok_word(self.peek())}")
+        return rels[0] if len(rels) == 1 else ("and", tuple(rels))
 
 
 def _tok_word(tok) -> str:

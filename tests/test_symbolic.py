@@ -275,9 +275,12 @@ def test_case_fixtures_get_full_marks(runner, name):
     _assert_full_marks(_grade(FIXTURES / name, runner))
 
 
-def test_kinked_but_equal_answers_are_decided_numerically_at_every_case(tmp_path, runner):
+def test_kinked_but_equal_answers_are_proved_or_decided_at_every_case(tmp_path, runner):
     r = _grade(_write(tmp_path, "sigmoid(abs(z))*sign(z) + Heaviside(-z) - y"), runner)
     _assert_full_marks(r)
+    assert r.checks[1].message == EXACT  # case by case
+    r = _grade(_write(tmp_path, "max(sigmoid(z), 0.5) + min(sigmoid(z), 0.5) - 0.5 - y"), runner)
+    _assert_full_marks(r)  # its boundary σ(z) = 1/2 is found by bisection and sampled on both sides
     assert r.checks[1].message == ("equal to dL/dz at all 70 test points (z from -300 to 300, y in {0, 1}); "
                                    "simplification could not confirm it within its time limit")
 
