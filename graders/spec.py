@@ -27,8 +27,8 @@ from graders.sandbox import Limits
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
-# the symbolic evaluator's worker: sympy and what its MathML printer imports lazily
-SYMBOLIC_PRELOAD = ("numpy", "sympy", "xml.dom.minidom", "html.entities")
+# the symbolic evaluator's worker (its MathML is written by graders.symbolic_text, not SymPy)
+SYMBOLIC_PRELOAD = ("numpy", "sympy")
 
 
 class SpecError(Exception):

@@ -1479,7 +1479,7 @@ class _MathML(_Writer):
         rows = []
         for i, (value, cond) in enumerate(node[1]):
             last_true = cond == TRUE and i == len(node[1]) - 1
-            when = "<mtext>otherwise</mtext>" if last_true else "<mtext>if </mtext>" + self.show(cond)
+            when = "<mtext>otherwise</mtext>" if last_true else "<mtext>if\u00a0</mtext>" + self.show(cond)
             rows.append(f"<mtr><mtd>{self.show(value)}</mtd><mtd>{when}</mtd></mtr>")
         return _row(_mo("{"), '<mtable columnalign="left left">' + "".join(rows) + "</mtable>")
 
