@@ -185,8 +185,18 @@ def _build(node: tuple, depth: int):
         return sp.E if node[1] == "E" else sp.pi
     if kind == "neg":
         return -_build(node[1], d)
-    if kind in ("add", "sub", "mul", "div", "pow"):
-        flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a + b + c: not deeper
+    if kind in ("add", "sub"):  # a - b + c ...: one Add of all the terms (one flatten, not n)
+        terms = []
+        while node[0] in ("add", "sub"):
+            right = _build(node[2], d)
+            terms.append(right if node[0] == "add" else -right)
+            node = node[1]
+        terms.append(_build(node, d))
+        out = sp.Add(*reversed(terms))
+        _check_number(out)
+        return out
+    if kind in ("mul", "div", "pow"):
+        flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a * b * c: not deeper
         a, b = _build(node[1], depth if flat else d), _build(node[2], d)
         if kind == "pow":
             _check_power(a, b)

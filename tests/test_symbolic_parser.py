@@ -542,7 +542,7 @@ def test_evaluate_parse_error_still_renders_the_reference():
 
 def test_result_always_fits_the_workers_string_limit():
     text = "+".join(f"sigmoid({i}*z)" for i in range(1, 80))  # near the largest expression allowed
-    out = S.evaluate(_payload(text, numeric_s=0.5, simplify_s=0.1))
+    out = S.evaluate(_payload(text, numeric_s=0.5, simplify_s=0.1, parse_s=30, render_s=30))  # any load
     assert len(out) <= S.MAX_RESULT_CHARS
     assert json.loads(out)["student_mathml"].startswith("<math")
     big = {"student_mathml": "m" * 15_000, "reference_mathml": "r" * 100, "student_latex": "l" * 8_000,
