@@ -771,7 +771,7 @@ class _CapturedIO:
         sys.stdout.write(self.stdout)
         sys.stderr.write(self.stderr)
         for obj in self.outputs:
-            print(obj)
+            print(repr(obj))
 
     __call__ = show
 
@@ -803,12 +803,14 @@ def _end_captures() -> None:
 
 
 def _display(*objs, **kwargs):
-    """display() as IPython's outside a kernel: print the objects (or keep them in a %%capture)."""
+    """display() as a Jupyter kernel shows it in text: each object's repr on a line of its
+    own (or kept by an enclosing %%capture)."""
     capturing = next((c for _, _, c in reversed(_CAPTURES) if c is not None), None)
     if capturing is not None:
         capturing.outputs.extend(objs)
-    elif objs:
-        print(*objs)
+    else:
+        for obj in objs:
+            print(repr(obj))
     return _DisplayHandle() if kwargs.get("display_id") else None
 
 
