@@ -20,7 +20,8 @@ cell; what IPython would do with a magic is written on the magic's own line:
   ``x?``) are not run either, except those that run Python: ``%time STMT``,
   ``%timeit STMT`` (once) and ``%prun STMT`` run ``STMT``; ``%run script.py``
   runs the script (shipped with the notebook) and keeps its names, as
-  ``%run`` does.
+  ``%run`` does; in an assignment, ``x = %time f(x)`` assigns ``f(x)``,
+  ``files = !ls`` an empty list and any other magic None.
 
 The worker (``graders/worker.py``) recognises such a module by its name (it ends
 in :data:`MODULE_SUFFIX`) and gives it what Jupyter gives a notebook: the runtime
@@ -50,6 +51,9 @@ SKIPPED_CELL = "cell {cell}: skipped the %%{magic} cell (dlgrade runs Python cel
 _LINE_MAGIC = re.compile(r"^(?P<indent>\s*)(?P<mark>%{1,2}|!)")
 _STATEMENT_MAGIC = re.compile(r"^(?P<indent>\s*)%(?P<name>time|timeit|prun)\b(?P<rest>.*)$")
 _RUN_MAGIC = re.compile(r"^(?P<indent>\s*)%run\b(?P<rest>.*)$")
+# x = %time f(x), files = !ls: IPython assigns what the magic returns
+_ASSIGN_MAGIC = re.compile(r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*"
+                           r"(?P<mark>%{1,2}|!)(?P<rest>.*)$")
 _HELP = re.compile(r"^\s*[\w.\[\]()]*\?{1,2}\s*$|^\s*\?{1,2}[\w.]+\s*$")
 _FUTURE = re.compile(r"^from\s+__future__\s+import\s+(?P<names>[\w\s,()]+?)\s*(?:#.*)?$")
 _MAGIC_NAME = re.compile(r"^%%(?P<name>[A-Za-z_][\w.-]*)(?P<rest>.*)$")
@@ -194,6 +198,9 @@ def _python_line(line: str, top: list) -> str:
         elif m.group("name") == "prun":
             stmt = _strip_options(stmt, _PRUN_VALUED, _PRUN_FLAGS)
         return f"{m.group('indent')}{stmt}  # %{m.group('name')}" if stmt else f"{indent}pass  # {stripped}"
+    m = _ASSIGN_MAGIC.match(line)
+    if m and not m.group("rest").startswith("="):  # not x == ...
+        return _assigned_magic(m, stripped)
     m = _RUN_MAGIC.match(line)
     if m:
         call = _run_call(m.group("rest").strip())
@@ -202,6 +209,18 @@ def _python_line(line: str, top: list) -> str:
     if _LINE_MAGIC.match(line) or (_HELP.match(line) and not stripped.startswith("#")):
         return f"{indent}pass  # {stripped}"
     return line
+
+
+def _assigned_magic(m, stripped: str) -> str:
+    """``x = %time f(x)`` runs ``x = f(x)`` (%time returns the value); ``files = !ls``
+    assigns an empty list (IPython's list of output lines, here none); other magics None."""
+    indent, target, rest = m.group("indent"), m.group("target"), m.group("rest").strip()
+    if m.group("mark") == "!":
+        return f"{indent}{target} = []  # {stripped}"
+    name, _, stmt = rest.partition(" ")
+    if m.group("mark") == "%" and name == "time" and stmt.strip():
+        return f"{indent}{target} = {stmt.strip()}  # %time"
+    return f"{indent}{target} = None  # {stripped}"
 
 
 def _continuation_lines(cell_lines: list[str]) -> set[int]:

@@ -102,6 +102,10 @@ def test_cell_magics(cell, lines):
     ("%run -m module", ["pass  # %run -m module", ""]),
     ("if True:\n    !ls\n    %time x = 1", ["if True:", "    pass  # !ls", "    x = 1  # %time", ""]),
     ("!pip install \\\n    numpy\nx = 1", ["pass  # !pip install \\", "#     numpy", "x = 1", ""]),
+    ("files = !ls *.csv\nt = %timeit -o f(2)\ny = %time f(3)\na, b = %sx echo 1",
+     ["files = []  # files = !ls *.csv", "t = None  # t = %timeit -o f(2)", "y = f(3)  # %time",
+      "a, b = None  # a, b = %sx echo 1", ""]),
+    ("x = 5 % 2\ny = (3\n     % 2)", ["x = 5 % 2", "y = (3", "     % 2)", ""]),
     # not magics: the continuation of a bracket or of a multi-line string
     ("x = (7\n% 4)", ["x = (7", "% 4)", ""]),
     ('doc = """\n%matplotlib inline\n!ls\n"""', ['doc = """', "%matplotlib inline", "!ls", '"""', ""]),
