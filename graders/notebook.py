@@ -153,8 +153,9 @@ def _convert_cell(ci: int, cell_lines: list[str], notes: list, top: list, writte
         target, append = _writefile_args(rest)
         if target is not None:
             text = "\n".join(body) + "\n"
-            head = f"{RUNTIME_NAME}.writefile({target!r}, {text!r}, append={append})  {shown}"
-            key = _plain_file(target)
+            name_code = _expanded(target)
+            head = f"{RUNTIME_NAME}.writefile({name_code}, {text!r}, append={append})  {shown}"
+            key = _plain_file(target) if name_code == repr(target) else None
             if key is not None:
                 start = first + 2  # the body's first line, in the cell
                 rows = [(ci, start + k) for k in range(len(body))]
@@ -291,6 +292,18 @@ def _writefile_args(rest: str) -> tuple[str | None, bool]:
         else:
             names.append(w)
     return (names[0] if len(names) == 1 else None), append
+
+
+_VARIABLE = re.compile(r"\$(\w+)")
+
+
+def _expanded(target: str) -> str:
+    """The code for a magic's file name: IPython expands ``$name`` and ``{expression}``
+    from the notebook's variables (``%%writefile $folder/train.py``), ``$$`` is a ``$``."""
+    if "$" not in target and "{" not in target:
+        return repr(target)
+    fstring = _VARIABLE.sub(r"{\1}", target.replace("$$", "\0")).replace("\0", "$")
+    return "f" + repr(fstring)
 
 
 def _plain_file(target: str) -> str | None:

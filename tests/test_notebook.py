@@ -78,6 +78,9 @@ def grade(exercise, path, runner, student="student-1"):
     ("%%file helpers.py\nA = '''x'''", [
         "_dlgrade_nb.writefile('helpers.py', \"A = '''x'''\\n\", append=False)  # %%file helpers.py",
         "# A = '''x'''", ""]),
+    ("%%writefile $folder/{name}.py\nA = 1", [
+        "_dlgrade_nb.writefile(f'{folder}/{name}.py', 'A = 1\\n', append=False)  # %%writefile $folder/{name}.py",
+        "# A = 1", ""]),
     ("%%bash\necho hi", ["pass  # %%bash  (not run)", "# echo hi", ""]),
     ("%%html\n<b>hi</b>", ["pass  # %%html  (not run)", "# <b>hi</b>", ""]),
 ])
@@ -204,13 +207,14 @@ def test_capture_writefile_run_and_display_in_both_isolations(tmp_path, any_runn
         "%%writefile -a shift.py\nimport numpy as np",
         "%%writefile -a shift.py\ndef shift(z, axis):\n    return z - z.max(axis=axis, keepdims=True)",
         "%run consts.py",
-        "from shift import shift\nfrom IPython.display import display, Markdown\n"
+        "here = '.'", "%%writefile $here/scale.py\nSCALE = 1.0",
+        "from scale import SCALE\nfrom shift import shift\nfrom IPython.display import display, Markdown\n"
         "def softmax(z, axis=-1):\n    e = np.exp(shift(z, axis) * SCALE)\n    return e / e.sum(axis=axis, keepdims=True)",
         "display(Markdown('done'), log.stdout.strip())\nlog.show()",
     ])
     r = grade("stable-softmax", tmp_path, any_runner)  # the folder: consts.py is shipped with it
     assert r.status == "graded" and r.score == r.max_score, r.message
-    assert r.output == ("Writing shift.py\nAppending to shift.py\nconsts ran\n"
+    assert r.output == ("Writing shift.py\nAppending to shift.py\nconsts ran\nWriting ./scale.py\n"
                         "<IPython.core.display.Markdown object>\n'hidden'\nhidden\n")
 
 
