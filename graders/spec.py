@@ -270,11 +270,7 @@ def _validate_symbolic(path: Path, table, framework: str) -> None:
         entries = table.get(key, {})
         if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
             raise SpecError(f"{where} {key} must be a table of name = \"expression\"")
-    aliases, hints = table.get("aliases", {}), table.get("hints", {})
-    for name, meaning in aliases.items():
-        if name in hints:
-            raise SpecError(f"{where} aliases.{name}: {name!r} is also in hints; an alias is accepted "
-                            "in answers, so remove it from hints")
+    for name, meaning in table.get("aliases", {}).items():  # an alias that is also a hint: accepted
         problem = symbolic_text.alias_problem(name, variables)
         if problem is None:
             try:
