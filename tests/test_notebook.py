@@ -200,7 +200,7 @@ def test_a_colab_notebook_writes_its_helpers_before_importing_them(sandbox_runne
 
 def test_capture_writefile_run_and_display_in_both_isolations(tmp_path, any_runner):
     (tmp_path / "consts.py").write_text("SCALE = 1.0\nprint('consts ran')\n")
-    path = write_notebook(tmp_path, [
+    write_notebook(tmp_path, [
         "%%capture log\nprint('hidden')\nimport numpy as np",
         "%%writefile -a shift.py\nimport numpy as np",
         "%%writefile -a shift.py\ndef shift(z, axis):\n    return z - z.max(axis=axis, keepdims=True)",
