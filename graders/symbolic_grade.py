@@ -117,7 +117,7 @@ def _answer_text(ex: Exercise, source: SubmissionSource, student: str, runner, b
     try:
         outcome.reply["_planned"] = []
         output = format_output(outcome.reply.get("output", {}))
-        failed = outcome_status(ex, outcome)
+        failed = outcome_status(ex, outcome, source)
         if failed:
             status, message, error = failed
             error = {**error, "file": source.display_name}

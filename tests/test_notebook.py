@@ -283,3 +283,11 @@ def test_a_notebook_answer_to_a_symbolic_exercise_can_be_computed_after_magics(t
     r = grade("sigmoid-bce-grad", path, sandbox_runner)
     assert r.status == "graded" and r.score == 10, [c.message for c in r.checks]
     assert r.output == "Writing answer.py\n'sigmoid(z) - y'\n"
+
+
+def test_a_computed_symbolic_answer_that_raises_names_its_cell(tmp_path, sandbox_runner):
+    path = write_notebook(tmp_path, ["%%capture\nimport math", "parts = ['sigmoid(z)']\nsigmoid_bce_grad = parts[1]"])
+    r = grade("sigmoid-bce-grad", path, sandbox_runner)
+    assert r.status == "error"
+    assert r.message == "loading the submission raised IndexError: list index out of range (cell 2, line 2)"
+    assert (r.error["cell"], r.error["cell_line"]) == (2, 2)
