@@ -156,3 +156,15 @@ def test_a_course_alias_is_used_by_its_own_exercise(tmp_path, runner):
     assert r.checks[0].message == (
         "could not read the expression: unknown symbol 'x': the answer must be an expression in z and y only "
         "(s may stand for 1/(1 + exp(-z)) and q for 1 - sigmoid(z))")
+
+
+def test_checking_aliases_when_specs_load_does_not_import_sympy():
+    """The catalogue loads for every command (a softmax check too): reading the aliases
+    must not cost SymPy's import."""
+    code = ("import sys\nfrom graders.spec import catalogue\n"
+            "assert catalogue()['sigmoid-bce-grad'].symbolic['aliases'] == {'p': 'sigmoid(z)'}\n"
+            "from graders import symbolic_text as t\n"
+            "assert t.read_aliases({'p': 'sigmoid(z)'}, ('z', 'y'))['p'][0] == 'call'\n"
+            "print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.stdout.split() == ["False"], out.stderr
