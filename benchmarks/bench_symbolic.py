@@ -29,7 +29,8 @@ ANSWERS = {
     "correct, LaTeX (simplify)": r"\frac{e^z}{1+e^z} - y",
     "sign flipped (numeric + diagnosis)": "y - sigmoid(z)",
     "MSE gradient (numeric + diagnosis)": "(sigmoid(z) - y)*sigmoid(z)*(1 - sigmoid(z))",
-    "parse error (unknown symbol)": "p - y",
+    "parse error (unknown symbol)": "x - y",
+    "Piecewise (exact, case by case)": "Piecewise((p - 1, Eq(y, 1)), (p, True))",
 }
 COMPUTED = "import sympy as sp\nz, y = sp.symbols('z y')\nsigmoid_bce_grad = str(1/(1+sp.exp(-z)) - y)\n"
 

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from graders import engine
@@ -57,7 +58,10 @@ def grade_one(ex: Exercise, sub: Submission, runner: Runner, direct_text: bool =
         return ExerciseResult(student=sub.student, exercise=ex.id, title=ex.title, status="missing",
                               max_score=ex.max_score, message=f"no {ex.entry!r} found in {sub.path.name}",
                               submission=str(sub.path))
-    return engine.grade(ex, source, sub.student, runner)
+    result = engine.grade(ex, source, sub.student, runner)
+    if source.notes:  # how the notebook was run: the cell magics dlgrade did not run
+        result = replace(result, extra={**result.extra, "notebook": {"notes": list(source.notes)}})
+    return result
 
 
 def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,

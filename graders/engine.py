@@ -249,13 +249,15 @@ def error_text(err: dict, source=None) -> str:
     """``ValueError: msg (line 5)`` — or ``(cell 2, line 1)`` for a notebook source."""
     msg = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip().rstrip(":")
     if err.get("line"):
-        msg += f" ({_line_at(err['line'], source)})"
+        where = (f"cell {err['cell']}, line {err['cell_line']}" if err.get("cell") and err.get("cell_line")
+                 else _line_at(err["line"], source, err.get("line_file")))
+        msg += f" ({where})"
     return msg
 
 
-def _line_at(line, source) -> str:
+def _line_at(line, source, line_file=None) -> str:
     """``line 3``, or ``cell 2, line 1`` in a notebook."""
-    loc = source.location(line) if source is not None and hasattr(source, "location") else ""
+    loc = source.location(line, line_file) if source is not None and hasattr(source, "location") else ""
     return loc or f"line {line}"
 
 
@@ -329,9 +331,11 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
     if ls != "ok":
         err = load.get("error", {})
         if ls == "syntax-error":
-            line = err.get("line")
-            return "error", f"SyntaxError on {_line_at(line, source)}: {err.get('message', 'invalid syntax')}", {
-                "kind": "syntax-error", "line": line, "text": err.get("text", ""), "offset": err.get("offset")}
+            line, line_file = err.get("line"), err.get("line_file")
+            return "error", (f"SyntaxError on {_line_at(line, source, line_file)}: "
+                             f"{err.get('message', 'invalid syntax')}"), {
+                "kind": "syntax-error", "line": line, "text": err.get("text", ""), "offset": err.get("offset"),
+                "line_file": line_file}
         if ls == "exit":
             return "error", f"the submission called {_exit_call(load.get('code'))} while loading", {
                 "kind": "exit", "code": load.get("code")}
@@ -370,7 +374,9 @@ def _next_call(planned: list, last: str | None):
     return planned[i + 1] if i + 1 < len(planned) else None
 
 
-def collect_calls(ctx: Context, outcome: JobOutcome) -> None:
+def collect_calls(ctx: Context, outcome: JobOutcome, source=None) -> None:
+    """The journal's call records as ``ctx.calls``; ``source`` (a SubmissionSource) adds
+    the notebook cell and line to their errors."""
     for rec in outcome.journal:
         if rec.get("step") != "call":
             continue
@@ -389,6 +395,10 @@ def collect_calls(ctx: Context, outcome: JobOutcome) -> None:
             if isinstance(bw, dict):
                 res.backward = {"status": bw.get("status"), "error": bw.get("error", {}),
                                 "grads": [decode(g, outcome.job_dir) for g in bw.get("grads", [])]}
+        if source is not None and hasattr(source, "map_error"):
+            for err in (res.error, res.backward.get("error")):
+                if isinstance(err, dict):
+                    source.map_error(err)
         ctx.calls[cid] = res
 
 
@@ -514,7 +524,7 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
             source.map_error(error)
             return ExerciseResult(status=status, message=message, error=error,
                                   duration_s=time.perf_counter() - t0, **base)
-        collect_calls(ctx, outcome)
+        collect_calls(ctx, outcome, source)
         accelerated = [cid for cid, c in ctx.planned.items() if c.accelerator]
         if accelerated:
             run_accelerator_job(ctx, source, seed, accelerated, runner)
@@ -557,7 +567,7 @@ def run_accelerator_job(ctx: Context, source, seed: int, ids: list[str], runner)
         if failed:
             status, message, error = failed
             ctx.extra["gpu_job"] = {"status": status, "message": message, "error": error}
-        collect_calls(ctx, outcome)  # what finished before a failure still counts
+        collect_calls(ctx, outcome, source)  # what finished before a failure still counts
     finally:
         outcome.cleanup()
 

@@ -28,8 +28,8 @@ from graders.sandbox import Limits
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
-# the symbolic evaluator's worker: sympy and what its MathML printer imports lazily
-SYMBOLIC_PRELOAD = ("numpy", "sympy", "xml.dom.minidom", "html.entities")
+# the symbolic evaluator's worker (its MathML is written by graders.symbolic_text, not SymPy)
+SYMBOLIC_PRELOAD = ("numpy", "sympy")
 
 
 class SpecError(Exception):
@@ -188,6 +188,7 @@ def load_exercise(folder: Path) -> Exercise:
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
+    _validate_symbolic(path, raw.get("symbolic"), raw["framework"])
     rules = _rules(path, raw.get("rules", {}), raw["framework"])
     lim = raw.get("limits", {})
     limits = Limits(
@@ -274,6 +275,63 @@ def _validate_gpu(path: Path, gpu, framework: str, checks: list[CheckSpec]) -> N
         if not isinstance(hc, list) or any(n not in c.cases for n in hc):
             raise SpecError(f"{path}: check {c.name!r}: half_cases must be among its cases "
                             f"({', '.join(c.cases)})")
+
+
+SYMBOLIC_KEYS = ("variables", "discrete", "name", "hints", "aliases", "simplify_s", "numeric_s")
+
+
+def _validate_symbolic(path: Path, table, framework: str) -> None:
+    """The ``[symbolic]`` table: known keys of the right types; every alias a name an
+    answer can use, standing for an expression in the variables (read as an answer is,
+    by graders.symbolic_text, without SymPy)."""
+    if table is None:
+        return
+    where = f"{path}: [symbolic]"
+    if framework != "symbolic":
+        raise SpecError(f"{where} is only for framework = \"symbolic\"")
+    if not isinstance(table, dict):
+        raise SpecError(f"{where} must be a table")
+    unknown = sorted(set(table) - set(SYMBOLIC_KEYS))
+    if unknown:
+        raise SpecError(f"{where} unknown key {unknown[0]!r} (known: {', '.join(SYMBOLIC_KEYS)})")
+    from graders import symbolic_text
+
+    variables = table.get("variables", ["z", "y"])
+    if not (isinstance(variables, list) and variables and all(isinstance(v, str) for v in variables)):
+        raise SpecError(f"{where} variables must be a list of names, like [\"z\", \"y\"]")
+    for v in variables:
+        if not v.isidentifier() or v in symbolic_text.CONSTANTS or symbolic_text._py_function(v):
+            raise SpecError(f"{where} variables: {v!r} cannot be a variable (not a name, or a function "
+                            "or constant an answer may use)")
+    discrete = table.get("discrete", {})
+    if not isinstance(discrete, dict):
+        raise SpecError(f"{where} discrete must be a table of variable = [values]")
+    for k, values in discrete.items():
+        if k not in variables:
+            raise SpecError(f"{where} discrete.{k}: {k!r} is not one of the variables ({', '.join(variables)})")
+        if not (isinstance(values, list) and values
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)):
+            raise SpecError(f"{where} discrete.{k} must be a list of numbers, like [0, 1]")
+    for key in ("name",):
+        if key in table and not isinstance(table[key], str):
+            raise SpecError(f"{where} {key} must be a string")
+    for key in ("simplify_s", "numeric_s"):
+        if key in table and (isinstance(table[key], bool) or not isinstance(table[key], (int, float))
+                             or table[key] <= 0):
+            raise SpecError(f"{where} {key} must be a positive number of seconds")
+    for key in ("hints", "aliases"):
+        entries = table.get(key, {})
+        if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+            raise SpecError(f"{where} {key} must be a table of name = \"expression\"")
+    for name, meaning in table.get("aliases", {}).items():  # an alias that is also a hint: accepted
+        problem = symbolic_text.alias_problem(name, variables)
+        if problem is None:
+            try:
+                symbolic_text.parse(meaning, variables)
+            except symbolic_text.ParseError as exc:
+                problem = f"{meaning!r} cannot be read: {exc}"
+        if problem:
+            raise SpecError(f"{where} aliases.{name}: {problem}")
 
 
 def exercise_dirs(extra: tuple[str, ...] | list[str] = ()) -> list[Path]:

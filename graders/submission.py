@@ -2,20 +2,21 @@
 
 Nothing here runs student code. Entries are found by reading the source
 (``ast`` for Python, cell sources for notebooks, file names for expressions);
-notebooks are turned into a plain ``.py`` whose lines map back to cells, with
-magics and shell lines commented out. Files are read by descriptor, never
+notebooks are turned into a plain ``.py`` whose lines map back to cells
+(graders.notebook: run as Jupyter runs them). Files are read by descriptor, never
 through a symbolic link (see "reading files" below).
 """
 from __future__ import annotations
 
 import ast
 import errno
-import json
 import os
 import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from graders.notebook import MODULE_SUFFIX, MalformedNotebook, Notebook, convert as convert_notebook
 
 SUFFIXES = (".py", ".ipynb", ".txt", ".tex")
 MAX_FILE_BYTES = 2 * 2**20  # a .py, .txt or .tex file
@@ -42,57 +43,54 @@ class SubmissionSource:
     kind: str  # "py" | "ipynb" | "text"
     text: str | None = None  # the expression itself, for .txt/.tex
     line_map: list[tuple[int, int]] = field(default_factory=list)  # py line -> (cell, line)
+    notebook: Notebook | None = None  # a converted notebook: its notes and written files
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a student should know about how the notebook was run (cell magics not run)."""
+        return self.notebook.notes if self.notebook is not None else ()
+
+    def _cell(self, line, line_file=None) -> tuple[int, int] | None:
+        if self.kind != "ipynb":
+            return None
+        if self.notebook is None:  # built by hand with a bare line map
+            ok = isinstance(line, int) and 0 < line <= len(self.line_map)
+            return self.line_map[line - 1] if ok and line_file in (None, self.main_name) else None
+        return self.notebook.position(line, None if line_file in (None, self.main_name) else line_file)
 
     def map_error(self, error: dict) -> None:
-        """Add the notebook cell (1-based) and line in that cell to an error with a line."""
-        line = error.get("line")
-        if self.kind == "ipynb" and isinstance(line, int) and 0 < line <= len(self.line_map):
-            cell, cell_line = self.line_map[line - 1]
-            error["cell"], error["cell_line"] = cell, cell_line
+        """Add the notebook cell (1-based) and line in that cell to an error with a line
+        (in the notebook, or in a file one of its %%writefile cells wrote)."""
+        pos = self._cell(error.get("line"), error.get("line_file"))
+        if pos is not None:
+            error["cell"], error["cell_line"] = pos
 
-    def location(self, line: int | None) -> str:
-        if self.kind == "ipynb" and isinstance(line, int) and 0 < line <= len(self.line_map):
-            cell, cell_line = self.line_map[line - 1]
-            return f"cell {cell}, line {cell_line}"
+    def location(self, line: int | None, line_file: str | None = None) -> str:
+        """``cell 2, line 1`` in a notebook, else ``line 5`` (``helpers.py, line 5`` for
+        another file of a notebook's job)."""
+        pos = self._cell(line, line_file)
+        if pos is not None:
+            return f"cell {pos[0]}, line {pos[1]}"
+        if self.kind == "ipynb" and line and line_file not in (None, self.main_name):
+            return f"{line_file}, line {line}"
         return f"line {line}" if line else ""
 
 
-_MAGIC = re.compile(r"^\s*(%|!)")
-
-
 def notebook_to_python(raw: bytes, name: str) -> tuple[str, list[tuple[int, int]]]:
-    """The code cells of a notebook as one module, magics and shell lines commented out.
+    """The code cells of a notebook as one module (see graders.notebook) and its line map.
 
     Raises SubmissionError for a file that is not a readable notebook.
     """
+    nb = read_notebook(raw, name)
+    return nb.source, nb.line_map
+
+
+def read_notebook(raw: bytes, name: str) -> Notebook:
+    """graders.notebook.convert, its refusal as a SubmissionError."""
     try:
-        nb = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SubmissionError(f"{name}: malformed notebook (not valid JSON: {exc})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise SubmissionError(f"{name}: malformed notebook (no list of cells)")
-    lines: list[str] = []
-    line_map: list[tuple[int, int]] = []
-    for ci, cell in enumerate(nb["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        src = cell.get("source", "")
-        if isinstance(src, list):
-            if not all(isinstance(s, str) for s in src):
-                raise SubmissionError(f"{name}: malformed notebook (cell {ci} has a bad source)")
-            src = "".join(src)
-        if not isinstance(src, str):
-            raise SubmissionError(f"{name}: malformed notebook (cell {ci} has a bad source)")
-        cell_lines = src.splitlines()
-        cell_magic = bool(cell_lines) and cell_lines[0].lstrip().startswith("%%")
-        for li, line in enumerate(cell_lines, start=1):
-            if cell_magic or _MAGIC.match(line) or line.rstrip().endswith("?") and not line.lstrip().startswith("#"):
-                line = "# " + line
-            lines.append(line)
-            line_map.append((ci, li))
-        lines.append("")
-        line_map.append((ci, len(cell_lines) + 1))
-    return "\n".join(lines) + "\n", line_map
+        return convert_notebook(raw, name)
+    except MalformedNotebook as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 def defined_names(source: str) -> set[str]:
@@ -318,6 +316,7 @@ class Submission:
         self._refusal: Refusal | None = None
         self._files: list[SubmittedFile] | None = None
         self._py_cache: dict[str, tuple[str, list] | Refusal] = {}
+        self._notebooks: dict[str, Notebook] = {}  # a converted notebook: its notes and written files
 
     @property
     def refusal(self) -> Refusal | None:
@@ -442,9 +441,11 @@ class Submission:
         if f.suffix != ".ipynb":
             return f.data.decode("utf-8", "replace"), []
         try:
-            source, line_map = notebook_to_python(f.data, f.display)
+            nb = read_notebook(f.data, f.display)
         except SubmissionError as exc:
             return Refusal(f.display, "malformed-notebook", str(exc))
+        self._notebooks[f.name] = nb
+        source, line_map = nb.source, nb.line_map
         size = len(source.encode("utf-8"))
         if size > MAX_CODE_BYTES:
             return Refusal(f.display, "too-large", f"{f.display}: the notebook's code cells hold {size} bytes "
@@ -517,7 +518,7 @@ class Submission:
         for f, (source, line_map) in self._readable_python():
             if entry not in defined_names(source):
                 continue
-            main = f.name if f.suffix == ".py" else f.stem.replace(" ", "_") + "_ipynb.py"
+            main = f.name if f.suffix == ".py" else f.stem.replace(" ", "_") + MODULE_SUFFIX
             shipped = {main: source.encode("utf-8")}
             for other in files:  # helper modules next to it may be imported
                 if other.suffix == ".py" and other.name != f.name:
@@ -525,7 +526,8 @@ class Submission:
                         raise LoadFailure(other.refusal)
                     shipped.setdefault(other.name, other.data)
             return SubmissionSource(f.display, main, shipped,
-                                    "ipynb" if f.suffix == ".ipynb" else "py", line_map=line_map)
+                                    "ipynb" if f.suffix == ".ipynb" else "py", line_map=line_map,
+                                    notebook=self._notebooks.get(f.name))
         refused = self.refusals()
         if refused:  # the entry may be in a file that could not be read
             raise LoadFailure(refused[0])

@@ -7,11 +7,10 @@ student's expression run in a separate process with time and memory limits,
 so a pathological expression cannot hang the grader. The grader also imports
 it for :func:`to_tree` and the parser's limits.
 
-Nothing here calls ``eval``, ``sympify`` or ``parse_expr`` on student text.
-Python-style input is tokenised by hand, parsed with ``ast.parse(mode="eval")``
-and walked with a whitelist of node types, names and functions; LaTeX input
-goes through a small recursive-descent parser of our own. Both produce the
-same neutral tree of tuples, from which SymPy objects are built directly.
+Nothing here calls ``eval``, ``sympify`` or ``parse_expr`` on student text:
+:mod:`graders.symbolic_text` (standard library only, shipped with this file)
+reads it into a neutral tree of tuples, from which SymPy objects are built
+directly.
 
 Equivalence with the reference is decided three ways, each under a time
 budget, with every discrete label (y = 0, y = 1) substituted: exactly (a cheap
@@ -23,34 +22,33 @@ disagreement is rechecked at more digits before it counts), else
 """
 from __future__ import annotations
 
-import ast
 import contextlib
-import html.entities
 import itertools
 import json
 import math
 import random
-import re
 import signal
 import threading
 import time
-import unicodedata
 from fractions import Fraction
 
 import mpmath
 import sympy as sp
-from sympy.printing.mathml import mathml as _mathml
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
+
+if __package__:  # graders.symbolic, in the grader's process
+    from . import symbolic_text as text
+else:  # the evaluator's job: graders.symbolic_grade ships it next to this file
+    import dlgrade_symbolic_text as text  # type: ignore[no-redef]
+
+# what the reader of the text provides (graders.symbolic_text), under the names used here
+ParseError, parse, parse_python, parse_latex = text.ParseError, text.parse, text.parse_python, text.parse_latex
+clean_text, detect_syntax, _check_size, _too_deep = text.clean_text, text.detect_syntax, text._check_size, \
+    text._too_deep
+MAX_CHARS, MAX_DEPTH, MAX_NODES, MAX_EXPONENT = text.MAX_CHARS, text.MAX_DEPTH, text.MAX_NODES, text.MAX_EXPONENT
+_TREE_GROUP = text._TREE_GROUP
 
 # --------------------------------------------------------------------------- limits
 
-MAX_CHARS = 2000  # a real answer is under 200 characters
-MAX_DEPTH = 60  # nesting of brackets and operations
-MAX_NODES = 800  # operations, names and numbers
-MAX_LITERAL = 10**15  # a number written in the answer
-MAX_LITERAL_CHARS = 40
-MAX_EXPONENT = 1000  # a constant exponent
 MAX_NUMBER_BITS = 20_000  # any exact number the expression folds to
 MAX_RESULT_CHARS = 19_000  # what evaluate() returns must cross the worker's 20k limit
 EXP_ARG_LIMIT = mpmath.mpf(10) ** 9  # beyond this exp() is an overflow, not a number
@@ -61,9 +59,6 @@ MAX_CONFIRM_DPS = 20_000  # a disagreement needing more digits than this proves 
 MATCH_TOL = 1e-25  # two values agree (relative to 1 + |expected|; 40 digits are computed)
 DIFFER_TOL = 1e-12  # two values differ; far above MATCH_TOL so no value is close to both
 
-
-class ParseError(ValueError):
-    """The student's text is not an expression we accept; the message says why, in one line."""
 
 
 class _OutOfTime(BaseException):
@@ -103,728 +98,10 @@ class sigmoid(sp.Function):
             return r"\sigma\left(%s\right)" % arg
         return r"\sigma^{%s}\left(%s\right)" % (exp, arg)
 
-    def _mathml_presentation(self, printer):
-        return printer._print(sp.Function("σ")(*self.args))
-
 
 def symbol(name: str) -> sp.Symbol:
     """The SymPy symbol for a variable of an exercise (always real)."""
     return sp.Symbol(name, real=True)
-
-
-# --------------------------------------------------------------------------- vocabulary
-
-# the names a Python-style answer may call, and the function each one means
-PY_FUNCTIONS = {
-    "sigmoid": "sigmoid", "σ": "sigmoid", "sigma": "sigmoid", "expit": "sigmoid",
-    "logistic": "sigmoid", "exp": "exp", "log": "log", "ln": "log", "log1p": "log1p",
-    "expm1": "expm1", "softplus": "softplus", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
-    "cosh": "cosh", "abs": "abs", "Abs": "abs", "fabs": "abs", "sign": "sign", "sgn": "sign",
-    "pow": "pow", "max": "max", "Max": "max", "min": "min", "Min": "min",
-}
-# np.exp(z), torch.sigmoid(z), scipy.special.expit(z): a known module prefix is just a spelling
-MODULE_PREFIXES = ("np", "numpy", "math", "sp", "sympy", "torch", "F", "scipy.special", "special",
-                   "mp", "mpmath")
-CONSTANTS = {"e": "E", "E": "E", "pi": "pi", "π": "pi"}
-SHOWN_FUNCTIONS = "sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs"
-
-_UNICODE = {"−": "-", "–": "-", "·": "*", "⋅": "*", "×": "*", "∙": "*", "∗": "*", "÷": "/",
-            "²": "^2", "³": "^3", "\u00a0": " ", "\u2009": " ", "\u202f": " "}
-
-
-def _nice_names(names) -> str:
-    names = [f"'{n}'" for n in names]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _and_list(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _unknown_symbols(names, variables, hints=None) -> ParseError:
-    word = "symbol" if len(names) == 1 else "symbols"
-    hinted = [n for n in names if n in (hints or {})]
-    hint = f" (write {hints[hinted[0]]} for {hinted[0]})" if hinted else ""
-    return ParseError(f"unknown {word} {_nice_names(names)}: the answer must be an expression in "
-                      f"{_and_list(variables)} only{hint}")
-
-
-# --------------------------------------------------------------------------- text
-
-
-_DERIVATIVE_LHS = re.compile(r"^[\s\\{}()\[\]/dLz∂'′a-zA-Z]*$")
-_ENVIRONMENT = re.compile(r"\\(begin|end)\{(equation|align|displaymath|math|gather)\*?\}")
-# "\frac" in a Python string that is not raw: \f is a form feed, \r a carriage return...
-_LOST_ESCAPES = re.compile(r"[\a\b\f\v\r](?=[A-Za-z])|\t(?=(?:anh|imes|ext|frac|heta)\b)")
-_ESCAPE_LETTER = {"\a": "a", "\b": "b", "\f": "f", "\v": "v", "\r": "r", "\t": "t"}
-_TEX_COMMENT = re.compile(r"(?<!\\)%.*$")
-_DELIMITERS = ((r"$$", r"$$"), (r"$", r"$"), (r"\[", r"\]"), (r"\(", r"\)"))
-
-
-def clean_text(text: str) -> str:
-    """The expression inside the student's text.
-
-    Removed: comments (``# ...``; ``% ...`` in LaTeX), ``$...$``, ``$$...$$``, ``\\[...\\]``,
-    equation environments, a leading ``dL/dz =``, trailing ``.``, ``,``, ``;``
-    and ``\\\\``. Restored: LaTeX commands whose backslash a non-raw Python
-    string turned into a control character (``"\\frac"`` holds a form feed).
-    Unicode operators are normalised and lines joined.
-    """
-    t = _LOST_ESCAPES.sub(lambda m: "\\" + _ESCAPE_LETTER[m.group()], text.lstrip("\ufeff"))
-    lines = [_TEX_COMMENT.sub("", ln.split("#")[0]) if "\\" in ln or "{" in ln else ln.split("#")[0]
-             for ln in t.splitlines() if not ln.strip().startswith("%")]
-    t = _ENVIRONMENT.sub(" ", " ".join(lines)).replace("&", " ")
-    for _ in range(2):  # "$...$." and "...$" both end up bare
-        t = t.strip().rstrip(".,;").strip()
-        while t.endswith("\\\\"):
-            t = t[:-2].rstrip()
-        for open_, close in _DELIMITERS:
-            if len(t) >= len(open_) + len(close) and t.startswith(open_) and t.endswith(close):
-                t = t[len(open_):len(t) - len(close)]
-                break
-    for src, dst in _UNICODE.items():
-        t = t.replace(src, dst)
-    t = " ".join(t.split())
-    if t.count("=") == 1 and "==" not in t:
-        lhs, rhs = t.split("=")
-        if "L" in lhs and _DERIVATIVE_LHS.match(lhs):
-            t = rhs.strip()
-    return t
-
-
-def detect_syntax(text: str) -> str:
-    """``"latex"`` when the text uses backslashes or braces, else ``"python"``."""
-    return "latex" if ("\\" in text or "{" in text or "}" in text) else "python"
-
-
-def _check_size(text: str) -> None:
-    if not text:
-        raise ParseError("the expression is empty")
-    if len(text) > MAX_CHARS:
-        raise ParseError(f"the expression is too long ({len(text)} characters; the limit is {MAX_CHARS})")
-    depth = best = 0
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-            best = max(best, depth)
-        elif ch in ")]}":
-            depth -= 1
-    if best > MAX_DEPTH:
-        raise ParseError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
-
-
-def _too_deep() -> ParseError:
-    return ParseError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
-
-
-def _number(text: str) -> tuple:
-    """A literal as an exact fraction, within dlgrade's bounds."""
-    if len(text) > MAX_LITERAL_CHARS:
-        raise ParseError(f"the number {text[:20]}… is too long")
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise ParseError(f"{text!r} is not a number") from None
-    if abs(value) > MAX_LITERAL:
-        raise ParseError(f"the number {text} is too large (at most {MAX_LITERAL:.0e})")
-    return ("num", value)
-
-
-# --------------------------------------------------------------------------- Python-style
-
-
-_PY_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[^\W\d]\w*)
-  | (?P<str>'[^'\n]*'|"[^"\n]*")
-  | (?P<op>\*\*|//|<=|>=|==|!=|:=|->|[-+*/^%(),.\[\]{}:=<>!&|~@;])
-""", re.VERBOSE)
-
-_NODE_WORDS = {
-    ast.Compare: "comparisons", ast.BoolOp: "'and'/'or'", ast.IfExp: "'if ... else'",
-    ast.List: "lists", ast.Tuple: "commas (tuples)", ast.Set: "sets", ast.Dict: "dicts",
-    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
-    ast.GeneratorExp: "comprehensions", ast.JoinedStr: "f-strings", ast.NamedExpr: "':='",
-    ast.Starred: "'*' unpacking", ast.Await: "'await'", ast.Yield: "'yield'",
-    ast.YieldFrom: "'yield'", ast.Slice: "slices",
-}
-_OP_WORDS = {ast.Mod: "'%'", ast.FloorDiv: "'//'", ast.MatMult: "'@'", ast.BitAnd: "'&'",
-             ast.BitOr: "'|'", ast.BitXor: "'^'", ast.LShift: "'<<'", ast.RShift: "'>>'",
-             ast.Invert: "'~'", ast.Not: "'not'"}
-
-
-def _py_tokens(text: str) -> list[tuple[str, str]]:
-    tokens, pos = [], 0
-    while pos < len(text):
-        m = _PY_TOKEN.match(text, pos)
-        if not m:
-            raise ParseError(f"unexpected character {text[pos]!r} at position {pos + 1}")
-        pos = m.end()
-        if m.lastgroup != "ws":
-            tokens.append((m.lastgroup, m.group()))
-    return tokens
-
-
-def _implicit_products(tokens, variables) -> str:
-    """Join the tokens, writing the multiplications a mathematician leaves out:
-    ``2z``, ``2 sigmoid(z)``, ``(1-y)(1+y)``, ``y(1-z)`` (y is a variable, not a function)."""
-    import keyword
-
-    def plain_name(tok):
-        return tok[0] == "name" and not keyword.iskeyword(tok[1])
-
-    out = []
-    for i, tok in enumerate(tokens):
-        if i:
-            prev = tokens[i - 1]
-            left = prev[0] == "num" or plain_name(prev) or prev == ("op", ")")
-            right = tok[0] in ("num",) or plain_name(tok) or tok == ("op", "(")
-            if prev[0] == "num" and tok[0] == "num":
-                right = False
-            if plain_name(prev) and tok == ("op", "(") and prev[1] not in variables and prev[1] not in CONSTANTS:
-                right = False  # a call: sigmoid(z), or an unknown function named in the error
-            if left and right:
-                out.append("*")
-        out.append("**" if tok == ("op", "^") else tok[1])
-    return " ".join(out)
-
-
-def _dotted(node) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        head = _dotted(node.value)
-        return f"{head}.{node.attr}" if head else None
-    return None
-
-
-def _function_key(func) -> str | None:
-    name = _dotted(func)
-    if name is None:
-        return None
-    if "." in name:
-        prefix, _, last = name.rpartition(".")
-        return _py_function(last) if prefix in MODULE_PREFIXES else None
-    return _py_function(name)
-
-
-def _py_function(name: str) -> str | None:
-    """The function a name calls (Sigmoid and EXP too), or None."""
-    return PY_FUNCTIONS.get(name) or PY_FUNCTIONS.get(name.lower())
-
-
-def _forbidden(tree) -> str | None:
-    """The most telling reason a parsed expression is not allowed, or None."""
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and "__" in node.id:
-            found.append((0, f"names with double underscores ('{node.id}') are not allowed"))
-        elif isinstance(node, ast.Attribute) and "__" in node.attr:
-            found.append((0, f"names with double underscores ('{node.attr}') are not allowed"))
-        elif isinstance(node, ast.Lambda):
-            found.append((1, "lambda is not allowed"))
-        elif isinstance(node, ast.Attribute):
-            parent_ok = False
-            name = _dotted(node)
-            head, _, last = (name or "").rpartition(".")
-            if head in MODULE_PREFIXES and (_py_function(last) or last in CONSTANTS):
-                parent_ok = True
-            if name and any(p == name or p.startswith(name + ".") for p in MODULE_PREFIXES):
-                parent_ok = True  # scipy of scipy.special
-            if not parent_ok:
-                found.append((2, f"attribute access ('.{node.attr}') is not allowed"))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-            found.append((3, f"quoted text ({node.value!r:.40}) is not allowed"))
-        elif isinstance(node, ast.Constant) and (isinstance(node.value, bool) or node.value is None
-                                                 or node.value is Ellipsis):
-            found.append((6, f"{node.value!r} is not allowed"))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, complex):
-            found.append((6, "imaginary numbers are not allowed"))
-        elif isinstance(node, ast.Subscript):
-            found.append((4, "indexing with [...] is not allowed"))
-        elif isinstance(node, ast.Call) and node.keywords:
-            found.append((5, "keyword arguments are not allowed"))
-        elif (isinstance(node, ast.Call) and _dotted(node.func) and _function_key(node.func) is None
-              and _dotted(node.func) not in CONSTANTS):
-            found.append((2, f"'{_dotted(node.func)}' is not a known function (known: {SHOWN_FUNCTIONS})"))
-        elif type(node) in _NODE_WORDS:
-            found.append((6, f"{_NODE_WORDS[type(node)]} are not allowed"))
-        elif isinstance(node, (ast.BinOp, ast.UnaryOp)) and type(node.op) in _OP_WORDS:
-            found.append((6, f"the operator {_OP_WORDS[type(node.op)]} is not allowed"))
-    # the most telling kind first; among equals, the outermost (ast.walk goes breadth first)
-    return min(found, key=lambda f: f[0])[1] if found else None
-
-
-_PY_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load,
-               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Attribute)
-
-
-def parse_python(text: str, variables: tuple[str, ...], hints=None) -> tuple:
-    """Python/SymPy-style text (``^`` is a power) as a neutral tree. Raises ParseError."""
-    code = _implicit_products(_py_tokens(text), variables)
-    try:
-        tree = ast.parse(code, mode="eval")
-    except SyntaxError as exc:
-        raise ParseError(_syntax_message(exc)) from None
-    except (RecursionError, MemoryError):
-        raise _too_deep() from None
-    problem = _forbidden(tree)
-    if problem:
-        raise ParseError(problem)
-    nodes = sum(1 for _ in ast.walk(tree))
-    if nodes > MAX_NODES:
-        raise ParseError(f"the expression is too large (more than {MAX_NODES} parts)")
-    for node in ast.walk(tree):
-        if not isinstance(node, _PY_ALLOWED):  # pragma: no cover - _forbidden names them all
-            raise ParseError(f"{type(node).__name__} is not allowed")
-    unknown: list[str] = []
-    out = _py_node(tree.body, code, variables, unknown, 0)
-    if unknown:
-        raise _unknown_symbols(unknown, variables, hints)
-    return out
-
-
-def _syntax_message(exc: SyntaxError) -> str:
-    msg = str(exc.msg or "invalid syntax").split(". Perhaps")[0].split(". Maybe")[0]
-    if "never closed" in msg or "unexpected EOF" in msg:
-        return "a bracket is never closed"
-    if "unmatched" in msg or "does not match" in msg:
-        return "the brackets do not match"
-    if "too many nested" in msg:
-        return f"the expression is nested too deeply (more than {MAX_DEPTH} levels)"
-    return f"this is not a valid expression ({msg})"
-
-
-_GROUP = {ast.Add: "add", ast.Sub: "add", ast.Mult: "mul", ast.Div: "mul", ast.Pow: "pow"}
-_TREE_GROUP = {"add": "add", "sub": "add", "mul": "mul", "div": "mul"}
-
-
-def _py_node(node, code: str, variables, unknown: list, depth: int) -> tuple:
-    if depth > MAX_DEPTH:
-        raise _too_deep()
-    d = depth + 1
-    if isinstance(node, ast.BinOp):
-        op = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}[type(node.op)]
-        # a + b + c is left-nested in the AST, but not nested for a reader: same depth
-        flat = isinstance(node.left, ast.BinOp) and _GROUP.get(type(node.left.op)) == _GROUP[type(node.op)] != "pow"
-        return (op, _py_node(node.left, code, variables, unknown, depth if flat else d),
-                _py_node(node.right, code, variables, unknown, d))
-    if isinstance(node, ast.UnaryOp):
-        inner = _py_node(node.operand, code, variables, unknown, d)
-        return ("neg", inner) if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.Constant):
-        return _number(ast.get_source_segment(code, node) or repr(node.value))
-    if isinstance(node, ast.Name):
-        if node.id in variables:
-            return ("var", node.id)
-        if node.id in CONSTANTS:
-            return ("const", CONSTANTS[node.id])
-        if _py_function(node.id):
-            raise ParseError(f"{node.id} is a function: apply it to an argument, like {node.id}(z)")
-        if node.id not in unknown:
-            unknown.append(node.id)
-        return ("var", node.id)
-    if isinstance(node, ast.Call):
-        args = [_py_node(a, code, variables, unknown, d) for a in node.args]
-        if isinstance(node.func, ast.Name) and (node.func.id in variables or node.func.id in CONSTANTS):
-            if len(args) != 1:
-                raise ParseError(f"{node.func.id} is not a function")
-            return ("mul", _py_node(node.func, code, variables, unknown, d), args[0])
-        key = _function_key(node.func)
-        if key is None:
-            name = _dotted(node.func) or "this"
-            raise ParseError(f"'{name}' is not a known function (known: {SHOWN_FUNCTIONS})")
-        return _call(key, args, _dotted(node.func))
-    if isinstance(node, ast.Attribute):
-        last = _dotted(node).rpartition(".")[2]
-        if last in CONSTANTS:
-            return ("const", CONSTANTS[last])
-        raise ParseError(f"{_dotted(node)} is a function: apply it to an argument, like {_dotted(node)}(z)")
-    raise ParseError(f"{type(node).__name__} is not allowed")  # pragma: no cover
-
-
-def _call(key: str, args: list, shown: str) -> tuple:
-    want = {"pow": 2, "max": None, "min": None, "log": (1, 2)}.get(key, 1)
-    n = len(args)
-    ok = (n >= 2) if want is None else (n in want if isinstance(want, tuple) else n == want)
-    if not ok:
-        need = {None: "at least 2 arguments", 1: "1 argument", 2: "2 arguments",
-                (1, 2): "1 or 2 arguments"}[want]
-        raise ParseError(f"{shown} takes {need}, not {n}")
-    return ("call", key, tuple(args))
-
-
-# --------------------------------------------------------------------------- LaTeX
-
-
-_TEX_FUNCS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "exp": "exp", "log": "log", "ln": "log",
-              "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "expit": "sigmoid",
-              "softplus": "softplus", "abs": "abs", "sgn": "sign", "sign": "sign"}
-_TEX_WORDS = ("sigmoid", "sigma", "softplus", "expit", "tanh", "sinh", "cosh", "sqrt", "exp", "log",
-              "abs", "ln")
-_TEX_SKIP = {",", ";", ":", "!", " ", "\\", "quad", "qquad", "displaystyle", "textstyle", "big", "Big",
-             "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr",
-             "limits", "nolimits"}
-_TEX_TEXT = {"mathrm", "operatorname", "text", "mathit", "textrm", "mbox", "rm", "textit", "mathop"}
-_TEX_FRAC = {"frac", "dfrac", "tfrac", "cfrac"}
-_TEX_MUL = {"cdot", "times", "ast", "cdotp"}
-_TEX_OPEN = {"(": "(", "[": "[", "|": "|", "lvert": "|", "vert": "|", "{": "(", "lbrace": "(",
-             "langle": None, ".": None}
-_TEX_CLOSE = {")": ")", "]": "]", "|": "|", "rvert": "|", "vert": "|", "}": ")", "rbrace": ")",
-              ".": None}
-
-
-def _tex_tokens(text: str) -> list[tuple[str, str]]:
-    toks: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace() or ch == "~":
-            i += 1
-        elif ch == "\\":
-            m = re.match(r"\\([A-Za-z]+\*?)", text[i:])
-            if m:
-                toks.append(("cmd", m.group(1).rstrip("*")))
-                i += m.end()
-            elif i + 1 < n:
-                toks.append(("cmd", text[i + 1]))
-                i += 2
-            else:
-                raise ParseError("a lone backslash at the end")
-        elif ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
-            m = re.match(r"\d*\.?\d*", text[i:])
-            toks.append(("num", m.group()))
-            i += m.end()
-        elif ch.isascii() and ch.isalpha():
-            m = re.match(r"[A-Za-z]+", text[i:])
-            run = m.group()
-            if run.lower() in _TEX_WORDS and (run.islower() or run[1:].islower() or run.isupper()):
-                toks.append(("word", run.lower()))
-            else:
-                toks.extend(("letter", c) for c in run)
-            i += m.end()
-        elif ch == "σ":
-            toks.append(("cmd", "sigma"))
-            i += 1
-        elif ch == "π":
-            toks.append(("cmd", "pi"))
-            i += 1
-        elif ch in "+-*/^_(){}[]|,":
-            toks.append(("op", ch))
-            i += 1
-        else:
-            raise ParseError(f"unexpected character {ch!r} at position {i + 1}")
-    return toks
-
-
-class _TexParser:
-    """Recursive descent over LaTeX math: sums, products (explicit and implicit),
-    powers, \\frac, \\sqrt, |...|, \\left/\\right and functions with or without brackets."""
-
-    def __init__(self, text: str, variables: tuple[str, ...], hints=None):
-        self.hints = hints or {}
-        self.toks = [t for t in _tex_tokens(text) if not (t[0] == "cmd" and t[1] in _TEX_SKIP)]
-        self.i = 0
-        self.variables = variables
-        self.unknown: list[str] = []
-        self.depth = 0
-        self.abs_depth = 0
-
-    # -- helpers
-    def peek(self, k: int = 0):
-        j = self.i + k
-        return self.toks[j] if j < len(self.toks) else ("end", "")
-
-    def take(self):
-        tok = self.peek()
-        self.i += 1
-        return tok
-
-    def expect(self, kind: str, value: str, what: str):
-        tok = self.take()
-        if tok != (kind, value):
-            raise ParseError(f"expected {what}, found {_tok_word(tok)}")
-
-    def enter(self):
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _too_deep()
-
-    # -- grammar
-    def parse(self) -> tuple:
-        if not self.toks:
-            raise ParseError("the expression is empty")
-        node = self.expr()
-        if self.peek()[0] != "end":
-            raise ParseError(f"unexpected {_tok_word(self.peek())}")
-        if self.unknown:
-            raise _unknown_symbols(self.unknown, self.variables, self.hints)
-        return node
-
-    def expr(self) -> tuple:
-        self.enter()
-        node = self.term()
-        while self.peek() in (("op", "+"), ("op", "-")):
-            op = self.take()[1]
-            rhs = self.term()
-            node = ("add" if op == "+" else "sub", node, rhs)
-        self.depth -= 1
-        return node
-
-    def term(self) -> tuple:
-        node = self.unary()
-        while True:
-            tok = self.peek()
-            if tok == ("op", "*") or (tok[0] == "cmd" and tok[1] in _TEX_MUL):
-                self.take()
-                node = ("mul", node, self.unary())
-            elif tok == ("op", "/") or tok == ("cmd", "div"):
-                self.take()
-                node = ("div", node, self.unary())
-            elif self.starts_factor(tok):
-                node = ("mul", node, self.power())
-            else:
-                return node
-
-    def starts_factor(self, tok) -> bool:
-        kind, val = tok
-        if kind in ("num", "letter", "word"):
-            return True
-        if tok in (("op", "("), ("op", "["), ("op", "{")):
-            return True
-        if tok == ("op", "|"):
-            return self.abs_depth == 0  # 2|z|; inside |...| a bar closes
-        if kind == "cmd":
-            return val not in _TEX_MUL and val not in ("div", "right", "rvert", "rbrace") and val not in _TEX_CLOSE
-        return False
-
-    def unary(self) -> tuple:
-        self.enter()
-        tok = self.peek()
-        if tok == ("op", "-"):
-            self.take()
-            node = ("neg", self.unary())
-        elif tok == ("op", "+"):
-            self.take()
-            node = self.unary()
-        else:
-            node = self.power()
-        self.depth -= 1
-        return node
-
-    def power(self) -> tuple:
-        base = self.primary()
-        if self.peek() == ("op", "^"):
-            self.take()
-            base = ("pow", base, self.exponent())
-            if self.peek() == ("op", "^"):
-                raise ParseError("a double exponent: group it with braces, like e^{a^{b}}")
-        if self.peek() == ("op", "_"):
-            raise ParseError("subscripts (_) are not allowed")
-        return base
-
-    def exponent(self) -> tuple:
-        tok = self.peek()
-        if tok == ("op", "{"):
-            return self.group("{", "}")
-        if tok in (("op", "-"), ("op", "+")):  # e^-z is read as e^{-z}
-            self.take()
-            inner = self.exponent()
-            return ("neg", inner) if tok[1] == "-" else inner
-        if tok[0] == "num":
-            self.take()
-            return _number(tok[1])
-        return self.primary()
-
-    def group(self, open_: str, close: str) -> tuple:
-        self.expect("op", open_, f"'{open_}'")
-        self.enter()
-        node = self.expr()
-        self.depth -= 1
-        self.expect("op", close, f"'{close}'")
-        return node
-
-    def tex_arg(self) -> tuple:
-        """A macro argument: {…}, or a single token (\\frac12 is 1/2)."""
-        tok = self.peek()
-        if tok == ("op", "{"):
-            return self.group("{", "}")
-        if tok[0] == "num":
-            self.take()
-            if len(tok[1]) > 1:  # \frac12: the first digit is the argument, the rest stays
-                self.toks.insert(self.i, ("num", tok[1][1:]))
-                return _number(tok[1][0])
-            return _number(tok[1])
-        if tok[0] in ("letter", "cmd"):
-            return self.primary()
-        raise ParseError(f"expected an argument in braces, found {_tok_word(tok)}")
-
-    def primary(self) -> tuple:
-        tok = self.take()
-        kind, val = tok
-        if kind == "num":
-            return _number(val)
-        if kind == "letter":
-            return self.letter(val)
-        if kind == "word":
-            if val == "sqrt":
-                return self.sqrt()
-            return self.function(_TEX_FUNCS[val], val)
-        if tok == ("op", "("):
-            self.i -= 1
-            return self.group("(", ")")
-        if tok == ("op", "["):
-            self.i -= 1
-            return self.group("[", "]")
-        if tok == ("op", "{"):
-            self.i -= 1
-            return self.group("{", "}")
-        if tok == ("op", "|"):
-            return self.absolute()
-        if kind == "cmd":
-            return self.command(val)
-        raise ParseError(f"unexpected {_tok_word(tok)}")
-
-    def letter(self, name: str) -> tuple:
-        if name in self.variables:
-            return ("var", name)
-        if name == "e":
-            return ("const", "E")
-        if name not in self.unknown:
-            self.unknown.append(name)
-        return ("var", name)
-
-    def absolute(self) -> tuple:
-        self.enter()
-        self.abs_depth += 1
-        node = self.expr()
-        self.abs_depth -= 1
-        self.depth -= 1
-        tok = self.take()
-        if tok == ("op", "|") or tok == ("cmd", "rvert") or tok == ("cmd", "vert"):
-            return ("call", "abs", (node,))
-        if tok == ("cmd", "right") and self.peek() in (("op", "|"), ("cmd", "rvert"), ("cmd", "vert")):
-            self.take()
-            return ("call", "abs", (node,))
-        raise ParseError(f"expected a closing '|', found {_tok_word(tok)}")
-
-    def command(self, name: str) -> tuple:
-        if name in _TEX_FRAC:
-            num = self.tex_arg()
-            den = self.tex_arg()
-            return ("div", num, den)
-        if name == "sqrt":
-            return self.sqrt()
-        if name == "pi":
-            return ("const", "pi")
-        if name in _TEX_FUNCS:
-            return self.function(_TEX_FUNCS[name], "\\" + name)
-        if name == "left":
-            return self.left()
-        if name in ("lvert", "vert"):
-            return self.absolute()
-        if name in _TEX_TEXT:
-            return self.text_command(name)
-        if name in ("hat", "tilde", "bar") and self.peek() == ("op", "{") and self.peek(2) == ("op", "}"):
-            inner = self.peek(1)[1]
-            self.i += 3
-            mark = {"hat": "\u0302", "tilde": "\u0303", "bar": "\u0304"}[name]
-            return self.letter(unicodedata.normalize("NFC", inner + mark))  # \hat{y} is ŷ: unknown
-        raise ParseError(f"unknown LaTeX command \\{name}")
-
-    def left(self) -> tuple:
-        tok = self.take()
-        key = tok[1] if tok[0] in ("op", "cmd") else None
-        if key not in _TEX_OPEN or _TEX_OPEN[key] is None:
-            raise ParseError(f"unsupported delimiter after \\left: {_tok_word(tok)}")
-        opener = _TEX_OPEN[key]
-        self.enter()
-        node = self.expr()
-        self.depth -= 1
-        self.expect("cmd", "right", "\\right")
-        tok = self.take()
-        key = tok[1] if tok[0] in ("op", "cmd") else None
-        closer = _TEX_CLOSE.get(key, "?")
-        want = {"(": ")", "[": "]", "|": "|"}[opener]
-        if closer != want and not (opener in "([" and closer in ")]"):
-            raise ParseError(f"\\left{opener} is closed by \\right {_tok_word(tok)}")
-        return ("call", "abs", (node,)) if opener == "|" else node
-
-    def text_command(self, name: str) -> tuple:
-        self.expect("op", "{", f"'{{' after \\{name}")
-        word = ""
-        while self.peek()[0] in ("letter", "word", "cmd") and self.peek()[1] != "}":
-            tok = self.take()
-            word += tok[1]
-        self.expect("op", "}", f"'}}' to close \\{name}{{...}}")
-        if word in _TEX_FUNCS:
-            return self.function(_TEX_FUNCS[word], f"\\{name}{{{word}}}")
-        if word == "sqrt":
-            return self.sqrt()
-        if word == "e":
-            return ("const", "E")
-        if word in self.variables:
-            return ("var", word)
-        raise ParseError(f"unknown name \\{name}{{{word}}}")
-
-    def sqrt(self) -> tuple:
-        index = None
-        if self.peek() == ("op", "["):
-            index = self.group("[", "]")
-        arg = self.tex_arg()
-        if index is None:
-            return ("call", "sqrt", (arg,))
-        return ("pow", arg, ("div", ("num", Fraction(1)), index))
-
-    def function(self, key: str, shown: str) -> tuple:
-        power = None
-        if self.peek() == ("op", "^"):  # \sigma^2(z) is σ(z)²
-            self.take()
-            power = self.exponent()
-        if self.peek() == ("op", "_"):
-            raise ParseError("subscripts (_) are not allowed")
-        tok = self.peek()
-        if tok in (("op", "("), ("op", "["), ("op", "{"), ("cmd", "left")):
-            arg = self.primary()
-        elif self.starts_factor(tok) and tok[0] != "op":
-            arg = self.power()
-        else:
-            raise ParseError(f"{shown} must be applied to an argument, like {shown}(z)")
-        node = ("call", key, (arg,))
-        return ("pow", node, power) if power is not None else node
-
-
-def _tok_word(tok) -> str:
-    kind, val = tok
-    if kind == "end":
-        return "the end of the expression"
-    if kind == "cmd":
-        return f"\\{val}"
-    return f"'{val}'"
-
-
-def parse_latex(text: str, variables: tuple[str, ...], hints=None) -> tuple:
-    """LaTeX math as a neutral tree (``e`` is Euler's number). Raises ParseError."""
-    try:
-        return _TexParser(text, variables, hints).parse()
-    except RecursionError:
-        raise _too_deep() from None
-
-
-def parse(text: str, variables=("z", "y"), hints=None) -> tuple[tuple, str]:
-    """(neutral tree, ``"python"`` or ``"latex"``) for the student's text. Raises ParseError.
-
-    ``hints`` maps symbols a student may use by mistake to what to write instead
-    (``{"p": "sigmoid(z)"}``); they only add to the message naming them.
-    """
-    variables = tuple(variables)
-    cleaned = clean_text(text)
-    _check_size(cleaned)
-    syntax = detect_syntax(cleaned)
-    parser = parse_latex if syntax == "latex" else parse_python
-    return parser(cleaned, variables, hints), syntax
 
 
 # --------------------------------------------------------------------------- building SymPy
@@ -881,96 +158,115 @@ def _fmt_exponent(v: float) -> str:
     return f"{v:.3g}" if v >= 1e6 else f"{v:g}"
 
 
-def build(tree: tuple, evaluate: bool = True):
-    """SymPy object for a neutral tree. ``evaluate=False`` keeps the student's form for display.
+def build(tree: tuple):
+    """The SymPy expression a neutral tree means (an alias is replaced by what it stands for).
 
     Raises ParseError for exponents and numbers beyond dlgrade's bounds, and for
     expressions that are undefined outright (a division by zero).
     """
-    expr = _build(tree, evaluate, 0)
-    if evaluate and expr.has(*_UNDEFINED_ATOMS):
+    expr = _build(tree, 0)
+    if expr.has(*_UNDEFINED_ATOMS):
         raise ParseError(UNDEFINED)
     return expr
 
 
-def _build(node: tuple, ev: bool, depth: int):
+def _build(node: tuple, depth: int):
     if depth > 2 * MAX_DEPTH + 10:
         raise _too_deep()
     kind = node[0]
     d = depth + 1
     if kind == "num":
-        v = node[1]
-        if ev or v.denominator == 1:
-            return sp.Rational(v.numerator, v.denominator)
-        return sp.Float(float(v), 15)
+        return sp.Rational(node[1].numerator, node[1].denominator)
     if kind == "var":
         return symbol(node[1])
+    if kind == "alias":
+        return _build(node[2], d)
     if kind == "const":
         return sp.E if node[1] == "E" else sp.pi
     if kind == "neg":
-        a = _build(node[1], ev, d)
-        return -a if ev or a.is_Number else sp.Mul(sp.Integer(-1), a, evaluate=False)
-    if kind in ("add", "sub", "mul", "div", "pow"):
-        flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a + b + c: not deeper
-        a, b = _build(node[1], ev, depth if flat else d), _build(node[2], ev, d)
+        return -_build(node[1], d)
+    if kind in ("add", "sub"):  # a - b + c ...: one Add of all the terms (one flatten, not n)
+        terms = []
+        while node[0] in ("add", "sub"):
+            right = _build(node[2], d)
+            terms.append(right if node[0] == "add" else -right)
+            node = node[1]
+        terms.append(_build(node, d))
+        out = sp.Add(*reversed(terms))
+        _check_number(out)
+        return out
+    if kind in ("mul", "div", "pow"):
+        flat = _TREE_GROUP.get(node[1][0], "") == _TREE_GROUP.get(kind)  # a * b * c: not deeper
+        a, b = _build(node[1], depth if flat else d), _build(node[2], d)
         if kind == "pow":
             _check_power(a, b)
-        if not ev:  # the student's own form; a left operand of the same kind is flattened
-            if kind in ("add", "sub"):
-                left = list(a.args) if isinstance(a, sp.Add) else [a]
-                right = -b if b.is_Number else sp.Mul(sp.Integer(-1), b, evaluate=False)
-                return sp.Add(*left, b if kind == "add" else right, evaluate=False)
-            if kind in ("mul", "div"):
-                left = list(a.args) if isinstance(a, sp.Mul) else [a]
-                if kind == "div":
-                    b = sp.Pow(b, -1, evaluate=False)
-                    if a == 1:
-                        return b
-                return sp.Mul(*left, b, evaluate=False)
-            return sp.Pow(a, b, evaluate=False)
         out = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
                "div": lambda: a / b, "pow": lambda: a ** b}[kind]()
         _check_number(out)
         return out
     if kind == "call":
-        args = [_build(a, ev, d) for a in node[2]]
-        out = _apply(node[1], args, ev)
-        if ev:
-            _check_number(out)
+        out = _apply(node[1], [_build(a, d) for a in node[2]])
+        _check_number(out)
         return out
+    if kind == "piecewise":
+        cases = [(_build(value, d), _condition(cond, d)) for value, cond in node[1]]
+        try:
+            return sp.Piecewise(*cases)
+        except (TypeError, ValueError) as exc:  # a condition SymPy cannot order (complex)
+            raise ParseError(f"SymPy cannot read this Piecewise ({exc})") from None
     raise ValueError(f"unknown node {kind!r}")  # pragma: no cover - the parsers make no others
+
+
+_RELATIONS = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}
+
+
+def _condition(node: tuple, depth: int):
+    if depth > 2 * MAX_DEPTH + 10:
+        raise _too_deep()
+    kind, d = node[0], depth + 1
+    if kind == "bool":
+        return sp.true if node[1] else sp.false
+    if kind == "rel":
+        a, b = _build(node[2], d), _build(node[3], d)
+        try:
+            return _RELATIONS[node[1]](a, b)
+        except TypeError as exc:  # "Invalid comparison of non-real ..."
+            raise ParseError(f"this comparison cannot be decided ({exc})") from None
+    if kind in ("and", "or"):
+        return (sp.And if kind == "and" else sp.Or)(*[_condition(c, d) for c in node[1]])
+    if kind == "not":
+        return sp.Not(_condition(node[1], d))
+    raise ValueError(f"unknown condition {kind!r}")  # pragma: no cover
 
 
 # functions of one argument that map straight onto a SymPy function
 _UNARY = {"exp": sp.exp, "sqrt": sp.sqrt, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
-          "abs": sp.Abs, "sign": sp.sign}
+          "abs": sp.Abs, "sign": sp.sign, "sigmoid": sigmoid}
+# Heaviside(0) is 1/2, as in SymPy (and as numpy.heaviside(x, 0.5)); Heaviside(x, h0) sets it
+HEAVISIDE_AT_ZERO = sp.Rational(1, 2)
 
 
-def _apply(key: str, args: list, ev: bool):
+def _apply(key: str, args: list):
     x = args[0]
     if key in _UNARY:
-        return _UNARY[key](x, evaluate=ev)
-    if key == "sigmoid":
-        return sigmoid(x, evaluate=ev)
+        return _UNARY[key](x)
     if key == "log":
-        if len(args) == 2:
-            return sp.log(x, evaluate=ev) / sp.log(args[1], evaluate=ev) if ev else sp.Mul(
-                sp.log(x, evaluate=False), sp.Pow(sp.log(args[1], evaluate=False), -1, evaluate=False),
-                evaluate=False)
-        return sp.log(x, evaluate=ev)
+        return sp.log(x) / sp.log(args[1]) if len(args) == 2 else sp.log(x)
     if key == "log1p":
-        return sp.log(sp.Add(1, x, evaluate=ev), evaluate=ev)
+        return sp.log(1 + x)
     if key == "expm1":
-        return sp.Add(sp.exp(x, evaluate=ev), -1, evaluate=ev)
+        return sp.exp(x) - 1
     if key == "softplus":
-        return sp.log(sp.Add(1, sp.exp(x, evaluate=ev), evaluate=ev), evaluate=ev)
+        return sp.log(1 + sp.exp(x))
     if key == "pow":
         _check_power(x, args[1])
-        return sp.Pow(x, args[1], evaluate=ev)
+        return sp.Pow(x, args[1])
     if key == "max":
-        return sp.Max(*args, evaluate=ev)
+        return sp.Max(*args)
     if key == "min":
-        return sp.Min(*args, evaluate=ev)
+        return sp.Min(*args)
+    if key == "heaviside":
+        return sp.Heaviside(x, args[1] if len(args) == 2 else HEAVISIDE_AT_ZERO)
     raise ValueError(f"unknown function {key!r}")  # pragma: no cover
 
 
@@ -978,11 +274,16 @@ def _apply(key: str, args: list, ev: bool):
 
 
 _TREE_FUNCS = {"exp": sp.exp, "log": sp.log, "sigmoid": sigmoid, "tanh": sp.tanh, "sinh": sp.sinh,
-               "cosh": sp.cosh, "Abs": sp.Abs, "sign": sp.sign, "Max": sp.Max, "Min": sp.Min}
+               "cosh": sp.cosh, "Abs": sp.Abs, "sign": sp.sign, "Max": sp.Max, "Min": sp.Min,
+               "Heaviside": sp.Heaviside, "And": sp.And, "Or": sp.Or, "Not": sp.Not}
+_TREE_RELATIONS = {"Equality": sp.Eq, "Unequality": sp.Ne, "StrictLessThan": sp.Lt, "LessThan": sp.Le,
+                   "StrictGreaterThan": sp.Gt, "GreaterThan": sp.Ge}
 
 
 def to_tree(expr) -> dict:
     """A trusted SymPy expression (a reference) as plain JSON data, for shipping to a worker."""
+    if expr is sp.true or expr is sp.false:
+        return {"b": bool(expr)}
     if expr.is_Symbol:
         return {"s": expr.name}
     if expr.is_Rational:
@@ -996,7 +297,11 @@ def to_tree(expr) -> dict:
         return {"c": "pi"}
     if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
         return {"o": type(expr).__name__, "a": [to_tree(a) for a in expr.args]}
+    if isinstance(expr, sp.Piecewise):
+        return {"pw": [[to_tree(e), to_tree(c)] for e, c in expr.args]}
     name = type(expr).__name__
+    if name in _TREE_RELATIONS:
+        return {"r": name, "a": [to_tree(a) for a in expr.args]}
     if name in _TREE_FUNCS:
         return {"f": name, "a": [to_tree(a) for a in expr.args]}
     raise ValueError(f"cannot ship {name} in a reference expression")
@@ -1006,68 +311,31 @@ def from_tree(tree: dict, depth: int = 0):
     """The SymPy expression :func:`to_tree` described."""
     if depth > 200:
         raise ValueError("reference tree too deep")
+    if "b" in tree:
+        return sp.true if tree["b"] else sp.false
     if "s" in tree:
         return symbol(str(tree["s"]))
     if "q" in tree:
         return sp.Rational(int(tree["q"][0]), int(tree["q"][1]))
     if "c" in tree:
         return {"E": sp.E, "pi": sp.pi}[tree["c"]]
+    if "pw" in tree:
+        return sp.Piecewise(*[(from_tree(e, depth + 1), from_tree(c, depth + 1)) for e, c in tree["pw"]])
     args = [from_tree(a, depth + 1) for a in tree["a"]]
     if "o" in tree:
         return {"Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow}[tree["o"]](*args)
+    if "r" in tree:
+        return _TREE_RELATIONS[tree["r"]](*args)
     return _TREE_FUNCS[tree["f"]](*args)
 
 
 # --------------------------------------------------------------------------- rendering
 
+# Everything is shown from a neutral tree (graders.symbolic_text's printers): the
+# student's answer from the tree their text was read into, so the page shows what they
+# wrote; the reference from the tree of its display form.
 
-class _PlainPrinter(StrPrinter):
-    """SymPy's str form, with e**x written exp(x) and a student's a/(b*c) kept as written."""
-
-    def _print_Mul(self, expr):
-        *num, last = expr.args
-        if num and isinstance(last, sp.Pow) and last.exp == -1:  # an unevaluated division
-            sign = "-" if num[0] == -1 else ""
-            num = num[1:] if sign else num
-            top = (num[0] if len(num) == 1 else sp.Mul(*num, evaluate=False)) if num else sp.Integer(1)
-            # parenthesize() wraps below the level, or at it too unless strict
-            return (f"{sign}{self.parenthesize(top, PRECEDENCE['Mul'], strict=True)}/"
-                    f"{self.parenthesize(last.base, PRECEDENCE['Mul'])}")
-        return super()._print_Mul(expr)
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.base is sp.E:
-            return f"exp({self._print(expr.exp)})"
-        return super()._print_Pow(expr, rational)
-
-
-def plain(expr) -> str:
-    return _PlainPrinter({"order": "none"}).doprint(expr)
-
-
-def latex(expr) -> str:
-    return sp.latex(expr, order="none")
-
-
-_ENTITY = re.compile(r"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-_XML_ENTITIES = {"lt", "gt", "amp", "quot", "apos"}
-
-
-def _entity_to_char(m) -> str:
-    name = m.group(1)
-    if name in _XML_ENTITIES:
-        return m.group(0)
-    if name.startswith("#"):
-        code = int(name[2:], 16) if name[1:2] in "xX" else int(name[1:])
-        return chr(code)
-    return html.entities.html5.get(name + ";", m.group(0))
-
-
-def mathml(expr) -> str:
-    """Presentation MathML in a <math> element, with characters instead of HTML entities
-    (&ExponentialE; and friends), so it is valid XML as well as HTML."""
-    inner = _ENTITY.sub(_entity_to_char, _mathml(expr, printer="presentation", order="none"))
-    return f'<math xmlns="http://www.w3.org/1998/Math/MathML">{inner}</math>'
+plain, latex_of, mathml_of = text.to_plain, text.to_latex, text.to_mathml
 
 
 def display_form(expr):
@@ -1079,17 +347,107 @@ def display_form(expr):
             expr = expanded
     except Exception:  # noqa: BLE001 - display only
         pass
-    return _negatives_last(expr)
+    return expr
 
 
-def _negatives_last(expr):
-    if not expr.args:
-        return expr
-    args = [_negatives_last(a) for a in expr.args]
+_SHOWN_FUNCS = {sigmoid: "sigmoid", sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.sinh: "sinh",
+                sp.cosh: "cosh", sp.Abs: "abs", sp.sign: "sign", sp.Max: "max", sp.Min: "min"}
+_SHOWN_RELATIONS = {sp.Eq: "==", sp.Ne: "!=", sp.Lt: "<", sp.Le: "<=", sp.Gt: ">", sp.Ge: ">="}
+
+
+def display_tree(expr) -> tuple:
+    """The neutral tree of a (trusted, evaluated) SymPy expression, as a person writes it:
+    negative terms last and subtracted, negative powers as fractions, e^x, sqrt.
+    Raises ValueError for what it does not know how to show."""
+    if expr is sp.true or expr is sp.false:
+        return ("bool", bool(expr))
+    if expr.is_Symbol:
+        return ("var", expr.name)
+    if expr is sp.E:
+        return ("const", "E")
+    if expr is sp.pi:
+        return ("const", "pi")
+    if expr.is_Number:
+        if expr.is_negative:
+            return ("neg", display_tree(-expr))
+        if expr.is_Integer:
+            return ("num", Fraction(int(expr)), str(expr))
+        if expr.is_Rational:
+            return ("div", display_tree(sp.Integer(expr.p)), display_tree(sp.Integer(expr.q)))
+        if expr.is_Float:
+            return ("num", Fraction(repr(float(expr))), repr(float(expr)))
+        raise ValueError(f"cannot show the number {expr}")
     if isinstance(expr, sp.Add):
-        args.sort(key=lambda a: a.could_extract_minus_sign())
-        return sp.Add(*args, evaluate=False)
-    return expr.func(*args, evaluate=False) if isinstance(expr, (sp.Mul, sp.Pow)) else expr.func(*args)
+        terms = sorted(expr.args, key=lambda a: a.could_extract_minus_sign())
+        out = display_tree(terms[0])
+        for t in terms[1:]:
+            out = ("sub", out, display_tree(-t)) if t.could_extract_minus_sign() else ("add", out, display_tree(t))
+        return out
+    if isinstance(expr, sp.Mul):
+        return _display_product(expr)
+    if isinstance(expr, sp.Pow):
+        base, e = expr.base, expr.exp
+        if e.is_Rational and e.is_negative:
+            return ("div", ("num", Fraction(1), "1"), display_tree(base ** -e))
+        if e == sp.Rational(1, 2):
+            return ("call", "sqrt", (display_tree(base),))
+        return ("pow", display_tree(base), display_tree(e))
+    if isinstance(expr, sp.Piecewise):
+        return ("piecewise", tuple((display_tree(e), display_tree(c)) for e, c in expr.args))
+    if isinstance(expr, sp.Heaviside):
+        x, h0 = expr.args
+        args = (display_tree(x),) if h0 == HEAVISIDE_AT_ZERO else (display_tree(x), display_tree(h0))
+        return ("call", "heaviside", args)
+    if expr.func in _SHOWN_RELATIONS:
+        return ("rel", _SHOWN_RELATIONS[expr.func], display_tree(expr.lhs), display_tree(expr.rhs))
+    if isinstance(expr, (sp.And, sp.Or)):
+        return ("and" if isinstance(expr, sp.And) else "or", tuple(display_tree(a) for a in expr.args))
+    if isinstance(expr, sp.Not):
+        return ("not", display_tree(expr.args[0]))
+    if expr.func in _SHOWN_FUNCS:
+        return ("call", _SHOWN_FUNCS[expr.func], tuple(display_tree(a) for a in expr.args))
+    raise ValueError(f"cannot show {type(expr).__name__}")
+
+
+def _display_product(expr) -> tuple:
+    coeff, factors = expr.as_coeff_mul()
+    negative = coeff.is_negative
+    coeff = -coeff if negative else coeff
+    top, bottom = [], []
+    if coeff != 1:
+        if coeff.is_Rational:
+            if coeff.p != 1:
+                top.append(sp.Integer(coeff.p))
+            if coeff.q != 1:
+                bottom.append(sp.Integer(coeff.q))
+        else:
+            top.append(coeff)
+    for f in factors:
+        if isinstance(f, sp.Pow) and f.exp.is_Rational and f.exp.is_negative:
+            bottom.append(f.base ** -f.exp)
+        else:
+            top.append(f)
+
+    def product(items):
+        out = display_tree(items[0])
+        for item in items[1:]:
+            out = ("mul", out, display_tree(item))
+        return out
+
+    out = product(top) if top else ("num", Fraction(1), "1")
+    if bottom:
+        out = ("div", out, product(bottom))
+    return ("neg", out) if negative else out
+
+
+def render_reference(expr) -> tuple[str | None, str | None]:
+    """(LaTeX, MathML) of a trusted expression; SymPy's LaTeX where no tree can show it."""
+    shown = display_form(expr)
+    try:
+        tree = display_tree(shown)
+    except ValueError:
+        return sp.latex(shown), None
+    return latex_of(tree), mathml_of(tree)
 
 
 # --------------------------------------------------------------------------- time budgets
@@ -1150,10 +508,47 @@ def _rationalise_exps(e, continuous):
     return out
 
 
+_KINKED = (sp.Piecewise, sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign)
+
+
+def _cases_of(d):
+    """The expressions of ``d``'s cases when it has cases (Piecewise, Heaviside, Max, Min,
+    Abs, sign), folded into one Piecewise; ``d`` alone otherwise. ``d`` is zero if every
+    case's expression is (whatever the conditions), so each is tested on its own."""
+    if not d.has(*_KINKED):
+        return [d]
+    folded = sp.piecewise_fold(d.rewrite(sp.Piecewise))
+    if not isinstance(folded, sp.Piecewise):
+        return [folded]
+    try:  # cases that never apply (hidden by earlier ones) are dropped
+        folded = sp.piecewise_exclusive(folded)
+    except (ValueError, TypeError, NotImplementedError, ArithmeticError):
+        pass
+    if not isinstance(folded, sp.Piecewise):
+        return [folded]
+    out = []
+    for e, cond in folded.args:  # a case that holds at one point only: its value there
+        if isinstance(cond, sp.Eq) and cond.lhs.is_Symbol and cond.rhs.is_number:
+            e = e.subs(cond.lhs, cond.rhs)
+        elif isinstance(cond, sp.Eq) and cond.rhs.is_Symbol and cond.lhs.is_number:
+            e = e.subs(cond.rhs, cond.lhs)
+        out.append(e)
+    return out
+
+
 def quick_zero(d, continuous) -> bool:
     """True when ``d`` is shown to be zero cheaply: after rewriting σ, tanh, sinh and cosh
-    with exp, it is a rational function of the variables and their exponentials that
-    cancels to 0. False proves nothing."""
+    with exp, it is (in each of its cases) a rational function of the variables and their
+    exponentials that cancels to 0. False proves nothing."""
+    if d == 0:
+        return True
+    try:
+        return all(_quick_zero_smooth(e, continuous) for e in _cases_of(d))
+    except (ValueError, TypeError, ArithmeticError, sp.PolynomialError, NotImplementedError):
+        return False
+
+
+def _quick_zero_smooth(d, continuous) -> bool:
     if d == 0:
         return True
     e = d.rewrite(sp.exp)
@@ -1167,8 +562,8 @@ def quick_zero(d, continuous) -> bool:
 
 
 def simplify_zero(d) -> bool:
-    """True when SymPy's ``simplify`` reduces ``d`` (rewritten with exp) to 0."""
-    return sp.simplify(d.rewrite(sp.exp)) == 0
+    """True when SymPy's ``simplify`` reduces ``d`` (rewritten with exp) to 0, case by case."""
+    return all(sp.simplify(e.rewrite(sp.exp)) == 0 for e in _cases_of(d))
 
 
 # --------------------------------------------------------------------------- numeric evaluation
@@ -1226,7 +621,30 @@ _MP_FUNCS = {
     sp.sign: lambda a: mpmath.sign(a[0]),
     sp.Max: lambda a: max(a),
     sp.Min: lambda a: min(a),
+    # Heaviside(x, h0): its value at 0 is h0 (SymPy's default 1/2)
+    sp.Heaviside: lambda a: mpmath.mpf(0) if a[0] < 0 else (mpmath.mpf(1) if a[0] > 0 else a[1]),
 }
+_MP_RELATIONS = {sp.Eq: lambda a, b: a == b, sp.Ne: lambda a, b: a != b, sp.Lt: lambda a, b: a < b,
+                 sp.Le: lambda a, b: a <= b, sp.Gt: lambda a, b: a > b, sp.Ge: lambda a, b: a >= b}
+
+
+def truth(cond, env: dict) -> bool:
+    """Whether a condition holds at a point (its sides computed as numeric_value does).
+
+    Raises _Undefined for a condition that is not made of comparisons, And, Or and Not.
+    """
+    if cond is sp.true or cond is sp.false:
+        return bool(cond)
+    compare = _MP_RELATIONS.get(cond.func)
+    if compare is not None:
+        return bool(compare(numeric_value(cond.lhs, env), numeric_value(cond.rhs, env)))
+    if isinstance(cond, sp.And):
+        return all(truth(c, env) for c in cond.args)
+    if isinstance(cond, sp.Or):
+        return any(truth(c, env) for c in cond.args)
+    if isinstance(cond, sp.Not):
+        return not truth(cond.args[0], env)
+    raise _Undefined(f"a condition that cannot be decided ({type(cond).__name__})")
 
 
 def _raise(exc):
@@ -1264,6 +682,11 @@ def numeric_value(expr, env: dict):
         b = numeric_value(expr.base, env)
         x = numeric_value(expr.exp, env)
         return _mp_pow(b, x)
+    if isinstance(expr, sp.Piecewise):  # only the case that applies is computed
+        for value, cond in expr.args:
+            if truth(cond, env):
+                return numeric_value(value, env)
+        raise _Undefined("no case of Piecewise applies")
     fn = _MP_FUNCS.get(expr.func)
     if fn is not None:
         return fn([numeric_value(a, env) for a in expr.args])
@@ -1303,15 +726,17 @@ def close(a, b, tol: float) -> bool:
     return abs(a - b) <= tol * (1 + abs(b))
 
 
-def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16) -> list[dict]:
-    """Seeded evaluation points: fixed values first (0, ±1, …, ±300), then random ones,
-    each with every combination of the discrete variables' values."""
+def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16, boundaries=()) -> list[dict]:
+    """Seeded evaluation points: fixed values first (0, ±1, …, ±300), then the
+    ``boundaries`` (points on both sides of each condition, the same for every seed),
+    then random ones, each with every combination of the discrete variables' values."""
     fixed = FIXED_POINTS
     rng = random.Random(seed)
     points = []
     combos = list(itertools.product(*[discrete[k] for k in discrete])) or [()]
     if len(continuous) <= 1:
-        values = list(fixed) + [round(rng.uniform(-12, 12), 4) for _ in range(n_random)]
+        extra = [v for v in boundaries if v not in fixed]
+        values = list(fixed) + extra + [round(rng.uniform(-12, 12), 4) for _ in range(n_random)]
         cont_rows = [(v,) for v in values] if continuous else [()]
     else:
         cont_rows = [tuple(0 for _ in continuous)] + [
@@ -1323,6 +748,99 @@ def sample_points(continuous, discrete: dict, seed: int, n_random: int = 16) -> 
             p.update(zip(discrete, combo))
             points.append(p)
     return points
+
+
+# --------------------------------------------------------------------------- every case sampled
+
+BOUNDARY_GRID = sorted(set(FIXED_POINTS) | set(range(-12, 13)))  # where a condition's sign is looked at
+BOUNDARY_STEP = 1e-3  # points this far on each side of a boundary (less when boundaries are closer)
+MAX_BOUNDARIES = 24
+
+
+def switches(exprs) -> list:
+    """What decides which case of an expression applies, as expressions whose sign changes
+    there: each comparison's lhs - rhs, the argument of Heaviside, Abs and sign, the
+    differences of the arguments of Max and Min."""
+    found = []
+    for e in exprs:
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, sp.core.relational.Relational):
+                found.append(node.lhs - node.rhs)
+            elif isinstance(node, (sp.Heaviside, sp.Abs, sp.sign)):
+                found.append(node.args[0])
+            elif isinstance(node, (sp.Max, sp.Min)):
+                found += [a - b for a, b in itertools.combinations(node.args, 2)]
+    return list(dict.fromkeys(found))
+
+
+def boundary_points(exprs, continuous, discrete: dict) -> list[float]:
+    """Values of the one continuous variable on both sides of every boundary between the
+    cases of ``exprs`` (and between two boundaries), for every discrete value: exact for
+    a boundary linear in the variable, by bisection on a fixed grid otherwise. The same
+    for every student: they depend on the expressions only."""
+    if len(continuous) != 1:
+        return []
+    (x,) = continuous
+    funcs = switches(exprs)
+    if not funcs:
+        return []
+    roots: set = set()
+    combos = [dict(zip(discrete, c)) for c in itertools.product(*discrete.values())] or [{}]
+    with mpmath.workdps(30):
+        for combo in combos:
+            subs = {symbol(k): sp.Rational(str(v)) for k, v in combo.items()}
+            for f in funcs:
+                g = f.xreplace(subs)
+                if x not in g.free_symbols:
+                    continue
+                roots |= _roots(g, x)
+                if len(roots) > MAX_BOUNDARIES:
+                    break
+    ordered = sorted(r for r in roots if abs(r) <= SAMPLE_RANGE)[:MAX_BOUNDARIES]
+    out = []
+    for i, r in enumerate(ordered):
+        gaps = [abs(r - o) for o in ordered if o != r]
+        step = min([BOUNDARY_STEP] + [g / 3 for g in gaps])
+        out += [r - step, r + step]
+        if i:
+            out.append((ordered[i - 1] + r) / 2)  # inside the case between two boundaries
+    return list(dict.fromkeys(round(v, 12) for v in out))
+
+
+def _roots(g, x) -> set:
+    """Where ``g`` (an expression in ``x`` alone) changes sign: the exact root when it is
+    linear, else the grid points where it is 0 and bisected sign changes between them."""
+    try:
+        poly = sp.Poly(g, x) if g.is_polynomial(x) else None
+    except (sp.PolynomialError, ValueError, TypeError):
+        poly = None
+    if poly is not None and poly.degree() == 1:
+        c1, c0 = poly.all_coeffs()
+        if c1.is_Rational and c0.is_Rational:
+            return {float(-c0 / c1)}
+    values = []
+    for v in BOUNDARY_GRID:
+        kind, val = _value(g, {x: mpmath.mpf(v)})
+        values.append((v, val if kind == "ok" else None))
+    found = {float(v) for v, val in values if val is not None and val == 0}
+    for (a, fa), (b, fb) in zip(values, values[1:]):
+        if fa is None or fb is None or fa * fb >= 0:
+            continue
+        lo, hi, flo = mpmath.mpf(a), mpmath.mpf(b), fa
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            kind, fm = _value(g, {x: mid})
+            if kind != "ok":
+                break
+            if fm == 0:
+                lo = hi = mid
+                break
+            if (fm < 0) == (flo < 0):
+                lo, flo = mid, fm
+            else:
+                hi = mid
+        found.add(float((lo + hi) / 2))
+    return found
 
 
 def _json_number(v) -> float | str:
@@ -1399,9 +917,7 @@ def _judge(payload: dict) -> dict:
     t = time.perf_counter()
     try:
         with budget(phase("render_s", 1.0)):
-            ref_shown = display_form(reference)
-            res["reference_latex"] = latex(ref_shown)
-            res["reference_mathml"] = mathml(ref_shown)
+            res["reference_latex"], res["reference_mathml"] = render_reference(reference)
     except (_OutOfTime, RecursionError, MemoryError, Exception):  # noqa: BLE001 - display is optional
         pass
     timings["reference"] = time.perf_counter() - t
@@ -1410,10 +926,10 @@ def _judge(payload: dict) -> dict:
     # 2. read the student's text
     try:
         with budget(phase("parse_s", 1.0)):
-            tree, syntax = parse(payload.get("text", ""), variables, payload.get("hints"))
+            aliases = text.read_aliases(payload.get("aliases") or {}, variables)
+            tree, syntax = parse(payload.get("text", ""), variables, payload.get("hints"), aliases)
             res["syntax"] = syntax
-            student = build(tree, evaluate=True)
-            shown = build(tree, evaluate=False)
+            student = build(tree)
     except ParseError as exc:
         res["parse_error"] = str(exc)
         return res
@@ -1430,9 +946,10 @@ def _judge(payload: dict) -> dict:
     res["ok"] = True
     try:
         with budget(phase("render_s", 1.0)):
-            res["parsed"] = plain(shown)
-            res["student_latex"] = latex(shown)
-            res["student_mathml"] = mathml(shown)
+            res["parsed"] = plain(tree)
+            res["aliases_used"] = {name: plain(meaning) for name, meaning in _aliases_in(tree).items()}
+            res["student_latex"] = latex_of(tree)
+            res["student_mathml"] = mathml_of(tree)
     except (_OutOfTime, RecursionError, MemoryError, Exception):  # noqa: BLE001 - display is optional
         pass
     if res["parsed"] is None:
@@ -1479,6 +996,22 @@ def _judge(payload: dict) -> dict:
                              "evaluated")
     timings["total"] = time.perf_counter() - t_start
     return res
+
+
+def _aliases_in(tree) -> dict:
+    """The aliases an answer's tree uses, name -> the tree each stands for, in order of use."""
+    found: dict = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, tuple) or not node:
+            continue
+        if node[0] == "alias":
+            found.setdefault(node[1], node[2])
+            continue
+        parts = node[1:] if isinstance(node[0], str) else node  # a node, or a tuple of them
+        stack.extend(reversed([part for part in parts if isinstance(part, tuple)]))
+    return found
 
 
 def _exact(reference, cases, test, seconds: float, res: dict) -> bool:
@@ -1539,7 +1072,12 @@ def _numeric(student, reference, mistakes, continuous, discrete, seed: int, seco
     = 2·(student matches the mistake) + (the mistake differs from the reference))
     and a ``reason`` when it stopped early.
     """
-    points = sample_points([str(c) for c in continuous], discrete, seed)
+    try:
+        with budget(min(1.0, seconds / 3)):
+            boundaries = boundary_points([student, reference], continuous, discrete)
+    except (_OutOfTime, RecursionError, MemoryError, ValueError, TypeError, ArithmeticError):
+        boundaries = []  # the cases are then sampled by the fixed and random points only
+    points = sample_points([str(c) for c in continuous], discrete, seed, boundaries=boundaries)
     stats = {"points": len(points), "agree": 0, "skipped": 0, "finished": False}
     evidence = {k: ["" for _ in v] for k, v in mistakes.items()}
     counterexample, reason = None, None

@@ -43,6 +43,9 @@ from graders.submission import SubmissionSource, literal_string
 PRELOAD = SYMBOLIC_PRELOAD
 EVALUATOR_SOURCE = Path(__file__).with_name("symbolic.py")
 EVALUATOR_FILE = "dlgrade_symbolic.py"  # its name in the job directory
+# the reader of the text it imports, under the name it looks for in a job (see graders.symbolic)
+READER_SOURCE = Path(__file__).with_name("symbolic_text.py")
+READER_FILE = "dlgrade_symbolic_text.py"
 EVALUATOR_ENTRY = "evaluate"
 PARSE_KIND = "symbolic-parse"
 EQUIVALENCE_KIND = "symbolic-equivalence"
@@ -50,6 +53,7 @@ SHOWN_TEXT_CHARS = 2000
 
 # Student-facing sentences (pinned by tests/test_symbolic.py).
 PARSED = "parsed as {parsed}"
+PARSED_WITH = "parsed as {parsed}, with {aliases}"  # the statement's own names it used
 NOT_READ = "could not read the expression: {reason}"
 NOT_CHECKED = "not checked: the expression could not be read"
 EQUAL_EXACT = "equal to {name} for every {domain} (shown by simplification)"
@@ -113,7 +117,7 @@ def _answer_text(ex: Exercise, source: SubmissionSource, student: str, runner, b
     try:
         outcome.reply["_planned"] = []
         output = format_output(outcome.reply.get("output", {}))
-        failed = outcome_status(ex, outcome)
+        failed = outcome_status(ex, outcome, source)
         if failed:
             status, message, error = failed
             error = {**error, "file": source.display_name}
@@ -216,6 +220,7 @@ def payload_for(ex: Exercise, text: str, seed: int) -> dict:
     return {
         "text": text, "variables": list(cfg.get("variables", ["z", "y"])),
         "discrete": dict(cfg.get("discrete", {})), "hints": dict(cfg.get("hints", {})),
+        "aliases": dict(cfg.get("aliases", {})),
         "reference": json.loads(ref),
         "mistakes": json.loads(mistakes), "seed": seed,
         # phases stop themselves before the job's wall-clock limit kills the process
@@ -234,7 +239,7 @@ def run_evaluator(runner, payload: dict, ex: Exercise) -> tuple[dict, str]:
     plan = {"submission": EVALUATOR_FILE, "entry": EVALUATOR_ENTRY, "framework": "symbolic",
             "seed": 0, "calls": [{"id": "evaluate", "n": 0, "args": [{"json": payload}],
                                   "kwargs": {}, "seed": 0}]}
-    files = {EVALUATOR_FILE: EVALUATOR_SOURCE.read_bytes()}
+    files = {EVALUATOR_FILE: EVALUATOR_SOURCE.read_bytes(), READER_FILE: READER_SOURCE.read_bytes()}
     outcome = _run(runner, plan, files, ex)
     try:
         return _read_verdict(outcome, ex), outcome.isolation
@@ -275,11 +280,11 @@ def _read_verdict(outcome, ex: Exercise) -> dict:
 
 
 def _judge(ex: Exercise, text: str, seed: int, runner) -> tuple[dict, str]:
-    from graders import symbolic
+    from graders import symbolic_text
 
     try:  # the length is checked here too, so a 2 MB file is not shipped to be refused
-        symbolic._check_size(symbolic.clean_text(text))
-    except symbolic.ParseError as exc:
+        symbolic_text._check_size(symbolic_text.clean_text(text))
+    except symbolic_text.ParseError as exc:
         return {"ok": False, "parse_error": str(exc)}, ""
     return run_evaluator(runner, payload_for(ex, text, seed), ex)
 
@@ -310,8 +315,14 @@ def _parse_check(check: CheckSpec, v: dict) -> CheckResult:
     if not v.get("ok"):
         reason = v.get("parse_error") or "unknown reason"
         return result(check, False, NOT_READ.format(reason=reason), {"error": reason})
-    return result(check, True, PARSED.format(parsed=_short(v.get("parsed") or "")),
-                  {"syntax": v.get("syntax"), "parsed": v.get("parsed")})
+    parsed = _short(v.get("parsed") or "")
+    used = v.get("aliases_used") or {}
+    message = (PARSED_WITH.format(parsed=parsed, aliases=_and([f"{k} = {m}" for k, m in used.items()]))
+               if used else PARSED.format(parsed=parsed))
+    details = {"syntax": v.get("syntax"), "parsed": v.get("parsed")}
+    if used:
+        details["aliases"] = dict(used)
+    return result(check, True, message, details)
 
 
 def _equivalence_check(check: CheckSpec, ex: Exercise, v: dict) -> CheckResult:

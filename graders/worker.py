@@ -640,8 +640,10 @@ def _describe_exception(exc: BaseException, job_dir: str) -> dict:
         info["offset"] = exc.offset
         info["text"] = (exc.text or "").rstrip()[:300]
         info["message"] = str(exc.msg)[:500]
+        info["line_file"] = os.path.basename(str(exc.filename or ""))[:200]  # the file `line` is in
     elif info["frames"]:
         info["line"] = info["frames"][-1]["line"]
+        info["line_file"] = info["frames"][-1]["file"]
     stray = getattr(exc, "__dict__", {}).get(_STRAY)
     if stray:
         info["stray"] = stray
@@ -739,6 +741,201 @@ class _Journal:
     def write(self, record: dict) -> None:
         self.f.write(json.dumps(record) + "\n")
         self.f.flush()
+
+
+# --------------------------------------------------------------------------- notebooks
+
+# A notebook arrives as one module (graders/notebook.py) named *_ipynb.py whose rewritten
+# magics call this runtime: what Jupyter gives a notebook and a plain interpreter does not.
+NOTEBOOK_SUFFIX = "_ipynb.py"  # graders.notebook.MODULE_SUFFIX
+NOTEBOOK_RUNTIME = "_dlgrade_nb"  # graders.notebook.RUNTIME_NAME
+_CAPTURES: list = []  # the streams each open %%capture replaced, innermost last
+
+
+class _CapturedIO:
+    """What ``%%capture name`` leaves in ``name``, as IPython's CapturedIO: the text
+    written to stdout and stderr, the objects given to display(), ``show()``."""
+
+    def __init__(self, stdout, stderr):
+        self._stdout, self._stderr, self.outputs = stdout, stderr, []
+
+    @property
+    def stdout(self) -> str:
+        return self._stdout.getvalue() if self._stdout is not None else ""
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr.getvalue() if self._stderr is not None else ""
+
+    def show(self) -> None:
+        sys.stdout.write(self.stdout)
+        sys.stderr.write(self.stderr)
+        for obj in self.outputs:
+            print(repr(obj))
+
+    __call__ = show
+
+    def __repr__(self) -> str:
+        return "<IPython.utils.capture.CapturedIO object>"
+
+
+def _capture_start(stdout=True, stderr=True, display=True) -> _CapturedIO:
+    import io
+
+    cap = _CapturedIO(io.StringIO() if stdout else None, io.StringIO() if stderr else None)
+    _CAPTURES.append((sys.stdout, sys.stderr, cap if display else None))
+    if stdout:
+        sys.stdout = cap._stdout
+    if stderr:
+        sys.stderr = cap._stderr
+    return cap
+
+
+def _capture_end() -> None:
+    if _CAPTURES:
+        sys.stdout, sys.stderr, _ = _CAPTURES.pop()
+
+
+def _end_captures() -> None:
+    """Give the job its streams back after a %%capture cell that raised."""
+    while _CAPTURES:
+        _capture_end()
+
+
+def _display(*objs, **kwargs):
+    """display() as a Jupyter kernel shows it in text: each object's repr on a line of its
+    own (or kept by an enclosing %%capture)."""
+    capturing = next((c for _, _, c in reversed(_CAPTURES) if c is not None), None)
+    if capturing is not None:
+        capturing.outputs.extend(objs)
+    else:
+        for obj in objs:
+            print(repr(obj))
+    return _DisplayHandle() if kwargs.get("display_id") else None
+
+
+class _DisplayHandle:
+    def display(self, obj, **kwargs):
+        _display(obj)
+
+    def update(self, obj, **kwargs):
+        _display(obj)
+
+
+def _writefile(name: str, text: str, append: bool = False) -> None:
+    """%%writefile [-a] NAME: IPython's message, then the cell's text into NAME."""
+    import importlib
+
+    path = os.path.expanduser(name)
+    if os.path.exists(path):
+        print(("Appending to %s" if append else "Overwriting %s") % name)
+    else:
+        print("Writing %s" % name)
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        f.write(text)
+    importlib.invalidate_caches()  # a later import must see the new file
+
+
+def _run_script(path: str, argv: list, namespace: dict, in_namespace: bool = False) -> None:
+    """%run [-i] script.py args: run it as __main__ and keep the names it defined."""
+    import runpy
+
+    old = sys.argv
+    sys.argv = [path, *argv]
+    try:
+        found = runpy.run_path(os.path.abspath(path), init_globals=namespace if in_namespace else None,
+                               run_name="__main__")
+    finally:
+        sys.argv = old
+    namespace.update({k: v for k, v in found.items() if not k.startswith("__")})
+
+
+def _get_ipython():
+    return None  # as IPython.get_ipython() outside a kernel
+
+
+class _DisplayObject:
+    """HTML(...), Markdown(...), Image(...): kept, shown as IPython shows them outside a kernel."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        self.data = args[0] if args else kwargs.get("data")
+
+    def __repr__(self) -> str:
+        return f"<IPython.core.display.{type(self).__name__} object>"
+
+
+_DISPLAY_CLASSES = ("HTML", "Markdown", "Latex", "Math", "JSON", "Javascript", "SVG", "Image", "Pretty",
+                    "Code", "Audio", "Video", "IFrame", "FileLink", "FileLinks", "YouTubeVideo",
+                    "GeoJSON", "TextDisplayObject", "DisplayObject")
+_DISPLAY_FUNCTIONS = ("display_html", "display_markdown", "display_latex", "display_json",
+                      "display_javascript", "display_svg", "display_png", "display_jpeg", "display_pretty",
+                      "display_pdf")
+
+
+def _own_module(name: str) -> bool:
+    """Whether ``name`` would be imported from the job's own folder (a student's file)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None) or ""
+    here = os.path.abspath(os.getcwd()) + os.sep
+    return bool(origin) and os.path.abspath(origin).startswith(here)
+
+
+def _display_name(name: str):
+    """Any other public name of IPython.display: a display class for a capitalised
+    name (``Audio``, ``ProgressBar``), else a function that displays its arguments."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    if name[:1].isupper():
+        return type(name, (_DisplayObject,), {"__module__": "IPython.core.display"})
+    return lambda *objs, **kwargs: None
+
+
+def _ipython_standin() -> dict:
+    """Modules standing in for IPython, IPython.display and IPython.core.display."""
+    import types
+
+    disp = types.ModuleType("IPython.display", "dlgrade's stand-in for IPython.display")
+    disp.__getattr__ = _display_name  # names this stand-in does not list still import
+    disp.display = _display
+    disp.clear_output = lambda wait=False: None
+    disp.update_display = lambda obj, **kwargs: _display(obj)
+    disp.set_matplotlib_formats = lambda *a, **k: None
+    disp.DisplayHandle = _DisplayHandle
+    for name in _DISPLAY_CLASSES:
+        setattr(disp, name, type(name, (_DisplayObject,), {"__module__": "IPython.core.display"}))
+    for name in _DISPLAY_FUNCTIONS:
+        setattr(disp, name, lambda *objs, **kwargs: _display(*objs))
+    core = types.ModuleType("IPython.core")
+    core.__path__ = []
+    core.display = disp
+    pkg = types.ModuleType("IPython", "dlgrade's stand-in for IPython in a graded notebook")
+    pkg.__path__ = []
+    pkg.display, pkg.core, pkg.get_ipython = disp, core, _get_ipython
+    return {"IPython": pkg, "IPython.display": disp, "IPython.core": core, "IPython.core.display": disp}
+
+
+def _notebook_runtime():
+    """What a converted notebook gets before it runs: the runtime its rewritten magics
+    call, ``display`` and ``get_ipython`` among the builtins (where Jupyter puts them, so
+    helper modules see them too) and the IPython stand-in — always, even where IPython is
+    installed: outside a kernel the real ``display`` prints ``str(x)`` where a kernel shows
+    ``repr(x)``, and a notebook must run (and score) the same on every grading machine."""
+    import builtins
+    import types
+
+    for name, value in (("display", _display), ("get_ipython", _get_ipython)):
+        if not hasattr(builtins, name):
+            setattr(builtins, name, value)
+    if not _own_module("IPython"):  # a student's own IPython.py next to the notebook wins
+        sys.modules.update(_ipython_standin())
+    return types.SimpleNamespace(writefile=_writefile, run=_run_script, capture_start=_capture_start,
+                                 capture_end=_capture_end, display=_display)
 
 
 class _ImportGuard:
@@ -850,6 +1047,8 @@ def _load_submission(path: str):
     name = "submission"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    if path.endswith(NOTEBOOK_SUFFIX):
+        setattr(module, NOTEBOOK_RUNTIME, _notebook_runtime())
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
@@ -874,7 +1073,10 @@ def _run_plan(job: dict, harness: _Harness) -> None:
     harness.report("ok")  # from here on, the student's code runs
     t0 = time.perf_counter()
     try:
-        module = _load_submission(os.path.join(job_dir, filename))
+        try:
+            module = _load_submission(os.path.join(job_dir, filename))
+        finally:
+            _end_captures()
     except SystemExit as exc:
         journal.write({"step": "load", "status": "exit", "code": _exit_code(exc)})
         return

@@ -18,6 +18,8 @@ def render_result(r: StudentResult, color: bool) -> list[str]:
     r = student_result_only(r, "the terminal summary")
     s = (lambda text, **kw: click.style(text, **kw)) if color else (lambda text, **kw: text)
     lines = [s(f"{r.exercise}", bold=True) + f"  {r.title}  " + s(f"{pts(r.score)} / {pts(r.max_score)}", bold=True)]
+    for note in (r.extra.get("notebook") or {}).get("notes", ()):
+        lines.append("  " + s("note", fg="yellow", bold=True) + f"  {note}")
     if r.status != "graded":
         lines.append("  " + s(STATUS_WORD[r.status], fg="red", bold=True) + f"  {r.message}")
         tb = r.error.get("frames") if isinstance(r.error, dict) else None

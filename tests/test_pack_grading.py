@@ -20,11 +20,10 @@ from graders.spec import get_exercise
 
 PACK = Path(__file__).parent / "fixtures" / "pack"
 MATCHING_ON_PATHS = pytest.mark.xfail(strict=True, reason="mistake matching on output paths: #12")
-ALIASES = pytest.mark.xfail(strict=True, reason="[symbolic] aliases (p = sigmoid(z)): the symbolic branch")
 
 CORRECT = {
     "sigmoid-mse-grad": ["correct_sympy_style.py", "correct_latex.tex", "correct_exp_form.txt",
-                         pytest.param("correct_in_p.py", marks=ALIASES)],
+                         "correct_in_p.py"],
     "softmax-ce-grad": ["correct_vectorised.py", "correct_logsumexp_onehot.py", "correct_loops.py",
                         "correct_notebook.ipynb"],
     "activation-grads": ["correct_vectorised.py", "correct_class_based.py", "correct_loops.py"],
@@ -196,15 +195,6 @@ def test_symbolic_answers_name_the_mistake_with_a_point(grade):
     assert re.fullmatch(r"not equal to dL/dz: at z = .*, y = [01] your expression gives .*, but dL/dz is .*",
                         c["equivalent to dL/dz"].message)
     assert r.score == 2
-
-
-def test_a_p_answer_is_refused_with_the_hint_until_aliases_land(grade):
-    """Today's behaviour for ``p``: refused, with the statement's meaning as a hint. The
-    day ``[symbolic] aliases`` is read, this fails together with correct_in_p.py's strict
-    xfail above: delete this test then."""
-    r = grade("sigmoid-mse-grad", PACK / "sigmoid-mse-grad" / "correct_in_p.py")
-    assert r.score == 0
-    assert "(write sigmoid(z) for p)" in by_name(r)["parses"].message
 
 
 # --------------------------------------------------------------------------- fairness

@@ -28,13 +28,14 @@ def test_literal_string_never_evaluates():
     assert literal_string('a = "x"\na = "y"\n', "a") == "y"
 
 
-def test_notebook_magics_and_shell_lines_are_commented_out():
+def test_notebook_magics_and_shell_lines_do_not_break_loading():
+    """The conversion itself is tested in tests/test_notebook.py; this is the thin call here."""
     raw = (FIX / "notebooks/softmax_with_magics.ipynb").read_bytes()
     src, line_map = notebook_to_python(raw, "nb.ipynb")
     compile(src, "nb", "exec")
-    assert "# %matplotlib inline" in src and "# !pip install numpy" in src
-    assert "# %%time" in src and "# x = 1" in src
-    assert "# softmax?" in src
+    assert "pass  # %matplotlib inline" in src and "pass  # !pip install numpy" in src
+    assert "pass  # %%time\nx = 1\n" in src  # the body of %%time runs
+    assert "pass  # softmax?" in src
     assert len(line_map) == len(src.splitlines())
     line = src.splitlines().index("def softmax(z, axis=-1):") + 1
     assert line_map[line - 1] == (4, 1)

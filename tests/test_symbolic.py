@@ -17,6 +17,8 @@ from graders.sandbox import Limits
 from graders.spec import get_exercise
 from graders.submission import Submission
 
+IN_A_CONDITION = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
+KNOWN = "(known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"
 FIXTURES = Path(__file__).parent / "fixtures" / "symbolic"
 COURSE = FIXTURES / "exercises"
 ROOT = Path(__file__).parent.parent
@@ -97,7 +99,7 @@ def test_every_equivalent_form_gets_full_marks(tmp_path, runner, text):
     "correct_sigmoid.txt", "correct_frac.tex", "correct_dollars.tex", "correct_display_math.tex",
     "correct_sigma_string.py", "correct_python_string.py", "correct_notebook.ipynb",
     "correct_computed.py", "correct_fstring.py", "correct_notebook_computed.ipynb",
-    "correct_latex_not_raw.py",
+    "correct_latex_not_raw.py", "correct_alias_p.txt",
 ])
 def test_every_container_gets_full_marks(runner, name):
     _assert_full_marks(_grade(FIXTURES / name, runner))
@@ -204,18 +206,133 @@ def test_no_label_counterexample_is_the_first_distinguishing_point(runner):
 def test_the_prediction_written_as_a_symbol_gets_a_hint(tmp_path, runner, text, name):
     r = _grade(_write(tmp_path, text), runner)
     assert r.checks[0].message == (f"could not read the expression: unknown symbol '{name}': the answer "
-                                   f"must be an expression in z and y only (write sigmoid(z) for {name})")
+                                   f"must be an expression in z and y only (p may stand for sigmoid(z); "
+                                   f"write sigmoid(z) for {name})")
 
 
-def test_an_unknown_symbol_is_named(runner):
-    r = _grade(FIXTURES / "unknown_symbol_p.txt", runner)
+def test_an_unknown_symbol_is_named_with_the_allowed_ones(runner):
+    r = _grade(FIXTURES / "unknown_symbol_x.txt", runner)
     parses, equal = r.checks
-    assert parses.message == ("could not read the expression: unknown symbol 'p': the answer must be an "
-                              "expression in z and y only (write sigmoid(z) for p)")
+    assert parses.message == ("could not read the expression: unknown symbol 'x': the answer must be an "
+                              "expression in z and y only (p may stand for sigmoid(z))")
     assert equal.message == NOT_CHECKED
     assert r.score == 0 and r.diagnoses == ()
     assert r.extra["symbolic"]["method"] is None
     assert r.extra["symbolic"]["reference_latex"] == r"\sigma\left(z\right) - y"
+
+
+# --------------------------------------------------------------------------- the statement's names, cases
+
+
+@pytest.mark.parametrize("text", [
+    "p - y", "-(y - p)", "p*(1 - y) - y*(1 - p)", "p(1-y) - y(1-p)", r"\frac{e^z}{1+e^z} - y + p - p",
+    r"p - y", r"\mathrm{p} - y", "(1-y)p - y(1-p)",
+])
+def test_the_statements_own_names_count_as_written(tmp_path, runner, text):
+    r = _grade(_write(tmp_path, text), runner)
+    _assert_full_marks(r)
+    assert r.checks[1].message == EXACT
+
+
+def test_an_alias_is_shown_as_written_and_named_in_the_parse_message(runner):
+    r = _grade(FIXTURES / "correct_alias_p.txt", runner)
+    _assert_full_marks(r)
+    parses = r.checks[0]
+    assert parses.message == "parsed as p - y, with p = sigmoid(z)"
+    assert parses.details == {"syntax": "python", "parsed": "p - y", "aliases": {"p": "sigmoid(z)"}}
+    assert r.extra["symbolic"]["student_latex"] == "p - y"
+
+
+@pytest.mark.parametrize("text", [
+    "Piecewise((sigmoid(z) - 1, Eq(y, 1)), (sigmoid(z), True))",
+    "Piecewise((sigmoid(z), Eq(y, 0)), (sigmoid(z) - 1, True))",
+    "Piecewise((sigmoid(z) - 1, y > 0.5), (sigmoid(z), y < 0.5))",
+    "Piecewise((p - 1, Eq(y, 1)), (p, Ne(y, 1)))",
+    "sympy.Piecewise((sigmoid(z) - 1, And(y >= 1, True)), (sigmoid(z), Or(y < 1, False)))",
+    "p - 1 if y == 1 else p",
+    "sigmoid(z) - 1 if y == 1 else sigmoid(z) if y == 0 else 7",
+    "np.where(y == 1, p - 1, p)",
+    "torch.where(y > 0, sigmoid(z) - 1, sigmoid(z))",
+    "sigmoid(z) - Heaviside(y - 1/2)",
+    "sigmoid(z) - heaviside(y - 0.5, 0)",
+    "sigmoid(z) - max(y, 0)",
+    "sigmoid(z) - Min(y, 1)",
+    "Piecewise((sigmoid(z) - y, z > 0), (1/(1 + exp(-z)) - y, True))",
+    "Piecewise((1 - y - 1/(1 + exp(z)), z >= 3), (sigmoid(z) - y, True))",
+    "sigmoid(z) - y + Heaviside(z) - Heaviside(z)",
+    "sigmoid(z) - y + max(z, 0) - max(0, z)",
+    "sigmoid(z) - y + 0*Heaviside(z - 5)",
+    "Piecewise((sigmoid(z) - y, not (z < 0)), (sigmoid(z) - y, True))",
+])
+def test_cases_equal_to_the_derivative_get_full_marks(tmp_path, runner, text):
+    r = _grade(_write(tmp_path, text), runner)
+    _assert_full_marks(r)
+
+
+@pytest.mark.parametrize("name", ["correct_piecewise_sympy.py", "correct_heaviside.txt",
+                                  "correct_where_notebook_style.py", "correct_minus_grouping.txt"])
+def test_case_fixtures_get_full_marks(runner, name):
+    _assert_full_marks(_grade(FIXTURES / name, runner))
+
+
+def test_kinked_but_equal_answers_are_proved_or_decided_at_every_case(tmp_path, runner):
+    r = _grade(_write(tmp_path, "sigmoid(abs(z))*sign(z) + Heaviside(-z) - y"), runner)
+    _assert_full_marks(r)
+    assert r.checks[1].message == EXACT  # case by case
+    r = _grade(_write(tmp_path, "max(sigmoid(z), 0.5) + min(sigmoid(z), 0.5) - 0.5 - y"), runner)
+    _assert_full_marks(r)  # its boundary σ(z) = 1/2 is found by bisection and sampled on both sides
+    assert r.checks[1].message == ("equal to dL/dz at all 70 test points (z from -300 to 300, y in {0, 1}); "
+                                   "simplification could not confirm it within its time limit")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sigmoid(z) - y + 1 if 4.1 < z < 4.2 else sigmoid(z) - y",
+     "not equal to dL/dz: at z = 4.101, y = 0 your expression gives 1.98371, but dL/dz is 0.983714"),
+    ("sigmoid(z) - y + Heaviside(z - 5) - Heaviside(z - 5.5)",
+     "not equal to dL/dz: at z = 5.001, y = 0 your expression gives 1.99331, but dL/dz is 0.993314"),
+    ("sigmoid(z) - y + max(0, 1 - (z - 5)**2)",
+     "not equal to dL/dz: at z = 4.001, y = 0 your expression gives 0.98403, but dL/dz is 0.982031"),
+    ("Piecewise((sigmoid(z) - 1, Eq(y, 1)))",
+     "not equal to dL/dz: at z = 0, y = 0 your expression gives undefined (no case of Piecewise applies), "
+     "but dL/dz is 0.5"),
+])
+def test_a_mistake_in_one_narrow_case_is_found_for_every_student(tmp_path, runner, text, message):
+    """The boundaries of each case are sampled on both sides, the same points for every
+    student: a case no fixed point falls in is not left to the random points' luck."""
+    path = _write(tmp_path, text)
+    for student in [f"student-{i}" for i in range(20)]:
+        r = _grade(path, runner, student=student)
+        assert r.score == 2 and r.diagnoses == (), student
+        assert r.checks[1].message == message, student
+
+
+@pytest.mark.parametrize("name, diagnosis, message", [
+    ("piecewise_sign_flipped.py", ("sign-flipped",),
+     "not equal to dL/dz: at z = 0, y = 0 your expression gives -0.5, but dL/dz is 0.5"),
+    ("piecewise_one_branch_wrong.txt", (),
+     "not equal to dL/dz: at z = 0, y = 0 your expression gives -0.5, but dL/dz is 0.5"),
+])
+def test_mistakes_written_in_cases_are_diagnosed_by_the_evidence(runner, name, diagnosis, message):
+    r = _grade(FIXTURES / name, runner)
+    assert r.status == "graded" and r.score == 2
+    assert r.diagnoses == diagnosis
+    assert r.checks[1].message == message
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("sigmoid(z) - y*(z > 0)", f"comparisons are only allowed in {IN_A_CONDITION}"),
+    ("sigmoid(z) - Eq(y, 1)", f"Eq(...) is only allowed as {IN_A_CONDITION}"),
+    ("Piecewise((sigmoid(z), y))", "'y' is not a condition: write a comparison such as y == 1 or z > 0"),
+    ("Piecewise(sigmoid(z), True)", "each case of Piecewise is a pair (value, condition), like (z, z > 0)"),
+    ("Piecewise((sigmoid(z), y is 1), (0, True))", "'is' and 'in' are not allowed"),
+    ("np.where(y == 1, z)", "np.where takes 3 arguments (condition, value if true, value if false), not 2"),
+    ("Heaviside(z, 1, 2)", "Heaviside takes 1 or 2 arguments, not 3"),
+    ("Piecewise((__import__('os'), True))", "names with double underscores ('__import__') are not allowed"),
+])
+def test_cases_written_wrongly_are_refused_with_a_reason(tmp_path, runner, text, reason):
+    r = _grade(_write(tmp_path, text), runner)
+    assert r.score == 0
+    assert r.checks[0].message == f"could not read the expression: {reason}"
 
 
 # --------------------------------------------------------------------------- not a string
@@ -248,17 +365,15 @@ INJECTIONS = [
     ("().__class__.__bases__[0].__subclasses__()",
      "names with double underscores ('__subclasses__') are not allowed"),
     ('eval("open(\'{target}\', \'w\')")',
-     "'eval' is not a known function (known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs)"),
+     f"'eval' is not a known function {KNOWN}"),
     ("exec('import os')",
-     "'exec' is not a known function (known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs)"),
+     f"'exec' is not a known function {KNOWN}"),
     ("getattr(z, 'x')",
-     "'getattr' is not a known function (known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs)"),
+     f"'getattr' is not a known function {KNOWN}"),
     ("open('{target}', 'w').write('x')", "attribute access ('.write') is not allowed"),
     ("sigmoid(z).func", "attribute access ('.func') is not allowed"),
-    ("Symbol('z')", "'Symbol' is not a known function (known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, "
-                    "cosh, abs)"),
-    ("sympify('z')", "'sympify' is not a known function (known: sigmoid, σ, exp, log, ln, sqrt, tanh, "
-                     "sinh, cosh, abs)"),
+    ("Symbol('z')", f"'Symbol' is not a known function {KNOWN}"),
+    ("sympify('z')", f"'sympify' is not a known function {KNOWN}"),
     ("z[0]", "indexing with [...] is not allowed"),
     ("f'{{z}}'", "unexpected character \"'\" at position 2"),  # braces: read as LaTeX
 ]
