@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders import engine  # noqa: E402
-from graders.inputs import make_cases  # noqa: E402
-from graders.runner import Runner  # noqa: E402
-from graders.spec import CheckSpec, get_exercise  # noqa: E402
-from graders.submission import Submission  # noqa: E402
+from dlgrade.graders import engine  # noqa: E402
+from dlgrade.graders.inputs import make_cases  # noqa: E402
+from dlgrade.graders.runner import Runner  # noqa: E402
+from dlgrade.graders.spec import CheckSpec, get_exercise  # noqa: E402
+from dlgrade.graders.submission import Submission  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "backprop"
 SUBMISSIONS = {"correct": FIXTURES / "correct_vectorised.py", "wrong (no ReLU mask)": FIXTURES / "missing_relu_mask.py"}

@@ -11,7 +11,7 @@ hanging), then measures:
   started, every student graded with --force), median over the rounds;
 * gradings per second (one grading = one student x one exercise);
 * a fresh-interpreter-per-grading baseline in the same run: one
-  `python -m graders check STUDENT --exercise ID --json` process per grading,
+  `python -m dlgrade check STUDENT --exercise ID --json` process per grading,
   sandbox on, as many at once as the batch has jobs, on a sample of the class
   (hanging submissions left out of the sample, which favours the baseline);
 * the grader process's RSS at the 100th and the 1000th grading (the class is
@@ -48,10 +48,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders import sandbox  # noqa: E402
-from graders.batch import Progress, grade_class  # noqa: E402
-from graders.sandbox import sandbox_status, scratch_root  # noqa: E402
-from graders.spec import catalogue  # noqa: E402
+from dlgrade.graders import sandbox  # noqa: E402
+from dlgrade.graders.batch import Progress, grade_class  # noqa: E402
+from dlgrade.graders.sandbox import sandbox_status, scratch_root  # noqa: E402
+from dlgrade.graders.spec import catalogue  # noqa: E402
 
 CORE = ("sigmoid-bce-grad", "stable-softmax", "two-layer-backprop", "label-smoothing")
 
@@ -343,10 +343,10 @@ class CpuMeter:
 
 
 def baseline(sample: list[tuple[Path, str]], exercises_dir: Path, jobs: int) -> tuple[float, list[dict]]:
-    """Wall time of one fresh `python -m graders check` per grading, ``jobs`` at once."""
+    """Wall time of one fresh `python -m dlgrade check` per grading, ``jobs`` at once."""
     def one(item):
         path, ex_id = item
-        cmd = [sys.executable, "-m", "graders", "check", str(path), "--exercise", ex_id, "--json",
+        cmd = [sys.executable, "-m", "dlgrade", "check", str(path), "--exercise", ex_id, "--json",
                "--exercises-dir", str(exercises_dir)]
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
         try:
@@ -456,7 +456,7 @@ def main() -> None:
         f"| whole class, median of {len(walls)} cold-pool rounds | {wall:.1f} s "
         f"(rounds: {', '.join(f'{w:.1f}' for w in walls)}) |",
         f"| throughput | {rate:.1f} gradings/s |",
-        f"| baseline: fresh `python -m graders check` per grading ({len(sample)} sampled, {args.jobs} at once) "
+        f"| baseline: fresh `python -m dlgrade check` per grading ({len(sample)} sampled, {args.jobs} at once) "
         f"| {base_rate:.2f} gradings/s ({base_wall / len(sample) * args.jobs:.2f} s per grading); "
         f"{agree}/{len(sample)} scores equal to the batch's |",
         f"| speed-up over the baseline | {rate / base_rate:.1f}x |",

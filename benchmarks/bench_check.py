@@ -1,7 +1,7 @@
 """`dlgrade check` wall time per exercise, as a student meets it (a fresh process).
 
 Each exercise is checked on a correct example submission N times in a fresh
-`python -m graders check` process (interpreter start, imports, sandbox start,
+`python -m dlgrade check` process (interpreter start, imports, sandbox start,
 grading, report); we report the median and the spread. A numpy-only exercise
 must not pay for importing torch.
 
@@ -27,7 +27,7 @@ CASES = {
 
 def time_check(exercise: str, path: str) -> float:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "graders", "check", path, "--exercise", exercise, "--json"],
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "check", path, "--exercise", exercise, "--json"],
                        cwd=ROOT, capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
@@ -39,8 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
-    from graders.sandbox import sandbox_status
-    from graders.spec import catalogue
+    from dlgrade.graders.sandbox import sandbox_status
+    from dlgrade.graders.spec import catalogue
 
     known = catalogue()
     print(f"isolation: {'sandbox' if sandbox_status()[0] else 'basic'}; runs per exercise: {args.runs}")

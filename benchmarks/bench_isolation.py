@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders.api import grade_one  # noqa: E402
-from graders.runner import Runner  # noqa: E402
-from graders.sandbox import Worker, sandbox_status  # noqa: E402
-from graders.spec import get_exercise  # noqa: E402
-from graders.submission import Submission  # noqa: E402
+from dlgrade.graders.api import grade_one  # noqa: E402
+from dlgrade.graders.runner import Runner  # noqa: E402
+from dlgrade.graders.sandbox import Worker, sandbox_status  # noqa: E402
+from dlgrade.graders.spec import get_exercise  # noqa: E402
+from dlgrade.graders.submission import Submission  # noqa: E402
 
 SUBMISSION = ROOT / "tests" / "fixtures" / "softmax" / "correct_shift_max.py"
 

@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders import engine  # noqa: E402
-from graders.api import grade_one  # noqa: E402
-from graders.runner import Runner  # noqa: E402
-from graders.spec import get_exercise  # noqa: E402
-from graders.submission import Submission  # noqa: E402
+from dlgrade.graders import engine  # noqa: E402
+from dlgrade.graders.api import grade_one  # noqa: E402
+from dlgrade.graders.runner import Runner  # noqa: E402
+from dlgrade.graders.spec import get_exercise  # noqa: E402
+from dlgrade.graders.submission import Submission  # noqa: E402
 
 SUBMISSION = ROOT / "tests" / "fixtures" / "label_smoothing" / "correct_one_hot.py"
 
@@ -43,7 +43,7 @@ def cold_check(runs: int) -> list[float]:
     env = {**os.environ, "DLGRADE_GPU_DEVICE": "none"}
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "graders", "check", str(SUBMISSION), "--json"], cwd=ROOT, env=env,
+        subprocess.run([sys.executable, "-m", "dlgrade", "check", str(SUBMISSION), "--json"], cwd=ROOT, env=env,
                        check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
     return times

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from graders import layouts, similarity  # noqa: E402
+from dlgrade.graders import layouts, similarity  # noqa: E402
 
 SHAPES = [
     """import numpy as np

@@ -29,10 +29,10 @@ WARMUP = 4
 
 
 def main() -> None:
-    from graders.api import grade_one
-    from graders.runner import Runner
-    from graders.spec import Rules, get_exercise
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.runner import Runner
+    from dlgrade.graders.spec import Rules, get_exercise
+    from dlgrade.graders.submission import Submission
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=24)

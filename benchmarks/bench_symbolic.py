@@ -1,6 +1,6 @@
 """How long a symbolic answer takes to decide (sigmoid-bce-grad).
 
-* cold: a fresh `python -m graders check answer.txt --exercise sigmoid-bce-grad`
+* cold: a fresh `python -m dlgrade check answer.txt --exercise sigmoid-bce-grad`
   (interpreter start, imports, SymPy worker start in the sandbox, the SymPy
   import and reference derivation overlapping it, the judgement, the report);
 * warm: one more answer graded with a warm runner (fork a job, load the
@@ -43,12 +43,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     runs = ap.parse_args().runs
-    from graders.api import grade_one
-    from graders.runner import Runner
-    from graders.sandbox import Worker
-    from graders.spec import get_exercise
-    from graders.submission import Submission
-    from graders import symbolic, symbolic_grade
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.runner import Runner
+    from dlgrade.graders.sandbox import Worker
+    from dlgrade.graders.spec import get_exercise
+    from dlgrade.graders.submission import Submission
+    from dlgrade.graders import symbolic, symbolic_grade
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-symbolic-"))
     files = {}
@@ -62,7 +62,7 @@ def main() -> None:
         times = []
         for _ in range(runs + 1):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "graders", "check", str(path), "--exercise", exercise,
+            subprocess.run([sys.executable, "-m", "dlgrade", "check", str(path), "--exercise", exercise,
                             "--json"], cwd=ROOT, check=True, capture_output=True)
             times.append(time.perf_counter() - t0)
         return times[1:]  # the first run warms the page cache

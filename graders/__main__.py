@@ -1,3 +1,3 @@
-from graders.cli import main
+from dlgrade.graders.cli import main
 
 main()

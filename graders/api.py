@@ -1,6 +1,6 @@
 """The library behind the CLI: grade a submission without any command line.
 
->>> from graders.api import check
+>>> from dlgrade.graders.api import check
 >>> report = check("my_softmax.py")            # doctest: +SKIP
 >>> report.score, report.max_score             # doctest: +SKIP
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from graders import engine
-from graders.results import ExerciseResult, Report
-from graders.runner import Runner
-from graders.spec import Exercise, catalogue, get_exercise
-from graders.submission import LoadFailure, Refusal, Submission, SubmissionError
+from dlgrade.graders import engine
+from dlgrade.graders.results import ExerciseResult, Report
+from dlgrade.graders.runner import Runner
+from dlgrade.graders.spec import Exercise, catalogue, get_exercise
+from dlgrade.graders.submission import LoadFailure, Refusal, Submission, SubmissionError
 
 
 class NothingToGrade(Exception):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from graders.submission import MAX_FILE_BYTES
+from dlgrade.graders.submission import MAX_FILE_BYTES
 
 # Entries whose first path component is one of these are an archiver's or an
 # editor's, never a student's; they are reported once per folder, not per file.

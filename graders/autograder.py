@@ -7,7 +7,7 @@ student's files in ``/autograder/submission``; it reads
 ``/autograder/results/results.json``.
 
 The zip carries this dlgrade as a wheel (``dlgrade-<version>-py3-none-any.whl``,
-written by :mod:`graders.wheelfile`) and the course's own exercise folders
+written by :mod:`dlgrade.graders.wheelfile`) and the course's own exercise folders
 (``course-exercises/N-name/``), so building the image needs no access to
 dlgrade's repository. ``setup.sh`` creates its own virtual environment,
 installs CPU-only PyTorch into it first (the default wheel pulls CUDA) from
@@ -40,8 +40,8 @@ import zipfile
 from pathlib import Path
 from string import Template
 
-from graders.spec import BUILTIN_DIR, exercise_dirs, get_exercise
-from graders.wheelfile import WheelError, build_wheel, files_under
+from dlgrade.graders.spec import BUILTIN_DIR, exercise_dirs, get_exercise
+from dlgrade.graders.wheelfile import WheelError, build_wheel, files_under
 
 DEFAULT_TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -130,17 +130,17 @@ if [ ! -x "$$PYTHON" ]; then
   printf '%s\\n' $not_installed_json >"$$RESULTS"
   exit 3
 fi
-"$$PYTHON" -m graders check "$$ROOT/submission" $check_args \\
+"$$PYTHON" -m dlgrade check "$$ROOT/submission" $check_args \\
     --gradescope "$$RESULTS" 2>"$$ERRORS"
 status=$$?
 cat "$$ERRORS" >&2
 if [ "$$status" -eq 2 ]; then
   # dlgrade refused the submission (an unreadable notebook, say): the student learns why
-  "$$PYTHON" -m graders.autograder fallback "$$RESULTS" "$$ERRORS"
+  "$$PYTHON" -m dlgrade.graders.autograder fallback "$$RESULTS" "$$ERRORS"
 elif [ "$$status" -ge 2 ] || [ ! -s "$$RESULTS" ]; then
   # dlgrade itself could not grade (exit code 3, or it died): say the autograder is at fault
   rm -f "$$RESULTS"
-  "$$PYTHON" -m graders.autograder fallback --grader "$$RESULTS" "$$ERRORS" \\
+  "$$PYTHON" -m dlgrade.graders.autograder fallback --grader "$$RESULTS" "$$ERRORS" \\
     || printf '%s\\n' $crashed_json >"$$RESULTS"
   exit 3
 fi
@@ -172,7 +172,7 @@ def scripts(exercise_ids, course_names, torch_version: str = DEFAULT_TORCH_VERSI
     q = shlex.quote
     exercise_args = " ".join(f"--exercise {q(e)}" for e in exercise_ids)
     dir_args = " ".join(f'--exercises-dir "$SOURCE"/{q(f"{COURSE}/{n}")}' for n in course_names)
-    show = "\n".join(f'"$VENV/bin/python" -m graders show {q(e)} {dir_args}'.rstrip() + " >/dev/null"
+    show = "\n".join(f'"$VENV/bin/python" -m dlgrade show {q(e)} {dir_args}'.rstrip() + " >/dev/null"
                      for e in exercise_ids)
     not_installed = NOT_INSTALLED.format(python="$PYTHON")
     common = dict(exercises=", ".join(exercise_ids), marker=NO_SANDBOX_MARKER)
@@ -252,7 +252,7 @@ def _main(argv: list[str]) -> int:
     if len(rest) == 3 and rest[0] == "fallback":
         write_fallback(Path(rest[1]), Path(rest[2]), grader=grader)
         return 0
-    print("usage: python -m graders.autograder fallback [--grader] RESULTS_JSON STDERR_FILE", file=sys.stderr)
+    print("usage: python -m dlgrade.graders.autograder fallback [--grader] RESULTS_JSON STDERR_FILE", file=sys.stderr)
     return 2
 
 

@@ -8,11 +8,11 @@ The output folder::
 
     students/<id>.json   the student's Report.to_dict(), plus a "batch" entry
                          holding the fingerprint it was graded under
-    students/<id>.html   the student's report (reports.html, when installed)
+    students/<id>.html   the student's report (dlgrade.reports.html, when installed)
     results.json         every ExerciseResult, sorted by (student, exercise)
     grades.csv           a row per student, a column per exercise, the total
     manifest.json        every student's fingerprint and state (graded/pending)
-    index.html           the class summary (reports.html, when installed)
+    index.html           the class summary (dlgrade.reports.html, when installed)
 
 Loss-free and resumable: each student's file is written atomically (a
 temporary file, then ``os.replace``) the moment that student is graded, and
@@ -47,13 +47,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 
-from graders import api, gradebook
-from graders.pool import GradingPool
-from graders.results import ExerciseResult, Report, StudentReport
-from graders.runner import Runner
-from graders.sandbox import choose_isolation
-from graders.spec import Exercise, catalogue, get_exercise
-from graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
+from dlgrade.graders import api, gradebook
+from dlgrade.graders.pool import GradingPool
+from dlgrade.graders.results import ExerciseResult, Report, StudentReport
+from dlgrade.graders.runner import Runner
+from dlgrade.graders.sandbox import choose_isolation
+from dlgrade.graders.spec import Exercise, catalogue, get_exercise
+from dlgrade.graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
 
 BATCH_FORMAT = 1
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
@@ -96,8 +96,8 @@ class GradingFailed(Exception):
 
 
 def _one_line(exc: BaseException) -> str:
-    from graders.engine import GraderError
-    from graders.sandbox import SandboxError, failure_line
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxError, failure_line
 
     text = failure_line(exc)
     return text if isinstance(exc, (GraderError, SandboxError)) else f"{type(exc).__name__}: {text}"
@@ -139,7 +139,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 class Progress:
-    """Hooks a caller gets as the batch goes; these do nothing (see reports.progress)."""
+    """Hooks a caller gets as the batch goes; these do nothing (see dlgrade.reports.progress)."""
 
     def start(self, total: int, unchanged: int, exercises: list[str], jobs: int, isolation: str) -> None:
         pass
@@ -358,11 +358,11 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def _html_module():
-    """``reports.html`` when it is installed, else None (the HTML hook is then a no-op)."""
+    """``dlgrade.reports.html`` when it is installed, else None (the HTML hook is then a no-op)."""
     try:
-        return importlib.import_module("reports.html")
+        return importlib.import_module("dlgrade.reports.html")
     except ModuleNotFoundError as exc:
-        if exc.name == "reports.html":
+        if exc.name == "dlgrade.reports.html":
             return None
         raise
 
@@ -439,10 +439,10 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
                      exercises: list, complete: bool, fresh: bool = True) -> tuple[list[Report], list[str]]:
     """Rebuild results.json, grades.csv, manifest.json, the HTML and the LMS exports from
     the per-student files of the students in ``done``, with the instructor's overrides
-    and names laid on (graders.gradebook). ``exercises``: Exercise records or ids;
+    and names laid on (dlgrade.graders.gradebook). ``exercises``: Exercise records or ids;
     ``fresh``: the submissions are at hand (similarity is computed again). Returns the
     reports and warnings."""
-    from reports.class_files import grades_csv, results_json
+    from dlgrade.reports.class_files import grades_csv, results_json
 
     reports, warnings, fingerprints = [], [], {}
     for s in students:

@@ -1,4 +1,4 @@
-"""The `dlgrade` command: a thin layer over graders.api and friends.
+"""The `dlgrade` command: a thin layer over dlgrade.graders.api and friends.
 
 Exit codes (CONTRACT §4): 0 graded, 1 graded below --min-score, 2 usage error,
 3 dlgrade itself could not grade (the sandbox would not start, a missing
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from graders.spec import SpecError, UnknownExercise, catalogue, get_exercise
-from graders.submission import SubmissionError
+from dlgrade.graders.spec import SpecError, UnknownExercise, catalogue, get_exercise
+from dlgrade.graders.submission import SubmissionError
 
 EXERCISES_DIR = click.option(
     "--exercises-dir", "exercises_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -33,7 +33,7 @@ class UsageFailure(click.UsageError):
 def _printable(text: str) -> str:
     """Text for dlgrade's stdout/stderr: on GitHub Actions, no line of it can run as a
     workflow command (a student's file name or id may be in it)."""
-    from reports.github import inert, on_github
+    from dlgrade.reports.github import inert, on_github
 
     return inert(text) if on_github() else text
 
@@ -52,7 +52,7 @@ class GraderFailure(click.ClickException):
 
 
 def _failure(exc: BaseException, prefix: str = "") -> GraderFailure:
-    from graders.sandbox import failure_line
+    from dlgrade.graders.sandbox import failure_line
 
     return GraderFailure(prefix + failure_line(exc))
 
@@ -157,7 +157,7 @@ def init(exercise, dest, notebook, force, exercises_dirs):
       dlgrade init stable-softmax softmax.py
       dlgrade init two-layer-backprop --notebook
     """
-    from graders.starter import write_starter
+    from dlgrade.graders.starter import write_starter
 
     ex = _exercise(exercise, exercises_dirs)
     try:
@@ -194,10 +194,10 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
       dlgrade check hw1.ipynb --exercise stable-softmax --html report.html
       dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
-    from graders import api
-    from graders.devices import GpuUnavailable
-    from graders.engine import GraderError
-    from graders.sandbox import SandboxError
+    from dlgrade.graders import api
+    from dlgrade.graders.devices import GpuUnavailable
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxError
 
     if not os.path.lexists(submission):  # a dangling link exists: it is refused, graded as an error
         raise _usage(f"{submission}: no such file or folder")
@@ -208,10 +208,10 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
         raise _usage(str(exc))
     except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, exit 3
         raise _failure(exc, f"dlgrade could not grade {submission}: ")
-    from graders.results import StudentReport
-    from reports import outputs
+    from dlgrade.graders.results import StudentReport
+    from dlgrade.reports import outputs
 
-    from reports import github
+    from dlgrade.reports import github
 
     view = StudentReport.of(report)  # every rendering the student reads; --json is the full record
     outputs.write_all(view, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
@@ -221,7 +221,7 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
                           else report.results[0].to_dict(), indent=2)
         click.echo(github.json_inert(text) if on_github else text)
     else:
-        from reports.terminal import render_report
+        from dlgrade.reports.terminal import render_report
 
         text = render_report(view, color=sys.stdout.isatty())
         # the summary quotes what the student printed and raised: fenced, so none of it
@@ -256,7 +256,7 @@ def autograder(exercise_ids, out, torch_version, torch_index, exercises_dirs):
     Example:
       dlgrade autograder --exercise stable-softmax --out autograder.zip
     """
-    from graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, AutograderError, build_autograder
+    from dlgrade.graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, AutograderError, build_autograder
 
     try:
         path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION,
@@ -288,7 +288,7 @@ def _export_options(f):
 
 def _export_specs(export_formats, export_file, points_possible, assignment):
     """The --export options as gradebook.ExportSpec records (None when none was given)."""
-    from graders.gradebook import ExportSpec
+    from dlgrade.graders.gradebook import ExportSpec
 
     if not export_formats:
         if export_file or points_possible is not None or assignment:
@@ -312,7 +312,7 @@ def wheel(out_dir):
     Example:
       dlgrade wheel --out .github/dlgrade
     """
-    from graders.wheelfile import WheelError, write_wheel
+    from dlgrade.graders.wheelfile import WheelError, write_wheel
 
     try:
         path = write_wheel(out_dir)
@@ -335,7 +335,7 @@ def doctor(as_json, require_sandbox):
       dlgrade doctor
       dlgrade doctor --require-sandbox --json
     """
-    from graders.doctor import examine, render
+    from dlgrade.graders.doctor import examine, render
 
     ex = examine()
     click.echo(json.dumps(ex.to_dict(), indent=2) if as_json else render(ex))
@@ -381,16 +381,16 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     """
     import signal
 
-    from graders import batch, lms
-    from graders.archives import ArchiveError
-    from graders.devices import GpuUnavailable
-    from graders.layouts import LayoutError
-    from graders.overrides import OverrideError
-    from graders.roster import RosterError
-    from graders.sandbox import SandboxError
-    from reports.progress import progress_for
+    from dlgrade.graders import batch, lms
+    from dlgrade.graders.archives import ArchiveError
+    from dlgrade.graders.devices import GpuUnavailable
+    from dlgrade.graders.layouts import LayoutError
+    from dlgrade.graders.overrides import OverrideError
+    from dlgrade.graders.roster import RosterError
+    from dlgrade.graders.sandbox import SandboxError
+    from dlgrade.reports.progress import progress_for
 
-    from reports.github import InertStream, on_github
+    from dlgrade.reports.github import InertStream, on_github
 
     # Student ids (folder names) are printed: on GitHub none of them may run as a workflow command.
     stream = InertStream(sys.stderr) if on_github() else None
@@ -451,10 +451,10 @@ def _lms_lines(done, out_dir) -> None:
 
 
 def _gradebook_call(fn, *args, **kwargs):
-    """Run a graders.gradebook command; its expected failures are one line and exit 2."""
-    from graders import batch
-    from graders.gradebook import GradebookError
-    from graders.overrides import OverrideError
+    """Run a dlgrade.graders.gradebook command; its expected failures are one line and exit 2."""
+    from dlgrade.graders import batch
+    from dlgrade.graders.gradebook import GradebookError
+    from dlgrade.graders.overrides import OverrideError
 
     try:
         return fn(*args, **kwargs)
@@ -481,7 +481,7 @@ def override(out_dir, student, exercise, points, note, remove):
       dlgrade override grades/ 12345 stable-softmax --points 7 --note "masking handled in a helper"
       dlgrade override grades/ 12345 stable-softmax --remove
     """
-    from graders import gradebook
+    from dlgrade.graders import gradebook
 
     if remove:
         if points is not None or note:
@@ -525,7 +525,7 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
       dlgrade review grades/ 67890 stable-softmax --accept --points 4 --note "partial credit"
       dlgrade review grades/ 67890 two-layer-backprop --reject
     """
-    from graders import gradebook
+    from dlgrade.graders import gradebook
 
     if student is not None or exercise is not None:
         if student is None or exercise is None or decision is None:
@@ -544,7 +544,7 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in shown], indent=2, ensure_ascii=False))
         return
-    from reports.review_text import render_queue
+    from dlgrade.reports.review_text import render_queue
 
     click.echo(render_queue(items, out_dir, shown))
 
@@ -562,7 +562,7 @@ def export_cmd(out_dir, export_formats, export_file, points_possible, assignment
       dlgrade export grades/ --export canvas --assignment "Homework 1 (4567)" --points-possible 20
       dlgrade export grades/ --export moodle --export-file worksheet.csv --points-possible 100
     """
-    from graders import gradebook
+    from dlgrade.graders import gradebook
 
     specs = _export_specs(export_formats, export_file, points_possible, assignment)
     paths, warnings = _gradebook_call(gradebook.export, out_dir, specs)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from graders.sandbox import SandboxRequired
+from dlgrade.graders.sandbox import SandboxRequired
 
 ENV = "DLGRADE_GPU_DEVICE"
 CHOICES = ("auto", "none", "cuda", "cpu", "meta")

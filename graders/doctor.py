@@ -23,8 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from graders import sandbox
-from graders.sandbox import Limits
+from dlgrade.graders import sandbox
+from dlgrade.graders.sandbox import Limits
 
 PROBE_EXERCISE = "stable-softmax"
 PROBE_FILE = Path(__file__).with_name("data") / "doctor_softmax.py"
@@ -222,7 +222,7 @@ def _bwrap_version(path: str) -> str:
 
 
 def libraries() -> list[Finding]:
-    from graders.devices import ENV, cuda_device_count
+    from dlgrade.graders.devices import ENV, cuda_device_count
 
     torch_v = _version("torch")
     if torch_v is None:
@@ -291,8 +291,8 @@ def limits() -> Finding:
 def secret_paths() -> list[str]:
     """Files student code must never read: some in each of dlgrade's packages,
     its source tree, the probe exercise's folder, and the reference module."""
-    from graders.runner import secret_paths as exercise_secrets
-    from graders.spec import get_exercise
+    from dlgrade.graders.runner import secret_paths as exercise_secrets
+    from dlgrade.graders.spec import get_exercise
 
     tree = sandbox.source_tree()
     places = [*sandbox.our_package_dirs(), *([str(tree)] if tree else []),
@@ -312,9 +312,9 @@ def secret_paths() -> list[str]:
 
 def grade_probe() -> list[Finding]:
     """Grade the doctor's correct answer as ``dlgrade check`` does; see what it sees."""
-    from graders import api
-    from graders.engine import GraderError
-    from graders.sandbox import SandboxBroken, SandboxError, failure_line
+    from dlgrade.graders import api
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxBroken, SandboxError, failure_line
 
     secrets = secret_paths()
     text = PROBE_FILE.read_text(encoding="utf-8").replace("SECRET_PATHS = []", f"SECRET_PATHS = {secrets!r}", 1)
@@ -362,7 +362,7 @@ def grade_probe() -> list[Finding]:
 
 
 def examine(grade: bool = True) -> Examination:
-    """Every fact :mod:`graders.doctor` reports, and (``grade``) one grading end to end."""
+    """Every fact :mod:`dlgrade.graders.doctor` reports, and (``grade``) one grading end to end."""
     findings = [installation(), interpreter(), *bubblewrap(), *libraries(), scratch(), limits()]
     state = next(f for f in findings if f.topic == "isolation").details.get("state")
     isolation = {"ok": "sandbox", "broken": "none"}.get(state, "basic")

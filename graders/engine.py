@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from graders import diagnose
-from graders.inputs import Case, make_cases
-from graders.outputs import Leaf, Opaque, decode
-from graders.results import CheckResult, ExerciseResult
-from graders.sandbox import JobOutcome, SandboxError
-from graders.spec import CheckSpec, Exercise
+from dlgrade.graders import diagnose
+from dlgrade.graders.inputs import Case, make_cases
+from dlgrade.graders.outputs import Leaf, Opaque, decode
+from dlgrade.graders.results import CheckResult, ExerciseResult
+from dlgrade.graders.sandbox import JobOutcome, SandboxError
+from dlgrade.graders.spec import CheckSpec, Exercise
 
 
 class GraderError(Exception):
@@ -159,9 +159,9 @@ def select(tree, path: tuple):
 def check_module(kind: str):
     """The module implementing a check kind (imported lazily: torch only when needed)."""
     try:
-        return importlib.import_module(f"graders.checks.{kind.replace('-', '_')}")
+        return importlib.import_module(f"dlgrade.graders.checks.{kind.replace('-', '_')}")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("graders.checks"):
+        if exc.name and exc.name.startswith("dlgrade.graders.checks"):
             raise GraderError(f"unknown check kind {kind!r}") from None
         raise
 
@@ -275,7 +275,7 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
     ``import-error``, ``exception``, ``missing``, ``not-callable``, ``tampering``.
     ``source`` (a SubmissionSource) turns lines into notebook cells.
     """
-    from graders.worker import MAX_FILES
+    from dlgrade.graders.worker import MAX_FILES
 
     reply = outcome.reply
     journal = outcome.journal
@@ -454,13 +454,13 @@ def _evidence(ctx: Context, value_calls, diag_id: str, variant: int) -> list[tup
 
 
 def _tol_for(ctx: Context, g: np.ndarray) -> tuple[float, float]:
-    from graders.compare import tolerance_for
+    from dlgrade.graders.compare import tolerance_for
 
     return tolerance_for(g.dtype.name)
 
 
 def _close(a, b, rtol, atol) -> bool:
-    from graders.compare import allclose
+    from dlgrade.graders.compare import allclose
 
     return allclose(a, b, rtol, atol)
 
@@ -469,19 +469,19 @@ def _close(a, b, rtol, atol) -> bool:
 
 
 def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> ExerciseResult:
-    """Grade one exercise. ``source`` holds the files to ship (see graders.submission)."""
+    """Grade one exercise. ``source`` holds the files to ship (see dlgrade.graders.submission)."""
     t0 = time.perf_counter()
     if ex.framework == "symbolic":
-        from graders.symbolic_grade import grade_symbolic
+        from dlgrade.graders.symbolic_grade import grade_symbolic
 
         return grade_symbolic(ex, source, student, runner)
     if ex.gpu.get("required"):  # no GPU here: a clear error before anything runs, never a zero
-        from graders.devices import require_gpu
+        from dlgrade.graders.devices import require_gpu
 
         require_gpu(ex)
     sites = []
     if ex.rules.forbid_imports:  # a forbidden import the source shows: decided before anything runs
-        from graders import rules
+        from dlgrade.graders import rules
 
         sites = rules.import_sites(source.files, source.main_name, ex.entry, ex.rules)
         broken = rules.violations(sites, files=source.files)
@@ -512,7 +512,7 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
                     output=format_output(outcome.reply.get("output", {})), isolation=outcome.isolation,
                     submission=source.display_name)
         if ex.rules.forbid_imports:  # what the worker saw imported
-            from graders import rules
+            from dlgrade.graders import rules
 
             broken = rules.violations(sites, outcome.journal, source.files)
             if broken:
@@ -545,14 +545,14 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
 def run_accelerator_job(ctx: Context, source, seed: int, ids: list[str], runner) -> None:
     """Run GPU checks' calls in a job of their own, on a worker that sees the GPU.
 
-    The main job never sees a GPU (see graders.sandbox), so every other check
+    The main job never sees a GPU (see dlgrade.graders.sandbox), so every other check
     scores the same on any machine. If this job fails as a whole (a crash or a
     hang on the GPU), only the calls it had not finished are missing, and
     ``ctx.extra["gpu_job"]`` says why: the GPU checks fail, nothing else changes.
     """
     from dataclasses import replace
 
-    from graders.sandbox import gpu_limits
+    from dlgrade.graders.sandbox import gpu_limits
 
     ex = ctx.exercise
     cuda = any(ctx.planned[i].device.startswith("cuda") for i in ids)
@@ -579,7 +579,7 @@ def format_output(out: dict) -> str:
     Paths of the private job directory are shown as bare file names; control
     characters (terminal escape sequences) as visible escapes.
     """
-    from graders.outputs import clean_text
+    from dlgrade.graders.outputs import clean_text
 
     if not isinstance(out, dict) or not out:
         return ""

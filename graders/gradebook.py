@@ -1,17 +1,17 @@
 """The instructor's layer over a batch output folder: names, overrides, review, similarity, exports.
 
 Batch grading keeps each student's automatic results in ``students/<id>.json``
-(see :mod:`graders.batch`). Everything a person adds lives beside them, in
+(see :mod:`dlgrade.graders.batch`). Everything a person adds lives beside them, in
 files of the output folder, and is laid on top whenever the class's files are
 written (after every grading run, and after every ``dlgrade override``,
 ``review`` or ``export``):
 
 =================  ===============================================================
-``overrides.toml`` manual overrides (:mod:`graders.overrides`), hand-editable
-``roster.json``    the roster given with ``--roster`` (:mod:`graders.roster`)
+``overrides.toml`` manual overrides (:mod:`dlgrade.graders.overrides`), hand-editable
+``roster.json``    the roster given with ``--roster`` (:mod:`dlgrade.graders.roster`)
 ``intake.json``    the LMS download as read: layout, files taken, files skipped
 ``gradebook.json`` the exports to keep written (format, file, points, assignment)
-``similarity.json`` near-identical pairs (:mod:`graders.similarity`), and
+``similarity.json`` near-identical pairs (:mod:`dlgrade.graders.similarity`), and
 ``similarity/``    their side-by-side pages (instructor-facing only)
 =================  ===============================================================
 
@@ -24,12 +24,12 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from graders import overrides as overrides_mod
-from graders import review as review_mod
-from graders import roster as roster_mod
-from graders import similarity as similarity_mod
-from graders.layouts import load_intake_json
-from graders.results import Report
+from dlgrade.graders import overrides as overrides_mod
+from dlgrade.graders import review as review_mod
+from dlgrade.graders import roster as roster_mod
+from dlgrade.graders import similarity as similarity_mod
+from dlgrade.graders.layouts import load_intake_json
+from dlgrade.graders.results import Report
 
 GRADEBOOK_FILE = "gradebook.json"
 INTAKE_FILE = "intake.json"
@@ -56,7 +56,7 @@ class ExportSpec:
     assignment: str = ""
 
     def path(self, out_dir) -> Path:
-        from reports.exports import DEFAULT_FILES
+        from dlgrade.reports.exports import DEFAULT_FILES
 
         p = Path(self.file) if self.file else Path(DEFAULT_FILES[self.format])
         return p if p.is_absolute() else Path(out_dir) / p
@@ -75,7 +75,7 @@ def load_settings(out_dir) -> dict:
 
 
 def save_settings(out_dir, settings: dict) -> None:
-    from graders.batch import atomic_write
+    from dlgrade.graders.batch import atomic_write
 
     atomic_write(Path(out_dir) / GRADEBOOK_FILE,
                  (json.dumps(settings, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
@@ -231,7 +231,7 @@ def class_extras(out_dir, reports: list[Report], students=None, exercises=()) ->
     extras = ClassExtras()
     intake = load_intake_json(out_dir / INTAKE_FILE)
     if intake:
-        from graders.layouts import LAYOUT_NAMES
+        from dlgrade.graders.layouts import LAYOUT_NAMES
 
         extras.layout = str(intake.get("layout") or "")
         extras.layout_name = LAYOUT_NAMES.get(extras.layout, extras.layout)
@@ -302,13 +302,13 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
     subs = [similarity_mod.fingerprint(s.id, similarity_mod.student_sources(s.path)) for s in chosen]
     pairs = similarity_mod.compare(subs, base)
     by_id = {s.student: s for s in subs}
-    from graders.batch import atomic_write
+    from dlgrade.graders.batch import atomic_write
 
     doc = {"method": method, "students": len(subs), "key": key, "pairs": [p.to_dict() for p in pairs]}
     atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     try:
-        from reports import similarity_pages
-    except ImportError:  # no reports.html: no HTML at all, as for the other pages
+        from dlgrade.reports import similarity_pages
+    except ImportError:  # no dlgrade.reports.html: no HTML at all, as for the other pages
         return doc["pairs"]
     similarity_pages.write_pages(out_dir / SIMILARITY_DIR, pairs, by_id, names(out_dir), page_name)
     return doc["pairs"]
@@ -333,8 +333,8 @@ def _similarity_key(out_dir: Path, students, base: list[str], method: dict) -> s
 
 def write_exports(out_dir, reports: list[Report], exercise_ids: list[str]) -> list[str]:
     """Write every export kept in ``gradebook.json``; returns warnings (one line each)."""
-    from graders.batch import atomic_write
-    from reports import exports
+    from dlgrade.graders.batch import atomic_write
+    from dlgrade.reports import exports
 
     specs = export_specs(out_dir)
     if not specs:
@@ -389,7 +389,7 @@ class _Locked:
     """The output folder, locked against a grading run (and another command) while in use."""
 
     def __init__(self, out_dir):
-        from graders import batch
+        from dlgrade.graders import batch
 
         self.path = Path(out_dir)
         self.manifest = read_manifest(self.path)
@@ -407,7 +407,7 @@ class _Locked:
 
     def report(self, student: str) -> Report:
         """A graded student's automatic report. Raises GradebookError for anyone else."""
-        from graders import batch
+        from dlgrade.graders import batch
 
         if student not in self.manifest["students"]:
             raise GradebookError(f"{self.path}: no student {student!r} (the ids are those of grades.csv)")
@@ -427,7 +427,7 @@ class _Locked:
 
     def rewrite(self) -> list[str]:
         """Write the class's files again (no grading); returns warnings."""
-        from graders import batch
+        from dlgrade.graders import batch
 
         _CACHE.pop(str(self.path.resolve()), None)
         m = self.manifest
@@ -477,7 +477,7 @@ def remove_override(out_dir, student: str, exercise: str) -> list[str]:
 
 
 def review_items(out_dir) -> list:
-    """The review queue of an output folder (graders.review.Item), open items first."""
+    """The review queue of an output folder (dlgrade.graders.review.Item), open items first."""
     read_manifest(out_dir)
     found = overrides_mod.load(out_dir)
     reports, _ = decorate(out_dir, automatic_reports(out_dir))
@@ -513,7 +513,7 @@ def export(out_dir, specs: list[ExportSpec] | None = None) -> tuple[list[Path], 
 
 def automatic_reports(out_dir) -> list[Report]:
     """Every graded student's automatic report (no override laid on), sorted by id."""
-    from graders import batch
+    from dlgrade.graders import batch
 
     out = []
     for sid, m in sorted((read_manifest(out_dir).get("students") or {}).items()):

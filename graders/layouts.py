@@ -1,6 +1,6 @@
 """LMS downloads: which layout a download has, and whose files are whose.
 
-A download (a zip archive or a folder, read through :mod:`graders.archives`)
+A download (a zip archive or a folder, read through :mod:`dlgrade.graders.archives`)
 becomes an :class:`Intake`: one :class:`IntakeStudent` per student, keyed by
 the LMS's own id, with the files dlgrade grades under flat names, and every
 file that was not taken listed with its reason. :func:`materialize` writes it
@@ -51,9 +51,9 @@ from pathlib import Path
 
 import yaml as _yaml
 
-from graders.archives import (DEFAULT_LIMITS, ArchiveEntryError, ArchiveError, Entry, Limits, ReadBudget, Skipped,
+from dlgrade.graders.archives import (DEFAULT_LIMITS, ArchiveEntryError, ArchiveError, Entry, Limits, ReadBudget, Skipped,
                               ZipSource, junk_reason, open_source)
-from graders.submission import SUFFIXES
+from dlgrade.graders.submission import SUFFIXES
 
 LAYOUTS = ("canvas", "moodle", "gradescope", "github-classroom", "folder")
 LAYOUT_NAMES = {"canvas": "Canvas submissions download", "moodle": "Moodle assignment download",
@@ -283,7 +283,7 @@ class _Rel:
 def _unwanted(intake: Intake, path: str, parts: tuple[str, ...], reported: set[str]) -> bool:
     """Skip what no student wrote (archiver junk, hidden files and folders), reporting a
     folder once. ``path`` is the entry's path in the download, ending with ``parts``."""
-    from graders.archives import JUNK_DIRS, JUNK_FILES
+    from dlgrade.graders.archives import JUNK_DIRS, JUNK_FILES
 
     base = path[: len(path) - len("/".join(parts))]
     for i, p in enumerate(parts):
@@ -629,7 +629,7 @@ def materialize(intake: Intake, dest) -> Path:
 
 def write_intake_json(intake: Intake, path) -> None:
     """``intake.json``: the layout, every student with the files taken, every file skipped."""
-    from graders.batch import atomic_write
+    from dlgrade.graders.batch import atomic_write
 
     data = (json.dumps(intake.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     try:

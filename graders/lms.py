@@ -1,13 +1,13 @@
 """Grading a class from what the LMS gave: the library behind ``dlgrade grade`` with a download.
 
-:func:`grade` reads the download (:mod:`graders.layouts`; a plain folder of
+:func:`grade` reads the download (:mod:`dlgrade.graders.layouts`; a plain folder of
 submissions is graded where it is), writes it as one folder per student under
 ``OUT/submissions/`` with ``OUT/intake.json`` beside it, keeps the roster and
 the exports asked for in the output folder, then grades that folder with
-:func:`graders.batch.grade_class` — so resume, fingerprints, atomic writes and
+:func:`dlgrade.graders.batch.grade_class` — so resume, fingerprints, atomic writes and
 ``--force`` behave exactly as for any folder. Overrides, names, the review
 queue, similarity and the exports are laid on when the class's files are
-written (:mod:`graders.gradebook`).
+written (:mod:`dlgrade.graders.gradebook`).
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders import batch, gradebook, layouts
-from graders import overrides as overrides_mod
-from graders import roster as roster_mod
-from graders.sandbox import choose_isolation
+from dlgrade.graders import batch, gradebook, layouts
+from dlgrade.graders import overrides as overrides_mod
+from dlgrade.graders import roster as roster_mod
+from dlgrade.graders.sandbox import choose_isolation
 
 INTAKE_LOCK = ".dlgrade-intake-lock"
 SUBMISSIONS_DIR = "submissions"
@@ -44,7 +44,7 @@ def grade(source, out_dir, layout: str | None = None, roster_file=None,
     ``layout`` names the download's layout (None: detected); ``roster_file`` a
     roster CSV (kept as ``roster.json``; None keeps the one from an earlier run);
     ``exports`` the LMS files to keep written (None keeps those of an earlier run).
-    ``batch_options`` go to :func:`graders.batch.grade_class`.
+    ``batch_options`` go to :func:`dlgrade.graders.batch.grade_class`.
 
     Raises LayoutError, ArchiveError, RosterError, OverrideError, BatchError,
     UnknownExercise, SpecError, SandboxRequired (usage errors, all before anyone

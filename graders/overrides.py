@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from graders.results import ExerciseResult, Report
-from graders.spec import tomllib
+from dlgrade.graders.results import ExerciseResult, Report
+from dlgrade.graders.spec import tomllib
 
 OVERRIDES_FILE = "overrides.toml"
 DECISIONS = ("", "accepted", "rejected")
@@ -183,7 +183,7 @@ def dumps(overrides) -> str:
 
 def save(out_dir, overrides) -> None:
     """Write ``overrides.toml`` atomically."""
-    from graders.batch import atomic_write
+    from dlgrade.graders.batch import atomic_write
 
     atomic_write(path_of(out_dir), dumps(overrides.values() if isinstance(overrides, dict) else overrides)
                  .encode("utf-8"))

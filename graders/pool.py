@@ -2,8 +2,8 @@
 
 Batch grading is mostly waiting: on the sandboxed child that runs a student's
 code, and on the zygote's reply. So the pool is a handful of threads, each
-with its own :class:`~graders.runner.Runner` (one warm zygote per set of
-preloaded modules: numpy; numpy+torch; ...). A :class:`~graders.sandbox.Worker`
+with its own :class:`~dlgrade.graders.runner.Runner` (one warm zygote per set of
+preloaded modules: numpy; numpy+torch; ...). A :class:`~dlgrade.graders.sandbox.Worker`
 is not thread-safe, and here none is shared: a thread only ever talks to its
 own zygotes, and every task still runs in a fresh forked child of one of them,
 with its own limits and scratch directory.
@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from graders.runner import Runner
+from dlgrade.graders.runner import Runner
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -4,7 +4,7 @@ An item is a (student, exercise) result that dlgrade could not settle on its
 own: a symbolic answer it could not decide (0 points until someone looks), a
 timeout, an error (the student's code failed to load or crashed, or dlgrade
 itself failed), or an override someone made. Accepting or rejecting an item
-writes an override (``graders.overrides``), so the decision survives every
+writes an override (``dlgrade.graders.overrides``), so the decision survives every
 regrade:
 
 - accept: the points given (``--points``), or for an undetermined answer the
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graders.overrides import Override, OverrideError, make
-from graders.results import ExerciseResult, Report
+from dlgrade.graders.overrides import Override, OverrideError, make
+from dlgrade.graders.results import ExerciseResult, Report
 
 KINDS = ("undetermined", "timeout", "error", "override")
 STATES = ("open", "accepted", "rejected", "overridden")

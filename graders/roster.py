@@ -172,7 +172,7 @@ ROSTER_FILE = "roster.json"
 
 def save(roster: Roster, out_dir) -> None:
     """Keep the roster in the output folder (``roster.json``), for later runs and commands."""
-    from graders.batch import atomic_write
+    from dlgrade.graders.batch import atomic_write
 
     path = Path(out_dir) / ROSTER_FILE
     data = (json.dumps(roster.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")

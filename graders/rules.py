@@ -11,7 +11,7 @@ verdict is this module's, from two kinds of evidence:
   file and in helper modules, followed by name), or when nothing uses what it
   imports (a bare ``import torch``). An import that only *other* code uses (a
   notebook's label-smoothing cell next to its backprop cell) does not;
-* **the worker's report** (``graders.worker``, the child's import guard): a
+* **the worker's report** (``dlgrade.graders.worker``, the child's import guard): a
   forbidden import attempted while the entry ran (which the guard refused), or
   one made while the submission loaded from a line that holds no import
   statement (a computed ``importlib.import_module(name)``).
@@ -26,7 +26,7 @@ import ast
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from graders.results import CheckResult, ExerciseResult
+from dlgrade.graders.results import CheckResult, ExerciseResult
 
 CHECK_NAME = "allowed imports"
 _DYNAMIC = ("import_module", "__import__")  # importlib.import_module, builtins.__import__
@@ -312,7 +312,7 @@ def import_sites(files: dict[str, bytes], main: str, entry: str, rules) -> list[
     entry's code gets to it) and ``used`` (other code uses what it binds).
 
     ``files`` are the files shipped for the exercise (name -> bytes); ``main`` the
-    one defining ``entry``; ``rules`` the exercise's :class:`~graders.spec.Rules`.
+    one defining ``entry``; ``rules`` the exercise's :class:`~dlgrade.graders.spec.Rules`.
     Files that do not parse are skipped (the job reports their syntax error).
     """
     modules = {n: m for n, data in files.items() if n.endswith(".py") for m in [_module(n, data)] if m}

@@ -6,7 +6,7 @@ import importlib.util
 import os
 from functools import lru_cache
 
-from graders.sandbox import JobOutcome, Worker, choose_isolation, gpu_limits
+from dlgrade.graders.sandbox import JobOutcome, Worker, choose_isolation, gpu_limits
 
 # packages a reference may live next to but that students need
 _SHARED_PACKAGES = {"numpy", "torch", "sympy", "scipy"}

@@ -18,7 +18,7 @@ enforced, the job can signal nothing but its own processes, and two workers'
 jobs share nothing. After each job its directory is moved out of the jobs
 directory the sandbox sees, so no later job (another student's) can read it.
 
-Everything the child produced is read back by :mod:`graders.outputs` as plain
+Everything the child produced is read back by :mod:`dlgrade.graders.outputs` as plain
 data; nothing here interprets it.
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ class JobOutcome:
         return self.reply.get("status", "harness-error")
 
     def cleanup(self) -> None:
-        from graders.outputs import forget
+        from dlgrade.graders.outputs import forget
 
         forget(self.job_dir)
         remove_tree(self.job_dir)
@@ -394,6 +394,8 @@ def our_package_dirs(binds: list[str] = ()) -> list[str]:
             spec = None
         if spec is not None and spec.submodule_search_locations:
             found += [str(p) for p in spec.submodule_search_locations]
+    if source_tree() is None and PACKAGES_DIR.name == "dlgrade":
+        found.append(str(PACKAGES_DIR))  # an installed dlgrade: the whole namespace package
     for root in _bound_sources(list(binds)):
         for name in OUR_PACKAGES:
             candidate = os.path.join(root, name)
@@ -964,7 +966,7 @@ class Worker:
                     _kill_token_processes(token)
             reply = {"status": "worker-hung" if hung else "worker-died", "output": dict(_EMPTY_OUTPUT)}
         job_dir = self._retire(host)
-        from graders.outputs import read_journal
+        from dlgrade.graders.outputs import read_journal
 
         return JobOutcome(reply=reply, job_dir=job_dir, isolation=self.isolation,
                           journal=read_journal(job_dir))

@@ -236,7 +236,7 @@ def _lines(sub: Fingerprinted, hashes: list[int]) -> dict[int, tuple[int, ...]]:
 def student_sources(path: Path) -> list[SourceFile]:
     """The Python a student submitted (``.py`` files and notebooks' code cells), by file name.
     Unreadable files are left out: similarity is a flag, never a reason to fail a batch."""
-    from graders.submission import Submission, SubmissionError
+    from dlgrade.graders.submission import Submission, SubmissionError
 
     try:
         sub = Submission(path)

@@ -24,11 +24,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from graders.sandbox import Limits
+from dlgrade.graders.sandbox import Limits
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
-# the symbolic evaluator's worker (its MathML is written by graders.symbolic_text, not SymPy)
+# the symbolic evaluator's worker (its MathML is written by dlgrade.graders.symbolic_text, not SymPy)
 SYMBOLIC_PRELOAD = ("numpy", "sympy")
 
 
@@ -184,7 +184,7 @@ def load_exercise(folder: Path) -> Exercise:
             if name not in cases:
                 raise SpecError(f"{path}: check {c.name!r} uses undefined case {name!r}")
     for diag_id, d in raw.get("diagnoses", {}).items():
-        from graders.diagnose import Diagnosis, register
+        from dlgrade.graders.diagnose import Diagnosis, register
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
@@ -283,7 +283,7 @@ SYMBOLIC_KEYS = ("variables", "discrete", "name", "hints", "aliases", "simplify_
 def _validate_symbolic(path: Path, table, framework: str) -> None:
     """The ``[symbolic]`` table: known keys of the right types; every alias a name an
     answer can use, standing for an expression in the variables (read as an answer is,
-    by graders.symbolic_text, without SymPy)."""
+    by dlgrade.graders.symbolic_text, without SymPy)."""
     if table is None:
         return
     where = f"{path}: [symbolic]"
@@ -294,7 +294,7 @@ def _validate_symbolic(path: Path, table, framework: str) -> None:
     unknown = sorted(set(table) - set(SYMBOLIC_KEYS))
     if unknown:
         raise SpecError(f"{where} unknown key {unknown[0]!r} (known: {', '.join(SYMBOLIC_KEYS)})")
-    from graders import symbolic_text
+    from dlgrade.graders import symbolic_text
 
     variables = table.get("variables", ["z", "y"])
     if not (isinstance(variables, list) and variables and all(isinstance(v, str) for v in variables)):

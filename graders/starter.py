@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graders.spec import Exercise
+from dlgrade.graders.spec import Exercise
 
 
 def write_starter(ex: Exercise, dest: str | None, notebook: bool = False, force: bool = False) -> Path:

@@ -3,7 +3,7 @@
 Nothing here runs student code. Entries are found by reading the source
 (``ast`` for Python, cell sources for notebooks, file names for expressions);
 notebooks are turned into a plain ``.py`` whose lines map back to cells
-(graders.notebook: run as Jupyter runs them). Files are read by descriptor, never
+(dlgrade.graders.notebook: run as Jupyter runs them). Files are read by descriptor, never
 through a symbolic link (see "reading files" below).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graders.notebook import MODULE_SUFFIX, MalformedNotebook, Notebook, convert as convert_notebook
+from dlgrade.graders.notebook import MODULE_SUFFIX, MalformedNotebook, Notebook, convert as convert_notebook
 
 SUFFIXES = (".py", ".ipynb", ".txt", ".tex")
 MAX_FILE_BYTES = 2 * 2**20  # a .py, .txt or .tex file
@@ -77,7 +77,7 @@ class SubmissionSource:
 
 
 def notebook_to_python(raw: bytes, name: str) -> tuple[str, list[tuple[int, int]]]:
-    """The code cells of a notebook as one module (see graders.notebook) and its line map.
+    """The code cells of a notebook as one module (see dlgrade.graders.notebook) and its line map.
 
     Raises SubmissionError for a file that is not a readable notebook.
     """
@@ -86,7 +86,7 @@ def notebook_to_python(raw: bytes, name: str) -> tuple[str, list[tuple[int, int]
 
 
 def read_notebook(raw: bytes, name: str) -> Notebook:
-    """graders.notebook.convert, its refusal as a SubmissionError."""
+    """dlgrade.graders.notebook.convert, its refusal as a SubmissionError."""
     try:
         return convert_notebook(raw, name)
     except MalformedNotebook as exc:
@@ -242,7 +242,7 @@ def _unreadable(display: str, exc: OSError) -> Refusal:
 def printable_name(name: str) -> str:
     """A file or folder name a student chose, safe to print and to write into any report:
     control characters, bidirectional overrides and undecodable bytes shown as escapes."""
-    from graders.outputs import clean_text
+    from dlgrade.graders.outputs import clean_text
 
     return clean_text(name, limit=None)
 

@@ -8,7 +8,7 @@ so a pathological expression cannot hang the grader. The grader also imports
 it for :func:`to_tree` and the parser's limits.
 
 Nothing here calls ``eval``, ``sympify`` or ``parse_expr`` on student text:
-:mod:`graders.symbolic_text` (standard library only, shipped with this file)
+:mod:`dlgrade.graders.symbolic_text` (standard library only, shipped with this file)
 reads it into a neutral tree of tuples, from which SymPy objects are built
 directly.
 
@@ -35,12 +35,12 @@ from fractions import Fraction
 import mpmath
 import sympy as sp
 
-if __package__:  # graders.symbolic, in the grader's process
+if __package__:  # dlgrade.graders.symbolic, in the grader's process
     from . import symbolic_text as text
-else:  # the evaluator's job: graders.symbolic_grade ships it next to this file
+else:  # the evaluator's job: dlgrade.graders.symbolic_grade ships it next to this file
     import dlgrade_symbolic_text as text  # type: ignore[no-redef]
 
-# what the reader of the text provides (graders.symbolic_text), under the names used here
+# what the reader of the text provides (dlgrade.graders.symbolic_text), under the names used here
 ParseError, parse, parse_python, parse_latex = text.ParseError, text.parse, text.parse_python, text.parse_latex
 clean_text, detect_syntax, _check_size, _too_deep = text.clean_text, text.detect_syntax, text._check_size, \
     text._too_deep
@@ -331,7 +331,7 @@ def from_tree(tree: dict, depth: int = 0):
 
 # --------------------------------------------------------------------------- rendering
 
-# Everything is shown from a neutral tree (graders.symbolic_text's printers): the
+# Everything is shown from a neutral tree (dlgrade.graders.symbolic_text's printers): the
 # student's answer from the tree their text was read into, so the page shows what they
 # wrote; the reference from the tree of its display form.
 

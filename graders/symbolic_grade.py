@@ -4,7 +4,7 @@
    the module-level string read from the source (:func:`literal_string`, no
    execution), or, when it is computed, the value the student's file gives it
    when run in the sandbox like any student code.
-2. The judgement: :mod:`graders.symbolic` (self-contained: SymPy and mpmath
+2. The judgement: :mod:`dlgrade.graders.symbolic` (self-contained: SymPy and mpmath
    only) is shipped as a job's file into a warm worker that preloads SymPy, and
    its ``evaluate`` is called with the text and the trusted reference and
    mistakes as plain data. Parsing, simplification and numeric evaluation all
@@ -23,17 +23,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from graders import diagnose
-from graders.checks.common import result
-from graders.compare import fmt_num
-from graders.spec import SYMBOLIC_PRELOAD
-from graders.engine import GraderError, format_output, outcome_status
-from graders.inputs import derive_seed
-from graders.outputs import Leaf, Opaque, decode
-from graders.results import CheckResult, ExerciseResult
-from graders.sandbox import SandboxError
-from graders.spec import CheckSpec, Exercise
-from graders.submission import SubmissionSource, literal_string
+from dlgrade.graders import diagnose
+from dlgrade.graders.checks.common import result
+from dlgrade.graders.compare import fmt_num
+from dlgrade.graders.spec import SYMBOLIC_PRELOAD
+from dlgrade.graders.engine import GraderError, format_output, outcome_status
+from dlgrade.graders.inputs import derive_seed
+from dlgrade.graders.outputs import Leaf, Opaque, decode
+from dlgrade.graders.results import CheckResult, ExerciseResult
+from dlgrade.graders.sandbox import SandboxError
+from dlgrade.graders.spec import CheckSpec, Exercise
+from dlgrade.graders.submission import SubmissionSource, literal_string
 
 # The worker imports these before forking jobs (numpy too: a computed answer's file may
 # use it). SymPy also imports sympy.combinatorics, sympy.tensor.tensor, ... lazily on first
@@ -43,7 +43,7 @@ from graders.submission import SubmissionSource, literal_string
 PRELOAD = SYMBOLIC_PRELOAD
 EVALUATOR_SOURCE = Path(__file__).with_name("symbolic.py")
 EVALUATOR_FILE = "dlgrade_symbolic.py"  # its name in the job directory
-# the reader of the text it imports, under the name it looks for in a job (see graders.symbolic)
+# the reader of the text it imports, under the name it looks for in a job (see dlgrade.graders.symbolic)
 READER_SOURCE = Path(__file__).with_name("symbolic_text.py")
 READER_FILE = "dlgrade_symbolic_text.py"
 EVALUATOR_ENTRY = "evaluate"
@@ -198,7 +198,7 @@ _TRUSTED: dict[tuple, tuple[str, str]] = {}
 
 def _trusted(ex: Exercise) -> tuple[str, str]:
     """The reference and the buggy references as JSON trees (cached: it is SymPy work)."""
-    from graders import symbolic
+    from dlgrade.graders import symbolic
 
     key = (ex.id, str(ex.folder), ex.reference, ex.mistakes)
     if key not in _TRUSTED:
@@ -280,7 +280,7 @@ def _read_verdict(outcome, ex: Exercise) -> dict:
 
 
 def _judge(ex: Exercise, text: str, seed: int, runner) -> tuple[dict, str]:
-    from graders import symbolic_text
+    from dlgrade.graders import symbolic_text
 
     try:  # the length is checked here too, so a 2 MB file is not shipped to be refused
         symbolic_text._check_size(symbolic_text.clean_text(text))
@@ -355,7 +355,7 @@ def _equivalence_check(check: CheckSpec, ex: Exercise, v: dict) -> CheckResult:
 
 
 def _diagnoses(ex: Exercise, evidence: dict) -> list[str]:
-    """Mistake ids whose buggy reference the answer reproduces (graders.diagnose's rule).
+    """Mistake ids whose buggy reference the answer reproduces (dlgrade.graders.diagnose's rule).
 
     Each evidence string has one character per test point: 2·(the answer matches
     the buggy reference) + (the buggy reference differs from the truth).
@@ -416,7 +416,7 @@ def _ranges(ex: Exercise) -> str:
     cfg = ex.symbolic
     discrete = cfg.get("discrete", {})
     cont = [v for v in cfg.get("variables", ["z", "y"]) if v not in discrete]
-    from graders.symbolic import SAMPLE_RANGE
+    from dlgrade.graders.symbolic import SAMPLE_RANGE
 
     top = _num(SAMPLE_RANGE)
     parts = [f"{v} from -{top} to {top}" for v in cont]

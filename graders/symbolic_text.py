@@ -2,13 +2,13 @@
 
 Standard library only, so that a spec's ``[symbolic]`` table (its aliases) is
 checked when the spec loads without importing SymPy, and so that dlgrade can ship
-it, next to :mod:`graders.symbolic`, into the bounded worker that judges answers.
+it, next to :mod:`dlgrade.graders.symbolic`, into the bounded worker that judges answers.
 
 Python-style input is tokenised by hand, parsed with ``ast.parse(mode="eval")``
 and walked with a whitelist of node types, names and functions; LaTeX input
 goes through a small recursive-descent parser of our own. Both produce the
 same neutral tree of tuples (see :func:`parse`), from which
-:mod:`graders.symbolic` builds SymPy objects directly.
+:mod:`dlgrade.graders.symbolic` builds SymPy objects directly.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """This dlgrade as a wheel, written without a build backend.
 
-The Gradescope autograder (``graders.autograder``) ships dlgrade inside its
+The Gradescope autograder (``dlgrade.graders.autograder``) ships dlgrade inside its
 zip as a wheel, the way pip installs it anywhere else; ``dlgrade autograder``
 may itself run from an installed wheel, where there is no source tree to build
 from. So the wheel is written here, from the files of dlgrade's packages as
@@ -22,8 +22,9 @@ import zipfile
 from pathlib import Path
 
 NAME = "dlgrade"
-PACKAGES = ("graders", "reference", "reports", "exercises")
-ENTRY_POINTS = "[console_scripts]\ndlgrade = graders.cli:main\n"
+NAMESPACE = "dlgrade"  # the one top-level package a wheel installs
+PACKAGES = ("dlgrade.graders", "dlgrade.reference", "dlgrade.reports", "dlgrade.exercises")
+ENTRY_POINTS = "[console_scripts]\ndlgrade = dlgrade.graders.cli:main\n"
 SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 DATE_TIME = (2020, 1, 1, 0, 0, 0)  # fixed: the same files give the same wheel
@@ -49,19 +50,23 @@ def package_dir(name: str) -> Path:
 def package_files() -> dict[str, Path]:
     """Name in the wheel -> file, for each of dlgrade's packages."""
     files = {}
+    top = package_dir(NAMESPACE)
+    for path in sorted(top.iterdir()):  # the namespace's own modules (its subpackages follow)
+        if path.is_file() and path.suffix == ".py":
+            files[f"{NAMESPACE}/{path.name}"] = path
     for name in PACKAGES:
         root = package_dir(name)
         for path in files_under(root):
-            files[f"{name}/{path.relative_to(root).as_posix()}"] = path
+            files[f"{name.replace('.', '/')}/{path.relative_to(root).as_posix()}"] = path
     return files
 
 
 def project_metadata() -> dict:
     """This dlgrade's name, version, summary and requirements: from its pyproject.toml
     in a source tree, else from the installed distribution."""
-    pyproject = package_dir("graders").parent / "pyproject.toml"
+    pyproject = package_dir("dlgrade.graders").parent / "pyproject.toml"
     if pyproject.is_file():
-        from graders.spec import tomllib
+        from dlgrade.graders.spec import tomllib
 
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
         if project.get("name") == NAME:
@@ -113,7 +118,7 @@ def build_wheel() -> tuple[str, bytes]:
                  (f"{info_dir}/WHEEL", b"Wheel-Version: 1.0\nGenerator: dlgrade\nRoot-Is-Purelib: true\n"
                                        b"Tag: py3-none-any\n"),
                  (f"{info_dir}/entry_points.txt", ENTRY_POINTS.encode()),
-                 (f"{info_dir}/top_level.txt", "".join(f"{p}\n" for p in PACKAGES).encode())]
+                 (f"{info_dir}/top_level.txt", f"{NAMESPACE}\n".encode())]
     record = "".join(f"{arc},{_record_hash(data)},{len(data)}\n" for arc, data in contents)
     record += f"{info_dir}/RECORD,,\n"
     buf = io.BytesIO()

@@ -747,8 +747,8 @@ class _Journal:
 
 # A notebook arrives as one module (graders/notebook.py) named *_ipynb.py whose rewritten
 # magics call this runtime: what Jupyter gives a notebook and a plain interpreter does not.
-NOTEBOOK_SUFFIX = "_ipynb.py"  # graders.notebook.MODULE_SUFFIX
-NOTEBOOK_RUNTIME = "_dlgrade_nb"  # graders.notebook.RUNTIME_NAME
+NOTEBOOK_SUFFIX = "_ipynb.py"  # dlgrade.graders.notebook.MODULE_SUFFIX
+NOTEBOOK_RUNTIME = "_dlgrade_nb"  # dlgrade.graders.notebook.RUNTIME_NAME
 _CAPTURES: list = []  # the streams each open %%capture replaced, innermost last
 
 

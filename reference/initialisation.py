@@ -3,7 +3,7 @@ the classic mistakes.
 
 An initialisation is random, so it is graded on properties of what it returns —
 shape, mean, variance, the shape of the distribution, the generator used (see
-``exercises/xavier-init/checks.md`` and :mod:`reference.statistics`). Every
+``exercises/xavier-init/checks.md`` and :mod:`dlgrade.reference.statistics`). Every
 normal initialiser here is built from its standard deviation, :data:`STD` (the
 truth and each mistake), so the variance a check expects under a mistake is the
 one its buggy reference draws from; the tests confirm each sampler's moments.

@@ -4,7 +4,7 @@ classic mistakes, one buggy reference each (or a tuple of variants).
 Three exercises, three dicts of mistakes:
 
 * ``softmax-ce-grad``: :func:`softmax_ce_grad`, d(mean cross-entropy)/dz, derived
-  mechanically from the forward pass by :mod:`reference.autodiff`; mistakes in
+  mechanically from the forward pass by :mod:`dlgrade.reference.autodiff`; mistakes in
   :data:`SOFTMAX_CE_MISTAKES`.
 * ``huber-loss``: :func:`huber_loss`, ``(loss, grad)``; mistakes in :data:`HUBER_MISTAKES`.
 * ``hinge-loss``: :func:`hinge_loss`, ``(loss, grad)``; mistakes in :data:`HINGE_MISTAKES`.
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.autodiff import Var, grad, logsumexp, mean, take_along_axis, total
-from reference.softmax import softmax
+from dlgrade.reference.autodiff import Var, grad, logsumexp, mean, take_along_axis, total
+from dlgrade.reference.softmax import softmax
 
 # --------------------------------------------------------------------------- softmax + cross-entropy
 

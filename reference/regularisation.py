@@ -3,7 +3,7 @@ the classic mistakes of each.
 
 * ``l2-backprop``: :func:`two_layer_backprop_l2`. The forward pass (the core
   two-layer ReLU network's mean softmax cross-entropy plus
-  ``reg·(‖W1‖² + ‖W2‖²)``) is written on :mod:`reference.autodiff` and every
+  ``reg·(‖W1‖² + ‖W2‖²)``) is written on :mod:`dlgrade.reference.autodiff` and every
   gradient derived from it; each mistake in :data:`L2_MISTAKES` is derived the
   same way from a forward pass that makes it (the biases penalised too, ``W²``
   differentiated as ``W``, the penalty kept out of the loss or out of the
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.autodiff import Var, grad, logsumexp, matmul, mean, mul, relu, take_along_axis, total
+from dlgrade.reference.autodiff import Var, grad, logsumexp, matmul, mean, mul, relu, take_along_axis, total
 
 PARAMS = ("W1", "b1", "W2", "b2")
 

@@ -2,14 +2,14 @@
 classic mistakes, each derived the same way (never typed in as an answer string).
 
 Every function returns a SymPy expression in the real symbols ``z`` (the logit)
-and ``y`` (the label); :mod:`graders.symbolic_grade` ships them to the bounded
-evaluator as plain data (:func:`graders.symbolic.to_tree`).
+and ``y`` (the label); :mod:`dlgrade.graders.symbolic_grade` ships them to the bounded
+evaluator as plain data (:func:`dlgrade.graders.symbolic.to_tree`).
 """
 from __future__ import annotations
 
 import sympy as sp
 
-from graders.symbolic import sigmoid, symbol
+from dlgrade.graders.symbolic import sigmoid, symbol
 
 z, y = symbol("z"), symbol("y")
 p = sp.Symbol("p", positive=True)  # the predicted probability σ(z)

@@ -2,7 +2,7 @@
 and the classic mistakes, each derived the same way (never typed in as an answer string).
 
 The course poses it next to sigmoid + binary cross-entropy
-(:mod:`reference.sigmoid_bce`): there ``dL/dz = σ(z) - y``; here the sigmoid's own
+(:mod:`dlgrade.reference.sigmoid_bce`): there ``dL/dz = σ(z) - y``; here the sigmoid's own
 derivative stays, ``dL/dz = (σ(z) - y)·σ(z)(1 - σ(z))``. Every function returns a
 SymPy expression in the real symbols ``z`` (the logit) and ``y`` (the label).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from graders.symbolic import sigmoid, symbol
-from reference import sigmoid_bce
+from dlgrade.graders.symbolic import sigmoid, symbol
+from dlgrade.reference import sigmoid_bce
 
 z, y = symbol("z"), symbol("y")
 p = sp.Symbol("p", positive=True)  # the predicted probability σ(z)

@@ -1,6 +1,6 @@
 """Trusted two-layer network loss and gradients, and the classic mistakes.
 
-The reference writes only the forward pass, on :mod:`reference.autodiff`; its
+The reference writes only the forward pass, on :mod:`dlgrade.reference.autodiff`; its
 gradients are derived mechanically from it. Each buggy reference in
 :data:`MISTAKES` reproduces one mistake students make, also derived: a loss
 summed instead of averaged, a ReLU whose backward rule forgets the mask, a
@@ -14,7 +14,7 @@ import hashlib
 
 import numpy as np
 
-from reference.autodiff import (
+from dlgrade.reference.autodiff import (
     Var, broadcast_to, grad, logsumexp, matmul, mean, relu, take_along_axis, total,
 )
 

@@ -2,7 +2,7 @@
 
 Only coordinates, colours and the numbers to label come out of here; the SVG
 markup itself is written in ``templates/macros.html.j2``. Every label is a
-number taken from the result (formatted with :func:`graders.compare.fmt_num`)
+number taken from the result (formatted with :func:`dlgrade.graders.compare.fmt_num`)
 or an axis tick (a power of ten, a bin edge).
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from graders.compare import fmt_num
+from dlgrade.graders.compare import fmt_num
 
 # Gradient bar chart (one row per parameter, log-scale relative error).
 BAR_LABEL_W = 150

@@ -1,6 +1,6 @@
 """A class's grades as files: ``results.json`` and ``grades.csv``.
 
-Both are renderings of the students' :class:`~graders.results.Report` records
+Both are renderings of the students' :class:`~dlgrade.graders.results.Report` records
 and are deterministic: the same reports give the same bytes, whatever order
 they were graded in. Nothing here that varies between two gradings of the same
 submissions (durations) is written.
@@ -18,7 +18,7 @@ import io
 import json
 import re
 
-from graders.results import Report
+from dlgrade.graders.results import Report
 
 # Fields of an ExerciseResult dict that differ between two gradings of the same code.
 VOLATILE_FIELDS = ("duration_s",)

@@ -30,8 +30,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from graders.results import Report
-from reports.class_files import fmt_points
+from dlgrade.graders.results import Report
+from dlgrade.reports.class_files import fmt_points
 
 EXPORT_FORMATS = ("canvas", "moodle", "csv")
 DEFAULT_FILES = {"canvas": "canvas-grades.csv", "moodle": "moodle-grades.csv", "csv": "grades-export.csv"}

@@ -41,9 +41,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from graders.diagnose import describe
-from graders.results import CheckResult, StudentReport, StudentResult, student_view_only
-from reports.plaintext import (
+from dlgrade.graders.diagnose import describe
+from dlgrade.graders.results import CheckResult, StudentReport, StudentResult, student_view_only
+from dlgrade.reports.plaintext import (
     STATUS_HEADLINE, check_line, error_line, failure_text, pts,
 )
 

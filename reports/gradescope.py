@@ -21,9 +21,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graders.diagnose import describe
-from graders.results import StudentReport, StudentResult, student_view_only
-from reports.plaintext import (
+from dlgrade.graders.diagnose import describe
+from dlgrade.graders.results import StudentReport, StudentResult, student_view_only
+from dlgrade.reports.plaintext import (
     NOT_GRADED_CASE, STATUS_HEADLINE, check_text, cut_middle, failure_text, pts,
 )
 

@@ -3,10 +3,10 @@
 Both pages are jinja2 templates (``reports/templates/``, autoescaping on) fed
 by result objects; this module only gathers what the templates show from a
 :class:`Report` (visible checks, hidden-check counts, diagnoses, trimmed
-output, chart geometry from :mod:`reports.charts`). Nothing here decides a
+output, chart geometry from :mod:`dlgrade.reports.charts`). Nothing here decides a
 verdict or makes up a number: every figure on a page comes from the result.
 
-A student report renders a :class:`~graders.results.StudentReport` only (the
+A student report renders a :class:`~dlgrade.graders.results.StudentReport` only (the
 full record raises TypeError), so a hidden check contributes its name, verdict
 and points and nothing else. The class summary is the instructor's page and
 reads the full reports. The pages load nothing from the network (inline CSS and SVG, a Content Security
@@ -27,13 +27,13 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from graders.compare import fmt_index, fmt_num
-from graders.diagnose import Diagnosis, describe
-from graders.results import (
+from dlgrade.graders.compare import fmt_index, fmt_num
+from dlgrade.graders.diagnose import Diagnosis, describe
+from dlgrade.graders.results import (
     CheckResult, Report, StudentReport, StudentResult, student_result_only, student_view_only,
 )
-from reports import charts
-from reports.mathml import MathNode, sanitize_mathml
+from dlgrade.reports import charts
+from dlgrade.reports.mathml import MathNode, sanitize_mathml
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -147,7 +147,7 @@ class CheckView:
 
 
 def mismatch_view(d: dict) -> MismatchView | None:
-    """The numbers of a values comparison (``graders.compare.Mismatch.as_details``) with
+    """The numbers of a values comparison (``dlgrade.graders.compare.Mismatch.as_details``) with
     a row for the worst element followed by the example mismatches."""
     if not isinstance(d, dict) or "mismatched" not in d or "total" not in d:
         return None
@@ -524,9 +524,9 @@ def _script_and_csp() -> tuple[Markup, str]:
 def render_class_summary(reports: list[Report], title: str = "Class summary", extras=None) -> str:
     """The instructor's class summary page as a string (links assume the batch layout:
     ``students/<student>.html``, ``grades.csv`` and ``results.json`` beside it).
-    ``extras`` (a graders.gradebook.ClassExtras) adds the download, roster, overrides,
+    ``extras`` (a dlgrade.graders.gradebook.ClassExtras) adds the download, roster, overrides,
     review queue and similar pairs."""
-    from graders.gradebook import ClassExtras
+    from dlgrade.graders.gradebook import ClassExtras
 
     script, csp = _script_and_csp()
     return environment().get_template("class.html.j2").render(

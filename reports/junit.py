@@ -13,7 +13,7 @@ One ``<testsuite>`` per exercise and one ``<testcase>`` per check
 Points live in the suite's ``<properties>``: ``score``/``max_score`` for the
 exercise and ``check[<name>].score``/``check[<name>].max_score`` for each check
 (the Jenkins/Surefire schema these reporters read allows properties on suites
-only). It renders a :class:`~graders.results.StudentReport` only: hidden
+only). It renders a :class:`~dlgrade.graders.results.StudentReport` only: hidden
 checks are name and verdict, diagnoses only they found are absent. Characters
 XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF) are dropped
 from every text and attribute. The document validates against
@@ -27,8 +27,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from graders.results import CheckResult, StudentReport, StudentResult, student_view_only
-from reports.plaintext import NOT_GRADED_CASE, check_text, cut_middle, failure_text, pts
+from dlgrade.graders.results import CheckResult, StudentReport, StudentResult, student_view_only
+from dlgrade.reports.plaintext import NOT_GRADED_CASE, check_text, cut_middle, failure_text, pts
 
 SYSTEM_OUT_LIMIT = 20_000
 # Characters XML 1.0 cannot carry at all, even escaped.

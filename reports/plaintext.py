@@ -1,12 +1,12 @@
 """Plain-text pieces the CI renderings share (JUnit, GitHub Actions, Gradescope).
 
-Everything here reads :mod:`graders.results` records and formats them; no
-verdict is recomputed. The renderers pass :class:`~graders.results.StudentResult`
+Everything here reads :mod:`dlgrade.graders.results` records and formats them; no
+verdict is recomputed. The renderers pass :class:`~dlgrade.graders.results.StudentResult`
 records, whose hidden checks hold no inputs or numbers to reveal.
 """
 from __future__ import annotations
 
-from graders.results import CheckResult, StudentResult
+from dlgrade.graders.results import CheckResult, StudentResult
 
 # How a result that was not graded is headlined (the one-line `message` follows).
 STATUS_HEADLINE = {

@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from graders.batch import Progress
-from graders.results import Report
-from reports.class_files import fmt_points
+from dlgrade.graders.batch import Progress
+from dlgrade.graders.results import Report
+from dlgrade.reports.class_files import fmt_points
 
 
 def student_line(report: Report) -> str:

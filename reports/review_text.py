@@ -1,8 +1,8 @@
 """The review queue as terminal text (``dlgrade review OUT``)."""
 from __future__ import annotations
 
-from graders.review import counts
-from reports.class_files import fmt_points
+from dlgrade.graders.review import counts
+from dlgrade.reports.class_files import fmt_points
 
 WHY_CHARS = 90
 

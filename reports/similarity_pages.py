@@ -1,6 +1,6 @@
 """Side-by-side pages of near-identical pairs (``similarity/pair-NNN.html``), for instructors.
 
-One self-contained page per pair (graders.similarity.Pair): both students'
+One self-contained page per pair (dlgrade.graders.similarity.Pair): both students'
 code, line by line, the lines behind the shared fingerprints marked. The code
 is shown as text (autoescaped), never run or rendered; the page loads nothing
 (a Content-Security-Policy that forbids fetching) and has no script.
@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.html import STUDENT_CSP, environment, student_report_name
+from dlgrade.reports.html import STUDENT_CSP, environment, student_report_name
 
 MAX_LINES_SHOWN = 2000  # per file
 

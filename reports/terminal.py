@@ -1,14 +1,14 @@
 """The terminal summary of `dlgrade check`: each check, its points, its message.
 
-Renders a :class:`~graders.results.StudentReport` only (what the student may see).
+Renders a :class:`~dlgrade.graders.results.StudentReport` only (what the student may see).
 """
 from __future__ import annotations
 
 import click
 
-from graders.diagnose import describe
-from graders.results import StudentReport, StudentResult, student_result_only, student_view_only
-from reports.plaintext import pts
+from dlgrade.graders.diagnose import describe
+from dlgrade.graders.results import StudentReport, StudentResult, student_result_only, student_view_only
+from dlgrade.reports.plaintext import pts
 
 MARK = {"passed": ("PASS", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "yellow")}
 STATUS_WORD = {"error": "ERROR", "timeout": "TIMEOUT", "missing": "MISSING"}

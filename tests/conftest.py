@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from graders.runner import Runner
-from graders.sandbox import sandbox_status
+from dlgrade.graders.runner import Runner
+from dlgrade.graders.sandbox import sandbox_status
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -43,9 +43,9 @@ def sandbox_runner():
 @pytest.fixture
 def grade(runner):
     """grade(exercise_id, fixture_path_or_file) -> ExerciseResult."""
-    from graders.api import grade_one
-    from graders.spec import get_exercise
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.spec import get_exercise
+    from dlgrade.graders.submission import Submission
 
     def _grade(exercise_id: str, path, student: str | None = None, with_runner=None):
         path = Path(path)
@@ -95,7 +95,7 @@ def ci_exercises_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def ci_reports(runner, ci_exercises_dir):
     """scenario -> Report of CI_SCENARIOS' submissions graded on ``ci-softmax``."""
-    from graders.api import check
+    from dlgrade.graders.api import check
 
     return {name: check(path, [CI_EXERCISE], [str(ci_exercises_dir)], runner=runner)
             for name, path in CI_SCENARIOS.items()}
@@ -107,7 +107,7 @@ def load_report():
     ``Report.to_dict()`` for exercises and check kinds this branch does not grade)."""
     import json
 
-    from graders.results import ExerciseResult, Report
+    from dlgrade.graders.results import ExerciseResult, Report
 
     def _load(name: str) -> Report:
         d = json.loads((FIXTURES / "html" / f"{name}.json").read_text(encoding="utf-8"))
@@ -121,8 +121,8 @@ def load_report():
 def grade_exercise(runner):
     """grade_exercise(exercise, fixture_path) -> ExerciseResult, for an Exercise built in a test
     (a variant of a shipped one with other cases or checks, say)."""
-    from graders.api import grade_one
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.submission import Submission
 
     def _grade(exercise, path, student: str = "student-1"):
         path = Path(path)
@@ -151,7 +151,7 @@ def pytest_collection_modifyitems(config, items):
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu_items:
         return
-    from graders.devices import cuda_device_count
+    from dlgrade.graders.devices import cuda_device_count
 
     if cuda_device_count() > 0:
         return

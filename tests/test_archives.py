@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.archives import (ArchiveEntryError, ArchiveError, FolderSource, Limits, ZipSource, clean_path,
+from dlgrade.graders.archives import (ArchiveEntryError, ArchiveError, FolderSource, Limits, ZipSource, clean_path,
                               open_source)
 
 

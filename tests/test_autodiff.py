@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from reference import autodiff as ad
-from reference import two_layer
+from dlgrade.reference import autodiff as ad
+from dlgrade.reference import two_layer
 
 torch = pytest.importorskip("torch")
 
@@ -121,7 +121,7 @@ def test_buggy_references_make_exactly_their_mistake():
 
 
 def test_reference_never_imports_torch():
-    code = ("import sys; import reference.two_layer as t, numpy as np; "
+    code = ("import sys; import dlgrade.reference.two_layer as t, numpy as np; "
             "t.two_layer_backprop(np.ones((2, 3)), np.array([0, 1]), np.ones((3, 4)), np.ones(4), np.ones((4, 2)), "
             "np.ones(2)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

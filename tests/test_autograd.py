@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from graders.checks.autograd import arg_names
+from dlgrade.graders.checks.autograd import arg_names
 
 EX = "label-smoothing"
 CHECK = "gradient w.r.t. logits (autograd)"

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from graders.autograder import COURSE, build_autograder, scripts, write_fallback
-from graders.cli import main
+from dlgrade.graders.autograder import COURSE, build_autograder, scripts, write_fallback
+from dlgrade.graders.cli import main
 
 from conftest import CI_EXERCISE, FIXTURES, ROOT
 
@@ -51,7 +51,7 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
     import hashlib
     import importlib.metadata
 
-    from graders.spec import tomllib
+    from dlgrade.graders.spec import tomllib
 
     with zipfile.ZipFile(builtin_zip) as zf:
         zf.extract(WHEEL, tmp_path)
@@ -79,12 +79,12 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
     assert dist.requires == project["dependencies"]
     assert dist.metadata["Requires-Python"] == project["requires-python"]
     (script,) = [e for e in dist.entry_points if e.group == "console_scripts"]
-    assert (script.name, script.value) == ("dlgrade", "graders.cli:main")
+    assert (script.name, script.value) == ("dlgrade", "dlgrade.graders.cli:main")
     assert (target / "reports" / "templates").is_dir() and (target / "exercises" / "two-layer-backprop").is_dir()
 
 
 def test_the_wheel_is_the_same_bytes_every_time():
-    from graders.wheelfile import build_wheel
+    from dlgrade.graders.wheelfile import build_wheel
 
     assert build_wheel() == build_wheel()
 
@@ -98,10 +98,10 @@ def test_scripts_are_valid_bash_and_install_cpu_torch_first():
     assert 'TORCH_INDEX="${DLGRADE_TORCH_INDEX-$DEFAULT_TORCH_INDEX}"' in setup  # unset: default; empty: pip's
     torch_at = setup.index('"$VENV/bin/python" -m pip install -q torch==2.13.0 --index-url "$TORCH_INDEX"')
     assert torch_at < setup.index(f'"$VENV/bin/python" -m pip install -q "$SOURCE"/{WHEEL}')
-    assert '-m graders show \'my ex\' --exercises-dir "$SOURCE"/course-exercises/1-course >/dev/null' in setup
+    assert '-m dlgrade show \'my ex\' --exercises-dir "$SOURCE"/course-exercises/1-course >/dev/null' in setup
     assert 'if ! "$VENV/bin/dlgrade" doctor; then' in setup
     run = s["run_autograder"]
-    assert ('"$PYTHON" -m graders check "$ROOT/submission" --exercise stable-softmax --exercise \'my ex\' '
+    assert ('"$PYTHON" -m dlgrade check "$ROOT/submission" --exercise stable-softmax --exercise \'my ex\' '
             '--exercises-dir "$SOURCE"/course-exercises/1-course \\\n    --gradescope "$RESULTS"') in run
     assert 'ROOT="${DLGRADE_AUTOGRADER_ROOT:-/autograder}"' in run
     mirror = scripts(["stable-softmax"], [], torch_index="")["setup.sh"]
@@ -221,7 +221,7 @@ def test_cli_builds_the_zip_and_refuses_unknown_exercises(tmp_path):
     assert r.exit_code == 0, r.output
     assert r.output == f"wrote {out}: upload it as the autograder of a Gradescope programming assignment\n"
     assert zipfile.is_zipfile(out)
-    r = subprocess.run([sys.executable, "-m", "graders", "autograder", "--exercise", "nope", "--out",
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "autograder", "--exercise", "nope", "--out",
                         str(tmp_path / "x.zip")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "Error: unknown exercise 'nope'" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.zip").exists()

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import engine
-from graders.inputs import make_cases
-from graders.outputs import Leaf
-from graders.spec import CheckSpec, get_exercise
-from graders.submission import Submission
+from dlgrade.graders import engine
+from dlgrade.graders.inputs import make_cases
+from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.spec import CheckSpec, get_exercise
+from dlgrade.graders.submission import Submission
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -104,7 +104,7 @@ def test_transposed_gradient_of_the_right_shape_on_a_square_network(grade_exerci
     square_only = replace(ex, checks=(
         CheckSpec("gradients", "gradients", 4, cases=("square",)),
         CheckSpec("finite differences", "finite-difference", 2, cases=("square",),
-                  options={"kinks": "reference.two_layer:relu_inputs"})))
+                  options={"kinks": "dlgrade.reference.two_layer:relu_inputs"})))
     for fixture, param in (("transposed_dW1.py", "W1"), ("transposed_dW2.py", "W2")):
         r = grade_exercise(square_only, f"backprop/{fixture}")
         grads, fd = r.checks
@@ -326,7 +326,7 @@ def _near_kink(ex):
 
 def test_samples_and_directions_avoid_relu_kinks():
     """Every planned step keeps each ReLU input on its side of 0."""
-    from reference.two_layer import relu_inputs
+    from dlgrade.reference.two_layer import relu_inputs
 
     ctx = _planned(_near_kink(get_exercise(EX)))
     args, _ = ctx.cases["kink"].arrays()
@@ -382,7 +382,7 @@ def test_grading_never_imports_torch_in_the_grader():
     import subprocess
     import sys
 
-    code = ("import sys; from graders.api import check; "
+    code = ("import sys; from dlgrade.graders.api import check; "
             "r = check('tests/fixtures/backprop/missing_relu_mask.py', exercise_ids=['two-layer-backprop']); "
             "print(r.results[0].diagnoses, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graders import batch, engine
-from graders.batch import BatchError, Interrupted, Progress, find_students, grade_class
-from graders.cli import main
-from graders.spec import catalogue
+from dlgrade.graders import batch, engine
+from dlgrade.graders.batch import BatchError, Interrupted, Progress, find_students, grade_class
+from dlgrade.graders.cli import main
+from dlgrade.graders.spec import catalogue
 
 from conftest import FIXTURES, ROOT
 
@@ -221,7 +221,7 @@ def test_resume_after_kill_loses_nothing_and_regrades_nothing(make_class, tmp_pa
     n = 8
     root = make_class({f"s{i}.py": "batch/slow_import_softmax.py" for i in range(n)})
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "graders", "grade", str(root), "--out", str(out), "--jobs", "1"]
+    cmd = [sys.executable, "-m", "dlgrade", "grade", str(root), "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 120
@@ -251,7 +251,7 @@ def test_ctrl_c_or_sigterm_on_the_command_writes_the_grades_so_far(make_class, t
     n = 8
     root = make_class({f"s{i}.py": "batch/slow_import_softmax.py" for i in range(n)})
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "graders", "grade", str(root), "--out", str(out), "--jobs", "1"]
+    cmd = [sys.executable, "-m", "dlgrade", "grade", str(root), "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.monotonic() + 120
@@ -338,7 +338,7 @@ def test_an_internal_error_stops_the_batch_too(small_class, tmp_path, monkeypatc
 
 
 def _fake_html(calls: list):
-    mod = types.ModuleType("reports.html")
+    mod = types.ModuleType("dlgrade.reports.html")
 
     def write_student_report(report, path):
         calls.append(("student", report.student))
@@ -355,7 +355,7 @@ def _fake_html(calls: list):
 
 def test_html_reports_are_written_through_reports_html(small_class, tmp_path, monkeypatch):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "reports.html", _fake_html(calls))
+    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", _fake_html(calls))
     out = tmp_path / "out"
     grade_class(small_class, out, jobs=2)
     assert sorted(c[1] for c in calls if c[0] == "student") == ["alice", "bob", "carol", "dan"]
@@ -369,7 +369,7 @@ def test_html_reports_are_written_through_reports_html(small_class, tmp_path, mo
 
 
 def test_no_html_module_means_no_html(small_class, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "reports.html", None)  # as if reports.html did not exist
+    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", None)  # as if dlgrade.reports.html did not exist
     out = tmp_path / "out"
     grade_class(small_class, out, jobs=1)
     assert not list(out.rglob("*.html"))
@@ -437,7 +437,7 @@ def test_grade_help_ends_with_an_example():
 
 
 def test_grade_command_says_when_dlgrade_itself_failed_in_one_line_exit_3(small_class, tmp_path, monkeypatch):
-    from graders.sandbox import SandboxError
+    from dlgrade.graders.sandbox import SandboxError
 
     def broken(ex, source, student, runner):
         try:
@@ -460,7 +460,7 @@ def test_grade_command_says_when_dlgrade_itself_failed_in_one_line_exit_3(small_
 
 
 def test_a_spec_error_found_while_grading_stays_a_usage_error(small_class, tmp_path, monkeypatch):
-    from graders.spec import SpecError
+    from dlgrade.graders.spec import SpecError
 
     def typo(ex, source, student, runner):
         raise SpecError("course/relu/spec.toml: [checks.values] tolerance: expected a number, got 'tight'")
@@ -482,7 +482,7 @@ def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_cla
         Path(path).write_text(report.student)
 
     fake.write_student_report = broken
-    monkeypatch.setitem(sys.modules, "reports.html", fake)
+    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", fake)
     out = tmp_path / "out"
     summary = grade_class(small_class, out, jobs=2)
     assert summary.warnings[-1:] == ["bob: HTML report not written (RuntimeError: template error)"]

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from reports import charts
+from dlgrade.reports import charts
 
 
 def test_as_float_reads_json_non_finite_strings_and_rejects_the_rest():

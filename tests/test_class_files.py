@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from graders.results import CheckResult, ExerciseResult, Report
-from reports.class_files import fmt_points, grades_csv, results_json
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report
+from dlgrade.reports.class_files import fmt_points, grades_csv, results_json
 
 
 @pytest.mark.parametrize("x, text", [(7.5, "7.5"), (10.0, "10"), (1 / 3, "0.3333"), (0.0, "0"),

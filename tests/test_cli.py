@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graders.cli import main
+from dlgrade.graders.cli import main
 
 ROOT = Path(__file__).parent.parent
 FIX = ROOT / "tests" / "fixtures"
@@ -60,7 +60,7 @@ def test_init_writes_py_and_notebook(tmp_path):
     (["init", "nope"], "Error: unknown exercise 'nope'"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(args, message):
-    r = subprocess.run([sys.executable, "-m", "graders", *args], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "dlgrade", *args], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
@@ -91,16 +91,16 @@ def test_min_score_exit_codes():
 def test_nothing_to_grade_is_a_usage_error(tmp_path):
     p = tmp_path / "empty.py"
     p.write_text("x = 1\n")
-    r = subprocess.run([sys.executable, "-m", "graders", "check", str(p)], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(p)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "no exercise entry found" in r.stderr
 
 
 def test_prestarted_workers_survive_and_grade(runner):
     """Workers launched ahead (overlapping the grader's imports) must not die when
     the launching code returns (bwrap's --die-with-parent follows the thread)."""
-    from graders.api import check
-    from graders.runner import Runner
-    from graders.spec import get_exercise
+    from dlgrade.graders.api import check
+    from dlgrade.graders.runner import Runner
+    from dlgrade.graders.spec import get_exercise
 
     r = Runner(isolation=runner.isolation)
     try:
@@ -115,9 +115,9 @@ def test_prestarted_workers_survive_and_grade(runner):
 
 
 def test_a_grader_failure_is_one_line_exit_3_not_a_traceback(monkeypatch):
-    from graders import api
-    from graders.engine import GraderError
-    from graders.sandbox import SandboxError
+    from dlgrade.graders import api
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxError
 
     def boom(*a, **k):
         raise GraderError("the worker could not build inputs for call values-1")
@@ -148,14 +148,14 @@ def _internal(exc):
 
 
 COMMANDS_AND_THEIR_INSIDES = [
-    (["list"], "graders.cli.catalogue"),
-    (["show", "stable-softmax"], "graders.cli.get_exercise"),
-    (["init", "stable-softmax", "{tmp}/s.py"], "graders.starter.write_starter"),
-    (["check", str(FIX / "softmax/correct_shift_max.py")], "graders.api.check"),
-    (["grade", str(FIX / "softmax"), "--out", "{tmp}/out"], "graders.batch.grade_class"),
-    (["autograder", "-e", "stable-softmax", "--out", "{tmp}/a.zip"], "graders.autograder.build_autograder"),
-    (["doctor"], "graders.doctor.examine"),
-    (["wheel", "--out", "{tmp}"], "graders.wheelfile.build_wheel"),
+    (["list"], "dlgrade.graders.cli.catalogue"),
+    (["show", "stable-softmax"], "dlgrade.graders.cli.get_exercise"),
+    (["init", "stable-softmax", "{tmp}/s.py"], "dlgrade.graders.starter.write_starter"),
+    (["check", str(FIX / "softmax/correct_shift_max.py")], "dlgrade.graders.api.check"),
+    (["grade", str(FIX / "softmax"), "--out", "{tmp}/out"], "dlgrade.graders.batch.grade_class"),
+    (["autograder", "-e", "stable-softmax", "--out", "{tmp}/a.zip"], "dlgrade.graders.autograder.build_autograder"),
+    (["doctor"], "dlgrade.graders.doctor.examine"),
+    (["wheel", "--out", "{tmp}"], "dlgrade.graders.wheelfile.build_wheel"),
 ]
 
 
@@ -176,7 +176,7 @@ def test_no_traceback_ever_escapes(args, inside, tmp_path, monkeypatch):
 
 def test_a_missing_dependency_is_one_line_exit_3(tmp_path):
     """A real process whose numpy cannot be imported (a broken installation)."""
-    code = "import sys; sys.modules['numpy'] = None; from graders.cli import main; main()"
+    code = "import sys; sys.modules['numpy'] = None; from dlgrade.graders.cli import main; main()"
     r = subprocess.run([sys.executable, "-c", code, "check", str(FIX / "softmax/correct_shift_max.py")],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 3
@@ -225,7 +225,7 @@ def test_a_broken_sandbox_is_exit_3_in_one_line_for_check(tmp_path, kind):
     sub = FIX / "softmax/correct_shift_max.py"
     outs = {flag: tmp_path / name for flag, name in
             [("--junit", "j.xml"), ("--html", "r.html"), ("--gradescope", "results.json")]}
-    r = subprocess.run([sys.executable, "-m", "graders", "check", str(sub), "--json",
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(sub), "--json",
                         *[a for flag, path in outs.items() for a in (flag, str(path))]],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 3
@@ -239,7 +239,7 @@ def test_a_broken_sandbox_is_exit_3_in_one_line_for_grade(tmp_path, make_class, 
     env = broken_bwrap_env(tmp_path, kind)
     subs = make_class({"alice.py": "softmax/correct_shift_max.py", "bob.py": "softmax/softmax_wrong_axis.py"})
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "graders", "grade", str(subs), "--out", str(out), "-j", "2"],
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "grade", str(subs), "--out", str(out), "-j", "2"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 3
     last = r.stderr.splitlines()[-1]

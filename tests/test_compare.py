@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from graders.compare import allclose, compare, fmt_index, fmt_num, tolerance_for
+from dlgrade.graders.compare import allclose, compare, fmt_index, fmt_num, tolerance_for
 
 
 def test_identical_arrays_match():

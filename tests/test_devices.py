@@ -3,8 +3,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from graders.devices import Accelerator, GpuUnavailable, accelerator, cuda_device_count, require_gpu
-from graders.sandbox import SandboxRequired
+from dlgrade.graders.devices import Accelerator, GpuUnavailable, accelerator, cuda_device_count, require_gpu
+from dlgrade.graders.sandbox import SandboxRequired
 
 
 def test_none_means_no_gpu(gpu_device):

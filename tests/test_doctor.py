@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graders import doctor, sandbox
-from graders.cli import main
-from graders.sandbox import remove_tree, sandbox_status
+from dlgrade.graders import doctor, sandbox
+from dlgrade.graders.cli import main
+from dlgrade.graders.sandbox import remove_tree, sandbox_status
 
 from test_cli import BROKEN_BWRAP
 

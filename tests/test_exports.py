@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 
 import lms_downloads as L
-from graders.results import CheckResult, ExerciseResult, Report
-from graders.roster import parse_roster
-from reports.exports import canvas_warnings, grade_rows, render, safe_cell
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report
+from dlgrade.graders.roster import parse_roster
+from dlgrade.reports.exports import canvas_warnings, grade_rows, render, safe_cell
 
 EX = ["softmax", "backprop"]
 

@@ -5,9 +5,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report, StudentReport
-from reports.github import (
+from dlgrade.graders.cli import main
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report, StudentReport
+from dlgrade.reports.github import (
     Annotation, annotations, escape_data, escape_property, fenced, inert, json_inert, md_escape, publish,
     step_summary, within_limits, workflow_commands,
 )
@@ -210,7 +210,7 @@ def test_example_classroom_workflow_installs_cpu_torch_then_dlgrade_then_grades(
     assert "--min-score 10" in runs[grade_at] and "--junit junit-stable-softmax.xml" in runs[grade_at]
     assert wf["jobs"]["run-autograding-tests"]["env"]["TORCH"] == "torch==2.13.0"
     # the grade command itself parses as a dlgrade command line
-    from graders.cli import check as check_cmd
+    from dlgrade.graders.cli import check as check_cmd
     ctx = check_cmd.make_context("check", runs[grade_at].split()[2:])
     assert ctx.params["min_score"] == 10 and ctx.params["exercise_ids"] == ("stable-softmax",)
 
@@ -299,7 +299,7 @@ def test_printed_and_raised_workflow_commands_never_run_on_github(tmp_path, as_j
     env.update({"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_WORKSPACE": str(ROOT),
                 "PYTHONPATH": str(ROOT)})
     args = ["check", str(FIXTURES / "hostile/workflow_commands.py"), "--junit", str(tmp_path / "j.xml")]
-    proc = subprocess.run([sys.executable, "-m", "graders", *args, *(["--json"] if as_json else [])],
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", *args, *(["--json"] if as_json else [])],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     # what the student printed and raised is still shown to them...
@@ -323,7 +323,7 @@ def test_grade_on_github_prints_no_student_id_as_a_command(tmp_path):
     (cls / "::warning::ignored.csv").write_text("not a submission")
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GITHUB_")}
     env.update({"GITHUB_ACTIONS": "true", "PYTHONPATH": str(ROOT)})
-    proc = subprocess.run([sys.executable, "-m", "graders", "grade", str(cls), "--out", str(tmp_path / "out"),
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", "grade", str(cls), "--out", str(tmp_path / "out"),
                            "--jobs", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert runner_executes(proc.stdout) == [] and runner_executes(proc.stderr) == []

@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders.api import grade_one
-from graders.checks import gpu as gpu_check
-from graders.devices import Accelerator, GpuUnavailable, cuda_device_count
-from graders.engine import CallResult, Context
-from graders.inputs import make_cases
-from graders.outputs import Leaf, Opaque, TensorInfo
-from graders.sandbox import GPU_HEADROOM, Limits, gpu_limits
-from graders.spec import SpecError, get_exercise, load_exercise
-from graders.submission import Submission
+from dlgrade.graders.api import grade_one
+from dlgrade.graders.checks import gpu as gpu_check
+from dlgrade.graders.devices import Accelerator, GpuUnavailable, cuda_device_count
+from dlgrade.graders.engine import CallResult, Context
+from dlgrade.graders.inputs import make_cases
+from dlgrade.graders.outputs import Leaf, Opaque, TensorInfo
+from dlgrade.graders.sandbox import GPU_HEADROOM, Limits, gpu_limits
+from dlgrade.graders.spec import SpecError, get_exercise, load_exercise
+from dlgrade.graders.submission import Submission
 
 EX = "label-smoothing"
 FIX = Path(__file__).parent / "fixtures"
@@ -58,8 +58,8 @@ def test_real_skip_on_a_machine_without_cuda(grade, gpu_device):
 
 
 def test_skipped_check_renders_as_skip_in_the_terminal(grade, gpu_device):
-    from graders.results import Report, StudentReport
-    from reports.terminal import render_report
+    from dlgrade.graders.results import Report, StudentReport
+    from dlgrade.reports.terminal import render_report
 
     gpu_device("none")
     r = grade(EX, "label_smoothing/correct_builtin.py")
@@ -303,7 +303,7 @@ def test_gpu_jobs_get_room_for_cuda_start_up():
 
 
 def test_only_gpu_workers_see_a_gpu(monkeypatch):
-    from graders import sandbox
+    from dlgrade.graders import sandbox
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     assert sandbox._clean_env(False)["CUDA_VISIBLE_DEVICES"] == ""
@@ -312,7 +312,7 @@ def test_only_gpu_workers_see_a_gpu(monkeypatch):
 
 
 def test_gpu_sandbox_binds_the_device_nodes_and_nothing_else_changes(monkeypatch):
-    from graders import sandbox
+    from dlgrade.graders import sandbox
 
     fake = ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0", "--dev-bind", "/dev/nvidiactl", "/dev/nvidiactl"]
     monkeypatch.setattr(sandbox, "gpu_device_binds", lambda: fake)
@@ -351,7 +351,7 @@ def test_a_required_gpu_without_one_is_an_error_not_a_zero(runner, gpu_device):
 def test_a_required_gpu_without_one_is_a_usage_error_on_the_command_line(tmp_path):
     sub = tmp_path / "ls.py"
     sub.write_text((FIX / "label_smoothing" / "correct_builtin.py").read_text())
-    p = subprocess.run([sys.executable, "-m", "graders", "check", str(sub), "--exercise", "label-smoothing-on-gpu",
+    p = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(sub), "--exercise", "label-smoothing-on-gpu",
                         "--exercises-dir", str(REQUIRED.parent)], cwd=ROOT, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin", "DLGRADE_GPU_DEVICE": "none", "HOME": str(tmp_path)})
     assert p.returncode == 2
@@ -381,7 +381,7 @@ id = "x"
 title = "x"
 framework = "{framework}"
 entry = "f"
-reference = "reference.label_smoothing:label_smoothing_ce"
+reference = "dlgrade.reference.label_smoothing:label_smoothing_ce"
 {gpu_table}
 [cases.a]
 args = [1.0]

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from graders import gradcheck
+from dlgrade.graders import gradcheck
 
 
 def test_rel_error_is_cs231n_and_scale_free():

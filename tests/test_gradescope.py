@@ -6,9 +6,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report, StudentReport
-from reports.gradescope import gradescope_results, write_gradescope
+from dlgrade.graders.cli import main
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report, StudentReport
+from dlgrade.reports.gradescope import gradescope_results, write_gradescope
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graders.compare import fmt_index, fmt_num
-from graders.diagnose import describe
-from graders.results import CheckResult, ExerciseResult, Report, StudentReport, StudentResult, as_plain
-from reports import html as H
+from dlgrade.graders.compare import fmt_index, fmt_num
+from dlgrade.graders.diagnose import describe
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report, StudentReport, StudentResult, as_plain
+from dlgrade.reports import html as H
 
 FIX = Path(__file__).parent / "fixtures"
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "embed", "source", "wbr"}
@@ -121,7 +121,7 @@ def flat(s: str) -> str:
 @pytest.fixture(scope="module")
 def softmax(runner):
     """Real graded results of the softmax fixtures, one Report each."""
-    from graders.api import check
+    from dlgrade.graders.api import check
 
     names = ["softmax_wrong_axis", "softmax_naive_overflow", "softmax_raises", "softmax_syntax_error",
              "correct_shift_max", "softmax_mutates_input"]
@@ -178,7 +178,7 @@ def test_an_exercise_graded_twice_keeps_element_ids_unique(hand):
 
 
 def H_MATHML_TAGS():
-    from reports.mathml import ELEMENTS
+    from dlgrade.reports.mathml import ELEMENTS
 
     return ELEMENTS
 
@@ -605,7 +605,7 @@ def test_write_functions_create_the_batch_layout(tmp_path, hand):
 
 
 def test_dlgrade_check_html_writes_the_report(tmp_path):
-    from graders.cli import main
+    from dlgrade.graders.cli import main
 
     out = tmp_path / "deep" / "report.html"
     res = CliRunner().invoke(main, ["check", str(FIX / "softmax" / "softmax_wrong_axis.py"), "--html", str(out)])

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chromium_cdp import Browser, find_chromium
-from graders.results import Report, StudentReport
-from reports.html import student_report_path, write_class_summary, write_student_report
+from dlgrade.graders.results import Report, StudentReport
+from dlgrade.reports.html import student_report_path, write_class_summary, write_student_report
 
 pytestmark = pytest.mark.slow
 FIX = Path(__file__).parent / "fixtures"
@@ -39,7 +39,7 @@ def site(tmp_path_factory, runner, load_report):
     """A batch output folder: ``students/<id>.html`` per student and ``index.html``."""
     from dataclasses import replace
 
-    from graders.api import check
+    from dlgrade.graders.api import check
 
     out = tmp_path_factory.mktemp("site")
     wrong_axis = check(FIX / "softmax" / "softmax_wrong_axis.py", runner=runner, student="erin")

@@ -9,11 +9,11 @@ ROOT = Path(__file__).parent.parent
 def test_grading_softmax_imports_neither_torch_nor_sympy():
     code = (
         "import sys\n"
-        "from graders import api\n"
+        "from dlgrade.graders import api\n"
         "rep = api.check('tests/fixtures/softmax/correct_shift_max.py')\n"
         "assert rep.score == rep.max_score, rep\n"
-        "from graders.results import StudentReport\n"
-        "from reports.terminal import render_report\n"
+        "from dlgrade.graders.results import StudentReport\n"
+        "from dlgrade.reports.terminal import render_report\n"
         "render_report(StudentReport.of(rep))\n"
         "print('torch' in sys.modules, 'sympy' in sys.modules)\n"
     )

@@ -109,7 +109,7 @@ def _venv(path: Path) -> Path:
 
 
 def _site_packages(python: Path, env) -> Path:
-    out = sh([python, "-c", "import graders, os; print(os.path.dirname(os.path.dirname(graders.__file__)))"],
+    out = sh([python, "-c", "import dlgrade, os; print(os.path.dirname(os.path.dirname(dlgrade.__file__)))"],
              cwd=tempfile.gettempdir(), env=env).stdout.strip()
     return Path(out)
 
@@ -281,21 +281,21 @@ def test_student_code_cannot_read_the_installed_packages(venv, foreign, tmp_path
     env = clean_env(venv / "bin")
     site = _site_packages(venv / "bin" / "python", env)
     probe = tmp_path / "probe.py"
-    targets = [site / "reference" / "softmax.py", site / "graders" / "engine.py",
-               site / "exercises" / "stable-softmax" / "spec.toml", site / "reports" / "html.py"]
+    targets = [site / "dlgrade" / "reference" / "softmax.py", site / "dlgrade" / "graders" / "engine.py",
+               site / "dlgrade" / "exercises" / "stable-softmax" / "spec.toml", site / "dlgrade" / "reports" / "html.py"]
+    assert not any((site / name).exists() for name in ("graders", "reference", "reports", "exercises"))
     assert all(t.is_file() for t in targets)
     probe.write_text("import importlib\n"
                      f"for path in {[str(t) for t in targets]!r}:\n"
                      "    try:\n        open(path).read(); print('READ', path)\n"
                      "    except OSError as exc:\n        print('no', type(exc).__name__)\n"
-                     "for name in ('reference.softmax', 'graders.engine', 'exercises'):\n"
+                     "for name in ('dlgrade.reference.softmax', 'dlgrade.graders.engine', 'dlgrade', 'reference', 'graders'):\n"
                      "    try:\n        importlib.import_module(name); print('IMPORTED', name)\n"
                      "    except ImportError as exc:\n        print('no', type(exc).__name__)\n"
                      "def softmax(z, axis=-1):\n    return z\n")
     d = json.loads(sh(["dlgrade", "check", str(probe), "--json"], cwd=foreign, env=env).stdout)
     assert d["isolation"] == "sandbox"
-    assert "READ" not in d["output"] and "IMPORTED reference" not in d["output"] \
-        and "IMPORTED graders" not in d["output"], d["output"]
+    assert "READ" not in d["output"] and "IMPORTED" not in d["output"], d["output"]
     assert d["output"].count("no FileNotFoundError") == 4
 
 
@@ -336,7 +336,7 @@ def user_site(tmp_path_factory, dists):
 
 def test_a_user_site_install_from_the_sdist_grades_in_the_sandbox(user_site, foreign):
     py, env = user_site["python"], user_site["env"]
-    d = json.loads(sh([py, "-m", "graders", "check", "correct.py", "--json"], cwd=foreign, env=env).stdout)
+    d = json.loads(sh([py, "-m", "dlgrade", "check", "correct.py", "--json"], cwd=foreign, env=env).stdout)
     assert (d["status"], d["score"], d["isolation"]) == ("graded", 10, "sandbox")
     r = sh(["dlgrade", "doctor"], cwd=foreign, env=env)
     dl = next(line for line in r.stdout.splitlines() if line.startswith("        dlgrade "))
@@ -349,7 +349,7 @@ def test_a_user_site_install_from_the_sdist_grades_in_the_sandbox(user_site, for
 
 def test_the_autograder_wheel_carries_what_the_built_wheel_carries(dists):
     """The wheel dlgrade writes itself (into a Gradescope zip) has the files setuptools packages."""
-    from graders.wheelfile import build_wheel
+    from dlgrade.graders.wheelfile import build_wheel
 
     def files(names):
         return {n for n in names if ".dist-info/" not in n}

@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from graders.cli import main
-from graders.results import CheckResult, ExerciseResult, Report, StudentReport
-from reports.junit import junit_xml, write_junit
+from dlgrade.graders.cli import main
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report, StudentReport
+from dlgrade.reports.junit import junit_xml, write_junit
 
 from conftest import CI_EXERCISE, CI_SCENARIOS, FIXTURES
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reference import label_smoothing as ref
+from dlgrade.reference import label_smoothing as ref
 
 EX = "label-smoothing"
 CORRECT = [

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 import lms_downloads as L
-from graders import layouts, lms
-from graders.archives import ArchiveError
-from graders.cli import main
-from graders.gradebook import ExportSpec
-from graders.layouts import LayoutError, canvas_original_name
+from dlgrade.graders import layouts, lms
+from dlgrade.graders.archives import ArchiveError
+from dlgrade.graders.cli import main
+from dlgrade.graders.gradebook import ExportSpec
+from dlgrade.graders.layouts import LayoutError, canvas_original_name
 
 NOT_SUBMISSION = "not a submission file (dlgrade grades .py, .ipynb, .txt, .tex)"
 

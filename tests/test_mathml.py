@@ -2,8 +2,8 @@
 import sympy as sp
 from sympy.printing.mathml import mathml
 
-from reports.html import environment
-from reports.mathml import ELEMENTS, MathNode, sanitize_mathml, text_of
+from dlgrade.reports.html import environment
+from dlgrade.reports.mathml import ELEMENTS, MathNode, sanitize_mathml, text_of
 
 
 def render(node) -> str:
@@ -91,7 +91,7 @@ import xml.etree.ElementTree as ET
 import mpmath
 import pytest
 
-from graders import symbolic as S
+from dlgrade.graders import symbolic as S
 
 APPLY, INVISIBLE_TIMES = "\u2061", "\u2062"
 FUNCTIONS = {"σ": S.sigmoid, "log": sp.log, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
@@ -374,7 +374,7 @@ def test_the_reader_catches_a_dropped_grouping():
 
 
 def test_references_and_mistakes_read_back_as_derived():
-    from reference.sigmoid_bce import MISTAKES, derivative
+    from dlgrade.reference.sigmoid_bce import MISTAKES, derivative
 
     exprs = [derivative(), *[f() for v in MISTAKES.values() for f in (v if isinstance(v, tuple) else (v,))]]
     z, y = S.symbol("z"), S.symbol("y")

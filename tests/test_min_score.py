@@ -5,7 +5,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from graders.cli import main
+from dlgrade.graders.cli import main
 
 from conftest import CI_EXERCISE, FIXTURES, ROOT
 
@@ -46,7 +46,7 @@ def test_timeout_and_missing_are_graded_not_usage_errors(ci_exercises_dir):
 
 
 def test_usage_errors_exit_2_even_with_min_score():
-    r = subprocess.run([sys.executable, "-m", "graders", "check", "nope.py", "--min-score", "5"],
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "check", "nope.py", "--min-score", "5"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == "Error: nope.py: no such file or folder"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from graders.api import grade_one
-from graders.notebook import MalformedNotebook, convert
-from graders.spec import get_exercise
-from graders.submission import Submission
+from dlgrade.graders.api import grade_one
+from dlgrade.graders.notebook import MalformedNotebook, convert
+from dlgrade.graders.spec import get_exercise
+from dlgrade.graders.submission import Submission
 
 ROOT = Path(__file__).parent.parent
 FIX = Path(__file__).parent / "fixtures"
@@ -184,7 +184,7 @@ def test_a_jupyter_notebook_runs_its_magic_cells(sandbox_runner):
     assert r.output == ("<IPython.core.display.Markdown object>\n"
                         "array([0.0000000e+000, 2.0322308e-313, 1.0000000e+000])\n"
                         "<IPython.core.display.HTML object>\n")
-    proc = subprocess.run([sys.executable, "-m", "graders", "check", str(NOTEBOOKS / "jupyter_softmax.ipynb")],
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(NOTEBOOKS / "jupyter_softmax.ipynb")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"  note  {SKIPPED.format(cell=7, magic='bash')}" in proc.stdout.splitlines()

@@ -10,10 +10,10 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from graders import overrides
-from graders.cli import main
-from graders.overrides import Override, OverrideError
-from graders.results import CheckResult, ExerciseResult, Report
+from dlgrade.graders import overrides
+from dlgrade.graders.cli import main
+from dlgrade.graders.overrides import Override, OverrideError
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report
 
 
 def run(*args):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graders.cli import main
-from graders.spec import get_exercise
+from dlgrade.graders.cli import main
+from dlgrade.graders.spec import get_exercise
 
 PACK = Path(__file__).parent / "fixtures" / "pack"
 MATCHING_ON_PATHS = pytest.mark.xfail(strict=True, reason="mistake matching on output paths: #12")
@@ -265,10 +265,10 @@ BUILTIN_IDS = {"sign-flipped", "missing-chain-rule", "sigmoid-derivative-only", 
                "mutates-input", "wrong-axis", "missing-batch-mean", "transposed", "missing-relu-mask",
                "bias-not-summed", "smoothing-over-c-minus-1", "smoothing-not-applied", "device-mismatch",
                "not-differentiable"}
-WAITING = {"momentum-step": "reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "reference.optimizers:ADAM_MISTAKES",
-           "rmsprop-step": "reference.optimizers:RMSPROP_MISTAKES",
-           "dropout": "reference.regularisation:DROPOUT_MISTAKES",
-           "xavier-init": "reference.initialisation:XAVIER_MISTAKES", "xor-training": "reference.xor:MISTAKES"}
+WAITING = {"momentum-step": "dlgrade.reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "dlgrade.reference.optimizers:ADAM_MISTAKES",
+           "rmsprop-step": "dlgrade.reference.optimizers:RMSPROP_MISTAKES",
+           "dropout": "dlgrade.reference.regularisation:DROPOUT_MISTAKES",
+           "xavier-init": "dlgrade.reference.initialisation:XAVIER_MISTAKES", "xor-training": "dlgrade.reference.xor:MISTAKES"}
 
 
 def _mistake_ids(target: str) -> set[str]:

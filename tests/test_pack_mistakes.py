@@ -3,7 +3,7 @@ students are graded with, from the truth and from every other mistake of its exe
 
 The cases are the specs' own (``make_cases``), seeded for many student ids: a mistake
 that some student's inputs could not reveal, or that could be taken for another, fails
-here. The evidence rule is the one of ``graders.diagnose`` applied, as issue #12 will
+here. The evidence rule is the one of ``dlgrade.graders.diagnose`` applied, as issue #12 will
 make the engine do, to each check's own output path (a tuple element, a dict key, a
 gradient): a mistake is named when, on every (path, case) where it differs from the
 truth by more than ten times the tolerance, the submission matches it.
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from graders.compare import allclose, tolerance_for
-from graders.engine import Context, select
-from graders.inputs import make_cases
-from graders.spec import get_exercise
+from dlgrade.graders.compare import allclose, tolerance_for
+from dlgrade.graders.engine import Context, select
+from dlgrade.graders.inputs import make_cases
+from dlgrade.graders.spec import get_exercise
 
 SPEC_EXERCISES = ["softmax-ce-grad", "activation-grads", "huber-loss", "hinge-loss", "batchnorm-forward",
                   "batchnorm-backward", "l2-backprop", "standardise"]
@@ -147,7 +147,7 @@ def test_ordinary_cases_are_well_conditioned_for_every_student():
 
 
 def test_sigmoid_mse_mistakes_differ_from_the_truth_and_each_other_for_both_labels():
-    from reference import sigmoid_mse
+    from dlgrade.reference import sigmoid_mse
 
     z, y = sigmoid_mse.z, sigmoid_mse.y
     exprs = {"truth": sigmoid_mse.derivative(), **{d: f() for d, f in sigmoid_mse.MISTAKES.items()}}

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reference import initialisation, optimizers, regularisation, xor
-from reference import statistics as stats
+from dlgrade.reference import initialisation, optimizers, regularisation, xor
+from dlgrade.reference import statistics as stats
 
 PACK = Path(__file__).parent / "fixtures" / "pack"
 RTOL, ATOL = 1e-6, 1e-12

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from reference import activations, initialisation, losses, normalisation, optimizers, regularisation
-from reference import sigmoid_mse, statistics as stats, xor
+from dlgrade.reference import activations, initialisation, losses, normalisation, optimizers, regularisation
+from dlgrade.reference import sigmoid_mse, statistics as stats, xor
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

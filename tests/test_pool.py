@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from graders.pool import GradingPool
+from dlgrade.graders.pool import GradingPool
 
 from conftest import FIXTURES
 
@@ -39,9 +39,9 @@ def test_an_exception_in_a_task_is_raised_in_the_caller():
 
 
 def test_close_kills_a_job_the_caller_walked_away_from(basic_runner):
-    from graders.api import grade_one
-    from graders.spec import get_exercise
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.spec import get_exercise
+    from dlgrade.graders.submission import Submission
 
     ex = get_exercise("stable-softmax")  # 10 s time limit
 
@@ -59,7 +59,7 @@ def test_close_kills_a_job_the_caller_walked_away_from(basic_runner):
 
 
 def test_a_stopped_pool_refuses_new_jobs():
-    from graders.pool import PoolStopped
+    from dlgrade.graders.pool import PoolStopped
 
     pool = GradingPool(1, "basic")
     seen = []

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import io
 
-from graders.results import CheckResult, ExerciseResult, Report
-from reports.progress import BarProgress, LogProgress, progress_for, start_line, student_line
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report
+from dlgrade.reports.progress import BarProgress, LogProgress, progress_for, start_line, student_line
 
 
 def _report(student, statuses):

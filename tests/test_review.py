@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
-from graders import review
-from graders.cli import main
-from graders.overrides import OverrideError, make
-from graders.results import CheckResult, ExerciseResult, Report
+from dlgrade.graders import review
+from dlgrade.graders.cli import main
+from dlgrade.graders.overrides import OverrideError, make
+from dlgrade.graders.results import CheckResult, ExerciseResult, Report
 
 
 def run(*args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import lms_downloads as L
-from graders.roster import Person, RosterError, parse_roster, read_roster
+from dlgrade.graders.roster import Person, RosterError, parse_roster, read_roster
 
 
 def test_canvas_gradebook_export_as_roster():
@@ -67,7 +67,7 @@ def test_a_missing_roster_file(tmp_path):
 
 @pytest.mark.slow
 def test_names_and_ids_from_a_roster_are_data_never_paths_or_markup(tmp_path):
-    from graders import lms
+    from dlgrade.graders import lms
 
     roster = tmp_path / "roster.csv"
     roster.write_text('id,name,email\n1001,<script>alert(1)</script>,a@x\n../../../tmp/evil,"=cmd|\' /C calc\'!A0",\n',

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from graders.api import grade_one
-from graders.rules import CHECK_NAME, import_sites, rule_message, violations
-from graders.runner import warm_preload
-from graders.spec import Rules, get_exercise
-from graders.submission import Submission, SubmissionSource
+from dlgrade.graders.api import grade_one
+from dlgrade.graders.rules import CHECK_NAME, import_sites, rule_message, violations
+from dlgrade.graders.runner import warm_preload
+from dlgrade.graders.spec import Rules, get_exercise
+from dlgrade.graders.submission import Submission, SubmissionSource
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOSTILE = FIXTURES / "hostile"
@@ -96,7 +96,7 @@ def test_a_helper_named_like_a_forbidden_library_is_told_to_rename_it():
 
 
 def test_a_notebook_import_is_named_by_cell_and_line():
-    from graders.submission import notebook_to_python
+    from dlgrade.graders.submission import notebook_to_python
     import json
 
     nb = {"cells": [{"cell_type": "markdown", "source": "# hw"},

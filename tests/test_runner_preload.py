@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from graders.runner import warm_preload, zygote_preload
+from dlgrade.graders.runner import warm_preload, zygote_preload
 
 
 @pytest.mark.parametrize("source, expected", [

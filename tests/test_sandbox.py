@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import outputs, worker
-from graders.api import grade_one
-from graders.engine import format_output
-from graders.outputs import Leaf, Opaque, clean_text, decode, read_array, read_journal
-from graders.runner import Runner
-from graders.sandbox import Limits, Worker, basic_warning, remove_tree, sandbox_status
-from graders.spec import get_exercise, load_exercise
-from graders.submission import Submission
+from dlgrade.graders import outputs, worker
+from dlgrade.graders.api import grade_one
+from dlgrade.graders.engine import format_output
+from dlgrade.graders.outputs import Leaf, Opaque, clean_text, decode, read_array, read_journal
+from dlgrade.graders.runner import Runner
+from dlgrade.graders.sandbox import Limits, Worker, basic_warning, remove_tree, sandbox_status
+from dlgrade.graders.spec import get_exercise, load_exercise
+from dlgrade.graders.submission import Submission
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOSTILE = FIXTURES / "hostile"
@@ -339,8 +339,8 @@ def test_syntax_error_in_a_notebook_names_the_cell(any_runner):
 def test_malformed_notebook_is_a_graded_error_or_one_line_when_no_exercise_is_found(tmp_path):
     from click.testing import CliRunner
 
-    from graders.cli import main
-    from graders.spec import catalogue
+    from dlgrade.graders.cli import main
+    from dlgrade.graders.spec import catalogue
 
     bad = tmp_path / "hw1.ipynb"
     bad.write_text('{"cells": 5')
@@ -446,8 +446,9 @@ def test_no_view_of_the_reference_solutions(sandbox_runner, tmp_path):
     r = grade(sandbox_runner, path)
     assert (r.status, r.score) == ("graded", 1)  # returns z: only "argument left unmodified" passes
     assert r.output.splitlines() == [
+        "cannot import dlgrade.reference.softmax: ModuleNotFoundError",
+        "cannot import dlgrade: ModuleNotFoundError",
         "cannot import reference.softmax: ModuleNotFoundError",
-        "cannot import reference: ModuleNotFoundError",
         "cannot import graders.engine: ModuleNotFoundError",
         "cannot import exercises: ModuleNotFoundError",
         f"cannot read {ROOT}/reference/softmax.py: No such file or directory",
@@ -477,7 +478,7 @@ def test_hidden_paths_are_masked_even_under_bound_directories(tmp_path):
 
 
 def test_a_course_reference_package_is_among_the_secret_paths(tmp_path, monkeypatch):
-    from graders.runner import secret_paths
+    from dlgrade.graders.runner import secret_paths
 
     (tmp_path / "mycourse").mkdir()
     (tmp_path / "mycourse" / "__init__.py").write_text("")
@@ -497,7 +498,7 @@ def _tree(root: Path, *dirs: str) -> Path:
 def test_masks_compose(tmp_path):
     """A secret inside another is hidden by the outer mask; a directory bound at
     two places is masked at both; a secret no bind shows needs no mask."""
-    from graders.sandbox import mask_args
+    from dlgrade.graders.sandbox import mask_args
 
     site = _tree(tmp_path / "venv" / "site", "graders", "exercises/stable-softmax", "numpy")
     (site / "exercises" / "stable-softmax" / "spec.toml").write_text("")
@@ -519,7 +520,7 @@ def test_masks_compose(tmp_path):
 
 
 def test_a_bound_directory_inside_a_secret_one_stays_visible_and_masked_inside(tmp_path):
-    from graders.sandbox import mask_args
+    from dlgrade.graders.sandbox import mask_args
 
     course = _tree(tmp_path / "course", "solutions", "venv/site/graders", "venv/site/numpy")
     binds = ["--ro-bind", str(tmp_path), str(tmp_path),
@@ -559,7 +560,7 @@ def test_an_exercise_inside_installed_packages_is_hidden_with_them(tmp_path, in_
     """The wheel layout: site-packages/exercises/<id> is secret, and so is
     site-packages/exercises. bwrap could not mask the inner one inside the
     outer (read-only, empty) mask: "Can't mkdir parents"."""
-    from graders import sandbox
+    from dlgrade.graders import sandbox
 
     site = _tree(in_the_prefix / "site-packages", "exercises/stable-softmax", "graders", "reference")
     for name in ("exercises/__init__.py", "graders/__init__.py", "reference/softmax.py",
@@ -586,7 +587,7 @@ def test_hidden_folders_compose_with_binds_inside_them(tmp_path, in_the_prefix, 
     """A hidden folder holding a bound one (a virtual environment inside a course
     folder, say): the bound one stays usable, the rest of the folder is hidden;
     a hidden folder that does not exist yet is created, and masked, first."""
-    from graders import sandbox
+    from dlgrade.graders import sandbox
 
     course = _tree(in_the_prefix / "course", "solutions", "venv/lib")
     (course / "solutions" / "answers.txt").write_text("42")
@@ -608,7 +609,7 @@ def test_hidden_folders_compose_with_binds_inside_them(tmp_path, in_the_prefix, 
 def test_the_worker_finds_packages_outside_the_isolated_path(tmp_path, any_runner):
     """A user-site (or PYTHONPATH) install: ``python -I`` does not look there, so
     the worker is told where the grader found numpy and the preloaded modules."""
-    from graders import sandbox
+    from dlgrade.graders import sandbox
 
     extra = _tree(tmp_path / "user-site", "dlgrade_test_pkg")
     (extra / "dlgrade_test_pkg" / "__init__.py").write_text("VALUE = 'from the user site'\n")
@@ -646,8 +647,8 @@ def _with_binds(cmd: list[str], binds: list[str]) -> list[str]:
 
 def test_a_worker_that_cannot_import_what_the_grader_imports_does_not_start(tmp_path, monkeypatch):
     """Else every student's ``import`` of it would fail and be scored as theirs."""
-    from graders import sandbox
-    from graders.sandbox import SandboxError
+    from dlgrade.graders import sandbox
+    from dlgrade.graders.sandbox import SandboxError
 
     _tree(tmp_path, "dlgrade_test_only_here")
     (tmp_path / "dlgrade_test_only_here" / "__init__.py").write_text("")
@@ -788,7 +789,7 @@ def test_a_forged_harness_error_is_the_students_error_not_the_graders(any_runner
 
 
 def test_a_real_harness_failure_is_a_grader_error(any_runner):
-    from graders.sandbox import SandboxError
+    from dlgrade.graders.sandbox import SandboxError
 
     w = the_worker(any_runner)
     plan = {"submission": "s.py", "entry": "f", "calls": [{"id": "c", "n": 0, "args": [{"npy": "missing.npy"}]}]}
@@ -947,7 +948,7 @@ def test_results_say_which_isolation_ran(any_runner):
 def test_basic_mode_prints_a_plain_warning(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from graders.cli import main
+    from dlgrade.graders.cli import main
 
     monkeypatch.setenv("DLGRADE_NO_SANDBOX", "1")
     warning = ("WARNING: the sandbox is disabled (DLGRADE_NO_SANDBOX=1): student code runs with resource "
@@ -966,7 +967,7 @@ def test_basic_mode_prints_a_plain_warning(tmp_path, monkeypatch):
 def test_require_sandbox_refuses_basic_mode(monkeypatch):
     from click.testing import CliRunner
 
-    from graders.cli import main
+    from dlgrade.graders.cli import main
 
     monkeypatch.setenv("DLGRADE_NO_SANDBOX", "1")
     result = CliRunner().invoke(main, ["check", str(CORRECT), "--require-sandbox"])
@@ -1023,7 +1024,7 @@ def test_bwrap_command_hides_the_repository():
 def test_gpu_device_nodes_survive_the_read_only_dev(monkeypatch):
     if not sandbox_status()[0]:
         pytest.skip(sandbox_status()[1])
-    monkeypatch.setattr("graders.sandbox.gpu_device_binds",
+    monkeypatch.setattr("dlgrade.graders.sandbox.gpu_device_binds",
                         lambda: ["--dev-bind", "/dev/null", "/dev/nvidia0", "--ro-bind", "/sys", "/sys"])
     with Worker("sandbox", gpu=True) as w:
         src = (b"with open('/dev/nvidia0', 'w') as f:\n    f.write('x')\n"
@@ -1037,12 +1038,12 @@ def test_gpu_device_nodes_survive_the_read_only_dev(monkeypatch):
 def test_worker_start_failure_is_a_sandbox_error_and_leaves_nothing(monkeypatch):
     import tempfile
 
-    from graders.sandbox import SandboxError
+    from dlgrade.graders.sandbox import SandboxError
 
     roots = []
     mkdtemp = tempfile.mkdtemp
-    monkeypatch.setattr("graders.sandbox.tempfile.mkdtemp", lambda **kw: roots.append(mkdtemp(**kw)) or roots[-1])
-    monkeypatch.setattr("graders.sandbox.START_TIMEOUT_S", 0.001)
+    monkeypatch.setattr("dlgrade.graders.sandbox.tempfile.mkdtemp", lambda **kw: roots.append(mkdtemp(**kw)) or roots[-1])
+    monkeypatch.setattr("dlgrade.graders.sandbox.START_TIMEOUT_S", 0.001)
     with Runner(isolation="basic") as runner:
         with pytest.raises(SandboxError, match="^the basic worker did not start"):
             runner.worker_for(("numpy",))
@@ -1058,14 +1059,14 @@ def test_sandbox_runs_an_interpreter_from_a_venv_under_tmp(tmp_path):
     import subprocess as _sp
     import sys as _sys
 
-    from graders.sandbox import sandbox_status
+    from dlgrade.graders.sandbox import sandbox_status
 
     if not sandbox_status()[0]:
         pytest.skip("no sandbox here")
     venv = tmp_path / "venv"
     _sp.run([_sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     root = Path(__file__).parent.parent
-    r = _sp.run([str(venv / "bin" / "python"), "-m", "graders", "check",
+    r = _sp.run([str(venv / "bin" / "python"), "-m", "dlgrade", "check",
                  "tests/fixtures/softmax/correct_shift_max.py", "--json"],
                 cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -1076,7 +1077,7 @@ def test_sandbox_runs_an_interpreter_from_a_venv_under_tmp(tmp_path):
 def test_job_folders_of_a_killed_grader_are_swept(tmp_path, monkeypatch):
     import subprocess as _sp
 
-    from graders.sandbox import Worker
+    from dlgrade.graders.sandbox import Worker
 
     monkeypatch.setenv("DLGRADE_SCRATCH", str(tmp_path))
     dead = _sp.Popen(["true"])

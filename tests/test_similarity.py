@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 
 import lms_downloads as L
-from graders import similarity as sim
-from graders.similarity import SourceFile, compare, fingerprint, normalized_tokens, winnow
+from dlgrade.graders import similarity as sim
+from dlgrade.graders.similarity import SourceFile, compare, fingerprint, normalized_tokens, winnow
 
 
 def fp(student, text):
@@ -68,7 +68,7 @@ def test_deterministic_and_safe_on_code_that_does_not_tokenize():
 
 @pytest.mark.slow
 def test_pairs_in_the_class_summary_with_an_inert_side_by_side_page(make_class, tmp_path):
-    from graders.batch import grade_class
+    from dlgrade.graders.batch import grade_class
 
     hostile = L.ADA_SOFTMAX.replace('"""Numerically stable softmax along ``axis``."""',
                                     '"""</pre><script>alert(1)</script><img src=x onerror=alert(2)>"""')

@@ -76,7 +76,7 @@ def test_regrade_is_deterministic(grade):
 
 
 def test_public_view_withholds_what_only_hidden_checks_found():
-    from graders.results import CheckResult, ExerciseResult, StudentResult
+    from dlgrade.graders.results import CheckResult, ExerciseResult, StudentResult
 
     hidden = CheckResult("h", False, 0, 1, "secret input [1e9]", {"x": 1}, hidden=True, diagnoses=("overflow",))
     shown = CheckResult("v", False, 0, 1, "visible", diagnoses=("mutates-input",))
@@ -89,9 +89,9 @@ def test_public_view_withholds_what_only_hidden_checks_found():
 
 
 def _mutation_ctx(args_after):
-    from graders.engine import CallResult, Context
-    from graders.inputs import make_cases
-    from graders.spec import get_exercise
+    from dlgrade.graders.engine import CallResult, Context
+    from dlgrade.graders.inputs import make_cases
+    from dlgrade.graders.spec import get_exercise
 
     ex = get_exercise("stable-softmax")
     check = next(c for c in ex.checks if c.kind == "no-mutation")
@@ -103,8 +103,8 @@ def _mutation_ctx(args_after):
 
 
 def test_unreadable_argument_fails_without_a_mutation_diagnosis():
-    from graders.checks import no_mutation
-    from graders.outputs import Opaque
+    from dlgrade.graders.checks import no_mutation
+    from dlgrade.graders.outputs import Opaque
 
     for after in (lambda v: [Opaque("unreadable array")], lambda v: []):
         check, ctx = _mutation_ctx(after)
@@ -115,8 +115,8 @@ def test_unreadable_argument_fails_without_a_mutation_diagnosis():
 
 
 def test_argument_resized_in_place_is_a_mutation():
-    from graders.checks import no_mutation
-    from graders.outputs import Leaf
+    from dlgrade.graders.checks import no_mutation
+    from dlgrade.graders.outputs import Leaf
 
     check, ctx = _mutation_ctx(lambda v: [Leaf(array=v.reshape(-1).copy())])
     r = no_mutation.evaluate(check, ctx)

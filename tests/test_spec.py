@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders.inputs import derive_seed, make_case, make_cases
-from graders.spec import SpecError, UnknownExercise, catalogue, get_exercise, load_exercise
+from dlgrade.graders.inputs import derive_seed, make_case, make_cases
+from dlgrade.graders.spec import SpecError, UnknownExercise, catalogue, get_exercise, load_exercise
 
 ROOT = Path(__file__).parent.parent
 COURSE = ROOT / "examples" / "course-exercises"
@@ -33,14 +33,14 @@ def test_course_exercise_from_its_own_folder():
 
 
 def test_course_diagnosis_is_registered():
-    from graders.diagnose import describe
+    from dlgrade.graders.diagnose import describe
 
     get_exercise("leaky-relu-grad", (str(COURSE),))
     assert describe("relu-slope-only").title == "Plain ReLU derivative"
 
 
 def test_course_exercise_graded_with_its_own_diagnosis(runner):
-    from graders.api import check
+    from dlgrade.graders.api import check
 
     rep = check(ROOT / "tests/fixtures/course/relu_slope_only.py", exercises_dirs=(str(COURSE),), runner=runner)
     (r,) = rep.results

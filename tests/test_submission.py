@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.submission import (
+from dlgrade.graders.submission import (
     LoadFailure, Refusal, Submission, SubmissionError, defined_names, literal_string, notebook_to_python,
 )
 
@@ -126,11 +126,11 @@ def test_a_linked_file_in_a_folder_is_refused_never_read(tmp_path, secret_file):
 
 
 def test_a_link_to_the_installed_reference_is_refused(tmp_path):
-    import reference.softmax
+    import dlgrade.reference.softmax
 
     sub_dir = tmp_path / "bob"
     sub_dir.mkdir()
-    (sub_dir / "softmax.py").symlink_to(reference.softmax.__file__)
+    (sub_dir / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
     with pytest.raises(LoadFailure, match=r"softmax\.py is a symbolic link; submit the file itself$"):
         Submission(sub_dir).source_for("softmax")
 
@@ -182,7 +182,7 @@ def test_a_fifo_is_refused_without_waiting_on_it(tmp_path):
 
 
 def test_files_over_the_limits_are_refused(tmp_path):
-    from graders import submission
+    from dlgrade.graders import submission
 
     big = tmp_path / "softmax.py"
     big.write_bytes(b"#" * (submission.MAX_FILE_BYTES + 1))
@@ -208,7 +208,7 @@ def colab_notebook(code: str, image_bytes: int) -> bytes:
 
 
 def test_a_4mb_colab_notebook_of_figures_is_fine_but_megabytes_of_code_are_not(tmp_path):
-    from graders import submission
+    from dlgrade.graders import submission
 
     nb = tmp_path / "hw1.ipynb"
     nb.write_bytes(colab_notebook("import numpy as np\n"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from graders import symbolic_grade
-from graders.api import grade_one
-from graders.sandbox import Limits
-from graders.spec import get_exercise
-from graders.submission import Submission
+from dlgrade.graders import symbolic_grade
+from dlgrade.graders.api import grade_one
+from dlgrade.graders.sandbox import Limits
+from dlgrade.graders.spec import get_exercise
+from dlgrade.graders.submission import Submission
 
 IN_A_CONDITION = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
 KNOWN = "(known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"
@@ -500,7 +500,7 @@ def test_basic_isolation_grades_the_same(basic_runner):
 
 
 def test_cli_json_follows_the_contract():
-    proc = subprocess.run([sys.executable, "-m", "graders", "check", str(FIXTURES / "sign_flipped.txt"),
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(FIXTURES / "sign_flipped.txt"),
                            "--exercise", "sigmoid-bce-grad", "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -513,7 +513,7 @@ def test_cli_json_follows_the_contract():
 
 
 def test_the_exercise_is_listed_and_its_starter_grades_as_empty(tmp_path, runner):
-    proc = subprocess.run([sys.executable, "-m", "graders", "list"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", "list"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert re.search(r"^sigmoid-bce-grad +symbolic +sigmoid_bce_grad ", proc.stdout, re.M)
     starter = tmp_path / "starter.py"

@@ -13,8 +13,8 @@ import mpmath
 import pytest
 import sympy as sp
 
-from graders import symbolic as S
-from graders.symbolic import ParseError, sigmoid
+from dlgrade.graders import symbolic as S
+from dlgrade.graders.symbolic import ParseError, sigmoid
 
 KNOWN = "(known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"
 IN_A_CONDITION = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
@@ -434,7 +434,7 @@ def test_reference_display_form_puts_negative_terms_last():
 
 
 def test_trees_round_trip_and_are_plain_json():
-    from reference.sigmoid_bce import MISTAKES, derivative
+    from dlgrade.reference.sigmoid_bce import MISTAKES, derivative
 
     exprs = [derivative(), *[f() for v in MISTAKES.values() for f in (v if isinstance(v, tuple) else (v,))]]
     exprs.append(sp.Rational(1, 4) * sp.pi * sp.Max(z, y) + sp.Abs(sp.tanh(z)) + sp.E ** sp.sign(z))
@@ -447,7 +447,7 @@ def test_trees_round_trip_and_are_plain_json():
 
 
 def test_reference_is_derived_not_typed():
-    from reference.sigmoid_bce import derivative
+    from dlgrade.reference.sigmoid_bce import derivative
 
     d = derivative()
     assert d != sigmoid(z) - y  # SymPy's raw derivative, not the textbook form
@@ -497,7 +497,7 @@ def test_sample_points_are_seeded_and_cover_both_labels():
 
 
 def _payload(text, **kw):
-    from reference.sigmoid_bce import MISTAKES, derivative
+    from dlgrade.reference.sigmoid_bce import MISTAKES, derivative
 
     mistakes = {k: [S.to_tree(f()) for f in (v if isinstance(v, tuple) else (v,))] for k, v in MISTAKES.items()}
     return {"text": text, "variables": ["z", "y"], "discrete": {"y": [0, 1]},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.spec import SpecError, load_exercise
+from dlgrade.graders.spec import SpecError, load_exercise
 
 ROOT = Path(__file__).parent.parent
 FIX = ROOT / "tests" / "fixtures"
@@ -14,8 +14,8 @@ BASE = '''id = "course-bce"
 title = "sigmoid + BCE, a course's copy"
 framework = "symbolic"
 entry = "sigmoid_bce_grad"
-reference = "reference.sigmoid_bce:derivative"
-mistakes = "reference.sigmoid_bce:MISTAKES"
+reference = "dlgrade.reference.sigmoid_bce:derivative"
+mistakes = "dlgrade.reference.sigmoid_bce:MISTAKES"
 
 [symbolic]
 variables = ["z", "y"]
@@ -80,9 +80,9 @@ def test_a_broken_symbolic_table_is_one_error_naming_file_and_key(tmp_path, extr
 
 def test_an_alias_also_in_hints_is_accepted_in_answers(tmp_path, runner):
     """A spec written before aliases were read kept p in hints; the alias wins."""
-    from graders.api import grade_one
-    from graders.spec import get_exercise
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.spec import get_exercise
+    from dlgrade.graders.submission import Submission
 
     course = tmp_path / "course"
     write_spec(course / "bce", 'aliases = { p = "sigmoid(z)" }\nhints = { p = "sigmoid(z)", a = "sigmoid(z)" }')
@@ -125,7 +125,7 @@ def test_symbolic_table_only_for_symbolic_exercises(tmp_path):
 def test_a_course_alias_typo_is_a_usage_error_before_anyone_is_graded(tmp_path):
     course = tmp_path / "course"
     write_spec(course / "bce", 'aliases = { p = "sigmoid(z" }')
-    r = subprocess.run([sys.executable, "-m", "graders", "check", str(FIX / "symbolic/correct_sigmoid.txt"),
+    r = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(FIX / "symbolic/correct_sigmoid.txt"),
                         "--exercise", "course-bce", "--exercises-dir", str(course)],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
@@ -136,9 +136,9 @@ def test_a_course_alias_typo_is_a_usage_error_before_anyone_is_graded(tmp_path):
 
 
 def test_a_course_alias_is_used_by_its_own_exercise(tmp_path, runner):
-    from graders.api import grade_one
-    from graders.spec import get_exercise
-    from graders.submission import Submission
+    from dlgrade.graders.api import grade_one
+    from dlgrade.graders.spec import get_exercise
+    from dlgrade.graders.submission import Submission
 
     course = tmp_path / "course"
     write_spec(course / "bce", 'aliases = { s = "1/(1 + exp(-z))", q = "1 - s" }\nname = "dL/dz"')
@@ -161,9 +161,9 @@ def test_a_course_alias_is_used_by_its_own_exercise(tmp_path, runner):
 def test_checking_aliases_when_specs_load_does_not_import_sympy():
     """The catalogue loads for every command (a softmax check too): reading the aliases
     must not cost SymPy's import."""
-    code = ("import sys\nfrom graders.spec import catalogue\n"
+    code = ("import sys\nfrom dlgrade.graders.spec import catalogue\n"
             "assert catalogue()['sigmoid-bce-grad'].symbolic['aliases'] == {'p': 'sigmoid(z)'}\n"
-            "from graders import symbolic_text as t\n"
+            "from dlgrade.graders import symbolic_text as t\n"
             "assert t.read_aliases({'p': 'sigmoid(z)'}, ('z', 'y'))['p'][0] == 'call'\n"
             "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

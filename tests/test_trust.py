@@ -41,10 +41,10 @@ def secret_module(path: Path) -> Path:
 
 
 def dlgrade(*args, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``python -m graders ARGS`` in a fresh process, as CI runs it."""
+    """``python -m dlgrade ARGS`` in a fresh process, as CI runs it."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}  # CI may be GitHub itself
     full.update({"PYTHONPATH": str(ROOT), **(env or {})})
-    return subprocess.run([sys.executable, "-m", "graders", *args], cwd=cwd, env=full,
+    return subprocess.run([sys.executable, "-m", "dlgrade", *args], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -105,15 +105,15 @@ def test_a_linked_file_to_a_secret_is_a_graded_error_and_leaks_nothing(tmp_path,
 
 
 def test_a_link_to_the_installed_reference_scores_nothing(tmp_path, repo):
-    import reference.softmax
+    import dlgrade.reference.softmax
 
     root, _ = repo
-    (root / "softmax.py").symlink_to(reference.softmax.__file__)
+    (root / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
     proc, r, out = check_everything(tmp_path, "softmax.py", "-e", "stable-softmax", cwd=root)
     refused(r, "softmax.py is a symbolic link; submit the file itself")
     data = json.loads((out / "gradescope.json").read_text())
     assert data["score"] == 0 and [t["status"] for t in data["tests"]] == ["failed"]
-    reference_code = Path(reference.softmax.__file__).read_text().splitlines()[1]
+    reference_code = Path(dlgrade.reference.softmax.__file__).read_text().splitlines()[1]
     assert reference_code and reference_code not in proc.stdout + (out / "report.html").read_text()
 
 
@@ -175,7 +175,7 @@ def test_a_4mb_colab_notebook_is_graded(tmp_path, repo):
 
 
 def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, repo):
-    import reference.softmax
+    import dlgrade.reference.softmax
 
     _, secret = repo
     cls = tmp_path / "class"
@@ -192,7 +192,7 @@ def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, rep
     shutil.copyfile(HOSTILE / "prints_its_helper.py", cls / "erin" / "softmax.py")
     (cls / "erin" / "helper.py").symlink_to(secret)
     (cls / "frank").mkdir()
-    (cls / "frank" / "softmax.py").symlink_to(reference.softmax.__file__)
+    (cls / "frank" / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
     out = tmp_path / "graded"
     proc = dlgrade("grade", str(cls), "--out", str(out), "--jobs", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -252,7 +252,7 @@ def hidden_axis_exercises(tmp_path_factory):
 
 
 def test_a_diagnosis_only_a_hidden_check_finds_reaches_no_student_rendering(tmp_path, hidden_axis_exercises):
-    from graders.diagnose import describe
+    from dlgrade.graders.diagnose import describe
 
     root = tmp_path / "repo"
     root.mkdir()
@@ -277,7 +277,7 @@ def test_a_diagnosis_only_a_hidden_check_finds_reaches_no_student_rendering(tmp_
 
 
 def _full_record():
-    from graders.results import CheckResult, ExerciseResult, Report
+    from dlgrade.graders.results import CheckResult, ExerciseResult, Report
 
     hidden = CheckResult("hidden case", False, 0.0, 2.0, "secret input [1e9] gave nan", {"input": [1e9]},
                          hidden=True, diagnoses=("overflow",))
@@ -288,27 +288,27 @@ def _full_record():
 
 
 @pytest.mark.parametrize("render", [
-    "reports.terminal:render_report", "reports.html:render_student_report", "reports.junit:junit_xml",
-    "reports.gradescope:gradescope_results", "reports.github:annotations", "reports.github:step_summary",
-    "reports.github:workflow_commands", "reports.outputs:write_all",
+    "dlgrade.reports.terminal:render_report", "dlgrade.reports.html:render_student_report", "dlgrade.reports.junit:junit_xml",
+    "dlgrade.reports.gradescope:gradescope_results", "dlgrade.reports.github:annotations", "dlgrade.reports.github:step_summary",
+    "dlgrade.reports.github:workflow_commands", "dlgrade.reports.outputs:write_all",
 ])
 def test_every_student_renderer_refuses_the_full_record(render):
     import importlib
 
-    from graders.results import StudentReport
+    from dlgrade.graders.results import StudentReport
 
     module, name = render.split(":")
     fn = getattr(importlib.import_module(module), name)
     report = _full_record()
     with pytest.raises(TypeError, match="renders what a student may see: pass StudentReport.of"):
         fn(report)
-    from graders.diagnose import describe
+    from dlgrade.graders.diagnose import describe
 
     out = fn(StudentReport.of(report))  # the student's view renders, without the hidden check's data
     text = out.decode() if isinstance(out, bytes) else json.dumps(out) if isinstance(out, dict) else repr(out)
     for secret in ("secret input", "1e9", "1e+09", "[overflow]", describe("overflow").title):
         assert secret not in text, secret
-    from reports.github import publish
+    from dlgrade.reports.github import publish
 
     with pytest.raises(TypeError):
         publish(report, print, env={})
@@ -317,7 +317,7 @@ def test_every_student_renderer_refuses_the_full_record(render):
 def test_the_student_view_type_cannot_hold_hidden_data():
     import dataclasses
 
-    from graders.results import StudentReport
+    from dlgrade.graders.results import StudentReport
 
     view = StudentReport.of(_full_record())
     (r,) = view.results

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import re
 
-from graders.checks.common import (
+from dlgrade.graders.checks.common import (
     call_failure_message, case_label, error_text, label_of, result, returned_type_word,
 )
-from graders.compare import compare, fmt_num, tolerance_for
-from graders.engine import Call, Context, to_torch
-from graders.outputs import Leaf
-from graders.spec import CheckSpec
+from dlgrade.graders.compare import compare, fmt_num, tolerance_for
+from dlgrade.graders.engine import Call, Context, to_torch
+from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.spec import CheckSpec
 
 # Errors torch raises when autograd is cut or broken in the forward pass itself.
 AUTOGRAD_ERRORS = (
@@ -88,7 +88,7 @@ def evaluate_case(check: CheckSpec, ctx: Context, case: str):
     if not isinstance(out, Leaf):
         return False, f"{label} returned {returned_type_word(out)} on {where}; expected a tensor", details, (), 0.0
     if out.torch is None:
-        from graders.checks.values import not_a_tensor_word
+        from dlgrade.graders.checks.values import not_a_tensor_word
 
         return False, (f"{label} returned {not_a_tensor_word(out)} on {where}, not a tensor: "
                        "autograd cannot differentiate it"), details, ("not-differentiable",), 0.0

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from graders.engine import CallResult, Context, error_text  # noqa: F401  (checks import it from here)
-from graders.outputs import Leaf, Opaque
-from graders.results import CheckResult
-from graders.spec import CheckSpec
+from dlgrade.graders.engine import CallResult, Context, error_text  # noqa: F401  (checks import it from here)
+from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.results import CheckResult
+from dlgrade.graders.spec import CheckSpec
 
 
 def result(check: CheckSpec, passed: bool, message: str, details: dict | None = None,

@@ -20,11 +20,11 @@ real GPU check (``kind = "gpu"``) then adds what only real hardware shows.
 """
 from __future__ import annotations
 
-from graders.checks.common import error_text, label_of, result
-from graders.checks.gpu import device_calls, examine, failure_details, finding_message
-from graders.devices import Accelerator
-from graders.engine import Call, Context
-from graders.spec import CheckSpec
+from dlgrade.graders.checks.common import error_text, label_of, result
+from dlgrade.graders.checks.gpu import device_calls, examine, failure_details, finding_message
+from dlgrade.graders.devices import Accelerator
+from dlgrade.graders.engine import Call, Context
+from dlgrade.graders.spec import CheckSpec
 
 META = Accelerator("meta")
 ON = "the meta device (a stand-in for a GPU)"
@@ -35,7 +35,7 @@ def plan(check: CheckSpec, ctx: Context) -> list[Call]:
 
 
 def evaluate(check: CheckSpec, ctx: Context):
-    from graders.checks.autograd import arg_names
+    from dlgrade.graders.checks.autograd import arg_names
 
     label = label_of(check, ctx)
     stopped = None

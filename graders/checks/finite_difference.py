@@ -22,7 +22,7 @@ loss (``select``).
 
 Where the loss has kinks (a ReLU), a step that crosses one would make a correct
 gradient look wrong; an exercise names them with ``kinks = "module:function"``
-(see :class:`graders.gradcheck.KinkGuard`) and probes are redrawn until no
+(see :class:`dlgrade.graders.gradcheck.KinkGuard`) and probes are redrawn until no
 sign changes within ``±h`` (shrinking ``h`` if needed).
 
 Options: ``tolerance`` (default 1e-4), ``step`` (1e-6), ``directions`` (2),
@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graders import gradcheck
-from graders.checks.common import call_failure_message, case_label, result
-from graders.checks.gradients import call_id, gradient_spec, structure
-from graders.compare import fmt_index, fmt_num
-from graders.engine import Call, Context, leaf_array, select
-from graders.inputs import derive_seed
-from graders.spec import CheckSpec, _resolve
+from dlgrade.graders import gradcheck
+from dlgrade.graders.checks.common import call_failure_message, case_label, result
+from dlgrade.graders.checks.gradients import call_id, gradient_spec, structure
+from dlgrade.graders.compare import fmt_index, fmt_num
+from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.inputs import derive_seed
+from dlgrade.graders.spec import CheckSpec, _resolve
 
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_STEP = 1e-6

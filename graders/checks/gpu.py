@@ -1,9 +1,9 @@
 """``kind = "gpu"``: the submission on a GPU, where the grading machine has one.
 
-Without one (see :mod:`graders.devices`) the check is reported ``skipped: no
+Without one (see :mod:`dlgrade.graders.devices`) the check is reported ``skipped: no
 GPU``, worth 0 of 0, so the score is the same on every machine. A spec makes
 GPU checks count with ``[gpu] required = true``; grading such an exercise
-without a GPU is then an error (:class:`graders.devices.GpuUnavailable`),
+without a GPU is then an error (:class:`dlgrade.graders.devices.GpuUnavailable`),
 never a zero.
 
 Each case runs twice in the same job, on the CPU and with its tensor
@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graders.checks.common import call_failure_message, case_label, error_text, label_of, result, skipped
-from graders.compare import Mismatch, compare, fmt_index, fmt_num, tolerance_for
-from graders.devices import Accelerator, accelerator
-from graders.engine import Call, CallResult, Context
-from graders.outputs import Leaf, Opaque
-from graders.spec import CheckSpec
+from dlgrade.graders.checks.common import call_failure_message, case_label, error_text, label_of, result, skipped
+from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, tolerance_for
+from dlgrade.graders.devices import Accelerator, accelerator
+from dlgrade.graders.engine import Call, CallResult, Context
+from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.spec import CheckSpec
 
 META_TENSOR = Opaque("tensor on the meta device")
 # Half precision is probed for stability, not precision: (rtol, atol) against the
@@ -252,8 +252,8 @@ def finding_message(check: CheckSpec, ctx: Context, case: str, f: Finding, on: s
     if p == "failed":
         return f"{call_failure_message(check, ctx, case, ctx.call(f'{prefix}:{case}'))} with its inputs on {on}"
     if p == "not-a-tensor":
-        from graders.checks.common import returned_type_word
-        from graders.checks.values import not_a_tensor_word
+        from dlgrade.graders.checks.common import returned_type_word
+        from dlgrade.graders.checks.values import not_a_tensor_word
 
         word = not_a_tensor_word(f.got) if isinstance(f.got, Leaf) else returned_type_word(f.got)
         return f"{label} returned {word} with its inputs on {on}, on {where}; expected a tensor on that device"
@@ -305,7 +305,7 @@ def examine_half(check: CheckSpec, ctx: Context, case: str, dtype: str, acc: Acc
         return None
     got = res.output
     if not isinstance(got, Leaf):
-        from graders.checks.common import returned_type_word
+        from dlgrade.graders.checks.common import returned_type_word
 
         return (f"{label} returned {returned_type_word(got)} on {dtype} inputs on {on}, on {where}; "
                 "expected a tensor"), (), details
@@ -340,7 +340,7 @@ def evaluate(check: CheckSpec, ctx: Context):
     acc = accelerator_for(ctx)
     if acc is None:
         return skipped(check, NO_GPU, {"device": None, "cpu_vs_gpu": {}, "line": None})
-    from graders.checks.autograd import arg_names
+    from dlgrade.graders.checks.autograd import arg_names
 
     on = acc.describe()
     worst, backward_checked, per_case = 0.0, False, []

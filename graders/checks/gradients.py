@@ -5,7 +5,7 @@ parameter. Structure first, stopping at the first failure with a precise
 message: the call returned → a pair → ``grads`` is a dict with every key →
 each value is a numpy array → of its parameter's shape (a transposed shape
 says so) → finite → within ``tolerance`` of the reference in cs231n's relative
-error, parameter by parameter (see :func:`graders.gradcheck.rel_error`).
+error, parameter by parameter (see :func:`dlgrade.graders.gradcheck.rel_error`).
 
 Diagnoses come from buggy references compared parameter by parameter (see
 :func:`diagnose_params`). The parameters are declared once per exercise::
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graders import diagnose, gradcheck
-from graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
-from graders.compare import fmt_index, fmt_num
-from graders.engine import Call, Context, GraderError, select
-from graders.outputs import Leaf
-from graders.spec import CheckSpec
+from dlgrade.graders import diagnose, gradcheck
+from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
+from dlgrade.graders.compare import fmt_index, fmt_num
+from dlgrade.graders.engine import Call, Context, GraderError, select
+from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.spec import CheckSpec
 
 DEFAULT_TOLERANCE = 1e-6
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from graders.checks.common import call_failure_message, case_label, label_of, result
-from graders.engine import Call, Context
-from graders.outputs import Leaf
-from graders.spec import CheckSpec
+from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result
+from dlgrade.graders.engine import Call, Context
+from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.spec import CheckSpec
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:

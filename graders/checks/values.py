@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from graders.checks.common import (
+from dlgrade.graders.checks.common import (
     call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
 )
-from graders.compare import compare, fmt_index, fmt_num, tolerance_for
-from graders.engine import Call, Context, leaf_array, select
-from graders.outputs import Leaf
-from graders.spec import CheckSpec
+from dlgrade.graders.compare import compare, fmt_index, fmt_num, tolerance_for
+from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.spec import CheckSpec
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:

@@ -1,0 +1,4 @@
+"""``python -m dlgrade``: the ``dlgrade`` command."""
+from dlgrade.graders.cli import main
+
+main()
