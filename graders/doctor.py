@@ -90,8 +90,9 @@ def _version(dist: str) -> str | None:
 
 def installation() -> Finding:
     """How dlgrade is installed: a wheel, an sdist, an editable checkout...; where."""
-    pkg_dir = sandbox.PACKAGES_DIR
     tree = sandbox.source_tree()
+    # where the distribution lies: the checkout, or the site directory holding dlgrade/
+    pkg_dir = sandbox.PACKAGES_DIR if tree is not None else sandbox.PACKAGES_DIR.parent
     dists = []  # every installed dlgrade on the path, with its PEP 610 record of where it came from
     for dist in importlib.metadata.distributions(name="dlgrade"):
         try:

@@ -285,12 +285,16 @@ def test_student_code_cannot_read_the_installed_packages(venv, foreign, tmp_path
                site / "dlgrade" / "exercises" / "stable-softmax" / "spec.toml", site / "dlgrade" / "reports" / "html.py"]
     assert not any((site / name).exists() for name in ("graders", "reference", "reports", "exercises"))
     assert all(t.is_file() for t in targets)
-    probe.write_text("import importlib\n"
+    probe.write_text("import importlib, importlib.util\n"
                      f"for path in {[str(t) for t in targets]!r}:\n"
                      "    try:\n        open(path).read(); print('READ', path)\n"
                      "    except OSError as exc:\n        print('no', type(exc).__name__)\n"
                      "for name in ('dlgrade.reference.softmax', 'dlgrade.graders.engine', 'dlgrade', 'reference', 'graders'):\n"
-                     "    try:\n        importlib.import_module(name); print('IMPORTED', name)\n"
+                     "    try:\n        m = importlib.import_module(name)\n"
+                     "        if getattr(m, '__file__', None) or list(getattr(m, '__path__', [])) and "
+                     "any(importlib.util.find_spec(name + '.' + s) for s in ('graders', 'reference')):\n"
+                     "            print('IMPORTED', name)\n"
+                     "        else:\n            print('no ModuleNotFoundError')  # a masked, empty folder\n"
                      "    except ImportError as exc:\n        print('no', type(exc).__name__)\n"
                      "def softmax(z, axis=-1):\n    return z\n")
     d = json.loads(sh(["dlgrade", "check", str(probe), "--json"], cwd=foreign, env=env).stdout)

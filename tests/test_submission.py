@@ -126,11 +126,11 @@ def test_a_linked_file_in_a_folder_is_refused_never_read(tmp_path, secret_file):
 
 
 def test_a_link_to_the_installed_reference_is_refused(tmp_path):
-    import dlgrade.reference.softmax
+    from dlgrade.reference import softmax as reference_softmax
 
     sub_dir = tmp_path / "bob"
     sub_dir.mkdir()
-    (sub_dir / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
+    (sub_dir / "softmax.py").symlink_to(reference_softmax.__file__)
     with pytest.raises(LoadFailure, match=r"softmax\.py is a symbolic link; submit the file itself$"):
         Submission(sub_dir).source_for("softmax")
 

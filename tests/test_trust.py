@@ -105,15 +105,15 @@ def test_a_linked_file_to_a_secret_is_a_graded_error_and_leaks_nothing(tmp_path,
 
 
 def test_a_link_to_the_installed_reference_scores_nothing(tmp_path, repo):
-    import dlgrade.reference.softmax
+    from dlgrade.reference import softmax as reference_softmax
 
     root, _ = repo
-    (root / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
+    (root / "softmax.py").symlink_to(reference_softmax.__file__)
     proc, r, out = check_everything(tmp_path, "softmax.py", "-e", "stable-softmax", cwd=root)
     refused(r, "softmax.py is a symbolic link; submit the file itself")
     data = json.loads((out / "gradescope.json").read_text())
     assert data["score"] == 0 and [t["status"] for t in data["tests"]] == ["failed"]
-    reference_code = Path(dlgrade.reference.softmax.__file__).read_text().splitlines()[1]
+    reference_code = Path(reference_softmax.__file__).read_text().splitlines()[1]
     assert reference_code and reference_code not in proc.stdout + (out / "report.html").read_text()
 
 
@@ -175,7 +175,7 @@ def test_a_4mb_colab_notebook_is_graded(tmp_path, repo):
 
 
 def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, repo):
-    import dlgrade.reference.softmax
+    from dlgrade.reference import softmax as reference_softmax
 
     _, secret = repo
     cls = tmp_path / "class"
@@ -192,7 +192,7 @@ def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, rep
     shutil.copyfile(HOSTILE / "prints_its_helper.py", cls / "erin" / "softmax.py")
     (cls / "erin" / "helper.py").symlink_to(secret)
     (cls / "frank").mkdir()
-    (cls / "frank" / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
+    (cls / "frank" / "softmax.py").symlink_to(reference_softmax.__file__)
     out = tmp_path / "graded"
     proc = dlgrade("grade", str(cls), "--out", str(out), "--jobs", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
