@@ -179,7 +179,8 @@ class KernelSession:
 
     def __init__(self):
         self.runner = None
-        self.checks = 0
+        self.checks = 0  # checks graded in this kernel
+        self.last: NotebookCheck | None = None  # the latest one (what %dlgrade check showed)
 
     def check(self, ip, request: CheckRequest, say=print) -> NotebookCheck:
         """Grade what ``ip`` has run. Raises NotebookCheckError (one line for the student)."""
@@ -212,7 +213,8 @@ class KernelSession:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.checks += 1
-        return NotebookCheck(report, name)
+        self.last = NotebookCheck(report, name)
+        return self.last
 
     def _start(self, require_sandbox: bool, say) -> None:
         from dlgrade.graders.runner import Runner
