@@ -70,12 +70,15 @@ def notebook_bytes(cells: list[str]) -> bytes:
     return nbformat.writes(nb).encode("utf-8")
 
 
-def notebook_file_name(ip) -> str | None:
+def notebook_file_name(ip, cells: list[str] | None = None, folder: str | None = None) -> str | None:
     """The notebook's file name as the kernel knows it, or None.
 
     Jupyter Server (JupyterLab, Notebook 7) gives the kernel its session's path
     (``JPY_SESSION_NAME``, which ipykernel also puts in ``__session__``); VS Code
-    sets ``__vsc_ipynb_file__``.
+    sets ``__vsc_ipynb_file__``. A kernel run on a file by nbclient, papermill or
+    ``jupyter nbconvert --execute`` is told nothing, but runs in the notebook's
+    folder: given the ``cells`` it ran, the one notebook there that holds the
+    running cell and most of the others is taken (:func:`matching_notebook`).
     """
     ns = getattr(ip, "user_ns", {}) or {}
     for candidate in (ns.get("__vsc_ipynb_file__"), ns.get("__session__"), os.environ.get("JPY_SESSION_NAME")):
@@ -83,7 +86,45 @@ def notebook_file_name(ip) -> str | None:
             name = Path(candidate).name
             if name not in (".ipynb", "") and "\x00" not in name:
                 return name
+    if cells:
+        return matching_notebook(cells, folder or os.getcwd())
     return None
+
+
+MAX_CANDIDATES = 100  # notebooks looked at in the kernel's folder
+MAX_CANDIDATE_BYTES = 64 * 2**20
+
+
+def matching_notebook(cells: list[str], folder: str) -> str | None:
+    """The file name of the only ``.ipynb`` in ``folder`` whose code cells hold the
+    running cell (the last of ``cells``) and more of the others than any other
+    notebook there does; None when there is no such single notebook."""
+    import json
+
+    running = cells[-1].strip()
+    ran = {c.strip() for c in cells if c.strip()}
+    try:
+        entries = sorted((e for e in os.scandir(folder) if e.name.endswith(".ipynb") and not e.name.startswith(".")),
+                         key=lambda e: e.name)[:MAX_CANDIDATES]
+    except OSError:
+        return None
+    scores: dict[str, int] = {}
+    for e in entries:
+        try:
+            if not e.is_file(follow_symlinks=False) or e.stat(follow_symlinks=False).st_size > MAX_CANDIDATE_BYTES:
+                continue
+            nb = json.loads(Path(e.path).read_bytes().decode("utf-8"))
+            sources = {("".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))).strip()
+                       for c in nb.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"}
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
+            continue
+        if running in sources:
+            scores[e.name] = len(ran & sources)
+    if not scores:
+        return None
+    best = max(scores.values())
+    winners = [n for n, v in scores.items() if v == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -134,7 +175,7 @@ Grades the cells this kernel has run so far, in the order it ran them, as
 `dlgrade check` grades the saved notebook (same sandbox, checks and score).
 Without EXERCISE: every exercise whose entry the notebook defines.
 
-  --student ID         the student id (default: the notebook's file name)
+  --student ID         the student id (default: the notebook's file name, else "notebook")
   --exercises-dir DIR  a folder of your course's own exercises (repeatable)
   --require-sandbox    refuse to run without bubblewrap
 
@@ -194,7 +235,7 @@ class KernelSession:
         cells = history_cells(ip)
         if not cells:
             raise NotebookCheckError(NOTHING_RUN)
-        name = notebook_file_name(ip) or DEFAULT_NAME
+        name = notebook_file_name(ip, cells) or DEFAULT_NAME
         folder = tempfile.mkdtemp(prefix="dlgrade-kernel-")
         try:
             path = Path(folder) / name

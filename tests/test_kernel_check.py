@@ -61,6 +61,26 @@ def test_the_notebooks_file_name_comes_from_the_kernel(ns, env, expected, monkey
     assert kc.notebook_file_name(FakeShell([], ns)) == expected
 
 
+def _write_nb(path: Path, cells) -> None:
+    path.write_bytes(kc.notebook_bytes(cells))
+
+
+def test_a_kernel_told_nothing_finds_its_notebook_in_its_folder(tmp_path, monkeypatch):
+    """nbclient, papermill, nbconvert --execute: the kernel runs in the notebook's folder."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    ran = ["import numpy as np", "def softmax(z):\n    return z", "%dlgrade check"]
+    _write_nb(tmp_path / "hw1.ipynb", ran)
+    _write_nb(tmp_path / "hw0.ipynb", ["import numpy as np", "%dlgrade check"])  # fewer of the cells run
+    _write_nb(tmp_path / "other.ipynb", ran[:2])  # not the running cell
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    (tmp_path / ".hidden.ipynb").write_bytes(kc.notebook_bytes(ran + ["x = 1"]))
+    assert kc.notebook_file_name(FakeShell(ran), ran, str(tmp_path)) == "hw1.ipynb"
+    _write_nb(tmp_path / "hw1 copy.ipynb", ran)  # two equally good: none is guessed
+    assert kc.matching_notebook(ran, str(tmp_path)) is None
+    assert kc.matching_notebook(["%dlgrade check stable-softmax"], str(tmp_path)) is None
+    assert kc.matching_notebook(ran, str(tmp_path / "missing")) is None
+
+
 @pytest.mark.parametrize("line, request_", [
     ("check", kc.CheckRequest()),
     ("check stable-softmax two-layer-backprop",
@@ -202,3 +222,17 @@ def test_frame_height_is_bounded(runner, tmp_path):
     assert MIN_HEIGHT_PX <= frame_height(view) <= MAX_HEIGHT_PX
     with pytest.raises(TypeError):
         mime_bundle(_result(tmp_path, runner, WRONG_AXIS))  # the full record is refused
+
+
+@pytest.mark.parametrize("cells", [
+    ["import dlgrade\nr = dlgrade.check()", "from dlgrade import check, load_ipython_extension\ncheck('stable-softmax')"],
+    ["%load_ext dlgrade", "%dlgrade check", "%unload_ext dlgrade"],
+])
+def test_check_cells_do_nothing_when_the_notebook_is_graded(cells, runner, basic_runner, tmp_path):
+    """In the sandbox (no dlgrade there) and without it (dlgrade importable), the cells that
+    check the notebook from its kernel neither fail nor change the score."""
+    source = (FIX / "softmax" / "correct_shift_max.py").read_text()
+    path = _saved(tmp_path, [source, *cells, "assert softmax(np.zeros(2)).sum() == 1"])
+    for r in (runner, basic_runner):
+        report = api_check(path, runner=r)
+        assert (report.results[0].status, report.score) == ("graded", 10), report.results[0].message

@@ -77,13 +77,20 @@ def _silent(client, code: str) -> str:
     return "".join(out)
 
 
-def run_notebook(folder: Path, name: str, cells: list[str], monkeypatch, allow_errors=False, after=None):
+def run_notebook(folder: Path, name: str, cells: list[str], monkeypatch, allow_errors=False, after=None,
+                 told=True):
     """Run ``cells`` in a fresh kernel as the notebook ``folder/name``, save it there;
-    ``after(client)`` runs (silently) in the same kernel before it shuts down."""
-    monkeypatch.setenv("JPY_SESSION_NAME", str(folder / name))  # as Jupyter Server tells its kernels
+    ``after(client)`` runs (silently) in the same kernel before it shuts down. ``told``:
+    the kernel is told its notebook's path as Jupyter Server tells it; else the notebook
+    is on disk before it runs, as with ``jupyter nbconvert --execute``."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "dlgrade tests", "language": "python"}
+    if told:
+        monkeypatch.setenv("JPY_SESSION_NAME", str(folder / name))
+    else:
+        monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+        nbformat.write(nb, folder / name)
     client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=120, allow_errors=allow_errors,
                                      resources={"metadata": {"path": str(folder)}})
     extra = None
@@ -143,6 +150,13 @@ def test_correct_notebook(tmp_path, monkeypatch):
     assert bundle["text/plain"].startswith("dlgrade check: hw1  (isolation: ")
     assert bundle["text/plain"].endswith("Total: 10 / 10")
     assert 'class="first"' not in _frame_page(bundle)
+
+
+def test_a_notebook_executed_from_its_file_is_graded_under_its_own_name(tmp_path, monkeypatch):
+    nb, got = run_notebook(tmp_path, "ada_hw.ipynb", [WRONG, CHECK_CELL], monkeypatch, told=False,
+                           after=lambda c: json.loads(_silent(c, RESULT_JSON)))
+    assert got["student"] == "ada_hw"
+    assert_same_as_cli(nb, tmp_path / "ada_hw.ipynb", got)
 
 
 def test_wrong_notebook_shows_the_mistake_first(tmp_path, monkeypatch):
