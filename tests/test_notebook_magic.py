@@ -284,3 +284,48 @@ def test_screenshot_of_a_notebook_with_its_inline_report(tmp_path, monkeypatch):
     assert " ".join(first.split()) == f"stable-softmax: {describe('wrong-axis').title} wrong-axis"
     assert errors == [] and requests == []
     assert shot.stat().st_size > 10_000
+
+
+def test_without_bubblewrap_the_usual_warning_shows_inline(tmp_path, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no bwrap to be found (the kernel's Python is named in full)
+    monkeypatch.delenv("DLGRADE_BWRAP", raising=False)
+    monkeypatch.delenv("DLGRADE_NO_SANDBOX", raising=False)
+    nb, got = run_notebook(tmp_path, "hw7.ipynb", [CORRECT, CHECK_CELL], monkeypatch,
+                           after=lambda c: json.loads(_silent(c, RESULT_JSON)))
+    bundle = assert_same_as_cli(nb, tmp_path / "hw7.ipynb", got)
+    from dlgrade.graders.sandbox import basic_warning
+
+    warning = got["warnings"][0]
+    assert warning == basic_warning(warning[len("WARNING: "):].split(": student code runs")[0])  # the usual one
+    assert bundle["text/plain"].splitlines()[:2] == [warning, "dlgrade check: hw7  (isolation: basic)"]
+    page = lxml_html.document_fromstring(_frame_page(bundle))
+    assert [" ".join(p.text_content().split()) for p in page.xpath("//p[@class='warning']")] == [warning]
+    assert got["score"] == 10
+
+
+def test_a_broken_sandbox_is_one_line_in_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLGRADE_BWRAP", str(tmp_path / "no-such-bwrap"))
+    nb, _ = run_notebook(tmp_path, "hw8.ipynb", [CORRECT, CHECK_CELL], monkeypatch, allow_errors=True)
+    err = _outputs(nb.cells[-1], "error")[0]
+    cli_line = cli(tmp_path / "hw8.ipynb")
+    assert cli_line.returncode == 3
+    assert err["traceback"] == [cli_line.stderr.strip()]  # the CLI's own line: "Error: dlgrade could not grade ..."
+    assert err["evalue"].startswith("dlgrade could not grade hw8.ipynb: bubblewrap is installed but cannot create")
+
+
+def test_help_and_unloading_the_extension_closes_the_warm_worker(tmp_path, monkeypatch):
+    from dlgrade.graders.kernel_check import MAGIC_HELP
+
+    def after(client):
+        pids = json.loads(_silent(client, WORKER_PIDS))
+        _silent(client, "%unload_ext dlgrade")
+        closed = all(_gone(p) for p in pids)  # while the kernel still runs
+        left = _silent(client, "print('dlgrade' in get_ipython().magics_manager.magics['line'])")
+        return pids, closed, left.strip()
+
+    nb, (pids, closed, left) = run_notebook(tmp_path, "hw9.ipynb", [CORRECT, CHECK_CELL, "%dlgrade help"],
+                                            monkeypatch, after=after)
+    assert [o.text for o in _outputs(nb.cells[2], "stream")] == [MAGIC_HELP + "\n"]
+    assert len(pids) == 1 and closed and left == "False"
