@@ -251,6 +251,9 @@ class KernelSession:
         except (GraderError, SandboxError) as exc:
             self.close()  # a worker that failed is not reused: the next check starts afresh
             raise NotebookCheckError(f"dlgrade could not grade {name}: {failure_line(exc)}", "failure") from None
+        except KeyboardInterrupt:  # the kernel was interrupted mid-job: no half-used worker is kept
+            self.close()
+            raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         self.checks += 1

@@ -236,3 +236,18 @@ def test_check_cells_do_nothing_when_the_notebook_is_graded(cells, runner, basic
     for r in (runner, basic_runner):
         report = api_check(path, runner=r)
         assert (report.results[0].status, report.score) == ("graded", 10), report.results[0].message
+
+
+def test_an_interrupted_check_keeps_no_worker(session, monkeypatch):
+    from dlgrade.graders import api
+
+    session.check(FakeShell([WRONG_AXIS]), kc.CheckRequest(), say=lambda _: None)
+    assert session.runner is not None
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "check", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session.check(FakeShell([WRONG_AXIS]), kc.CheckRequest(), say=lambda _: None)
+    assert session.runner is None  # the next check warms up afresh
