@@ -179,7 +179,10 @@ Without EXERCISE: every exercise whose entry the notebook defines.
   --exercises-dir DIR  a folder of your course's own exercises (repeatable)
   --require-sandbox    refuse to run without bubblewrap
 
-From Python: dlgrade.check("stable-softmax")"""
+Example:
+  %load_ext dlgrade
+  %dlgrade check stable-softmax
+  dlgrade.check("stable-softmax")      # the same, from Python"""
 
 
 class NotebookCheck:

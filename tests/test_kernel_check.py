@@ -95,6 +95,10 @@ def test_magic_arguments(line, request_):
 @pytest.mark.parametrize("line", ["", "help", "check --help", "check -h"])
 def test_magic_help(line):
     assert kc.parse_magic(line) is None
+    assert kc.MAGIC_HELP.splitlines()[0] == (
+        "Usage: %dlgrade check [EXERCISE ...] [--student ID] [--exercises-dir DIR] [--require-sandbox]")
+    assert kc.MAGIC_HELP.splitlines()[-2:] == [
+        "  %dlgrade check stable-softmax", '  dlgrade.check("stable-softmax")      # the same, from Python']
 
 
 @pytest.mark.parametrize("line, message", [
