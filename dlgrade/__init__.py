@@ -6,6 +6,10 @@ running, diagnosing), ``dlgrade.reference`` (the trusted reference maths),
 (rendering). In a checkout those are the folders at the top of the repository,
 mapped here by ``pyproject.toml``'s ``package-dir``; an installed dlgrade holds
 them inside this package.
+
+In a notebook: ``%load_ext dlgrade`` then ``%dlgrade check [EXERCISE ...]``, or
+``dlgrade.check()`` from Python, grades the cells the kernel has run
+(dlgrade.graders.kernel_check). Importing dlgrade imports nothing heavy.
 """
 from __future__ import annotations
 
@@ -24,3 +28,30 @@ def __getattr__(name: str):
 
         return dlgrade_version()
     raise AttributeError(f"module 'dlgrade' has no attribute {name!r}")
+
+
+def check(*exercises: str, **options):
+    """Grade the cells this notebook's kernel has run, as ``dlgrade check`` grades the
+    saved notebook; every exercise the notebook defines unless some are named.
+
+    Options: ``student``, ``exercises_dir``, ``require_sandbox``. Returns a
+    NotebookCheck (``.score``, ``.max_score``, ``.report``), shown inline as a
+    cell's value. Raises NotebookCheckError (one line, no traceback in a notebook).
+    """
+    from dlgrade.graders.kernel_check import check as _check
+
+    return _check(*exercises, **options)
+
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext dlgrade``: registers the ``%dlgrade`` magic."""
+    from dlgrade.graders.kernel_check import load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip) -> None:
+    """``%unload_ext dlgrade``: closes the kernel's warm grader and removes ``%dlgrade``."""
+    from dlgrade.graders.kernel_check import unload
+
+    unload(ip)

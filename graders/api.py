@@ -65,15 +65,17 @@ def grade_one(ex: Exercise, sub: Submission, runner: Runner, direct_text: bool =
 
 
 def check(path, exercise_ids=(), exercises_dirs=(), student: str | None = None,
-          runner: Runner | None = None, require_sandbox: bool = False) -> Report:
+          runner: Runner | None = None, require_sandbox: bool = False, display_root=None) -> Report:
     """Grade every (or every named) exercise in one submission.
 
     Raises SubmissionError (no such path, not a submission), UnknownExercise,
     SpecError, NothingToGrade, SandboxRequired. Anything in the submission itself
     is in the report: a file that cannot be read (a symbolic link, a malformed or
     oversized notebook) is an ``error`` result, like a crash or a syntax error.
+    ``display_root``: name the submission's files relative to this folder in the
+    report (a notebook a kernel wrote to a temporary folder is ``hw1.ipynb``).
     """
-    sub = Submission(Path(path), student=student)
+    sub = Submission(Path(path), student=student, display_root=Path(display_root) if display_root else None)
     exercises = exercises_for(sub, exercise_ids, exercises_dirs)
     direct = bool(exercise_ids) and len(exercises) == 1 and sub.is_file
     own = runner is None

@@ -5,9 +5,15 @@ from pathlib import Path
 
 from dlgrade.graders.spec import Exercise
 
+# A starter notebook's last two cells: it checks itself from its kernel (graders/kernel_check.py)
+CHECK_NOTE = ("Run the cells above, then the next one to check your answer here "
+              "(from a terminal: `dlgrade check {name}`).")
+CHECK_CELL = "%load_ext dlgrade\n%dlgrade check {id}"
+
 
 def write_starter(ex: Exercise, dest: str | None, notebook: bool = False, force: bool = False) -> Path:
     """Write the exercise's starter as ``.py`` or ``.ipynb``; returns the path written.
+    A notebook's last cell checks it from its kernel (``%dlgrade check ID``).
 
     Raises FileExistsError when ``dest`` exists and ``force`` is not set.
     """
@@ -25,7 +31,8 @@ def write_starter(ex: Exercise, dest: str | None, notebook: bool = False, force:
         nb.cells = [
             nbformat.v4.new_markdown_cell(ex.statement or f"# {ex.title}"),
             nbformat.v4.new_code_cell(code.rstrip()),
-            nbformat.v4.new_markdown_cell(f"Check your answer from a terminal: `dlgrade check {path.name}`"),
+            nbformat.v4.new_markdown_cell(CHECK_NOTE.format(name=path.name)),
+            nbformat.v4.new_code_cell(CHECK_CELL.format(id=ex.id)),
         ]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         path.write_text(nbformat.writes(nb), encoding="utf-8")

@@ -920,6 +920,19 @@ def _ipython_standin() -> dict:
     return {"IPython": pkg, "IPython.display": disp, "IPython.core": core, "IPython.core.display": disp}
 
 
+def _dlgrade_standin():
+    """A module standing in for dlgrade in a graded notebook: the cell that checks the
+    notebook from its kernel (``import dlgrade; dlgrade.check()``) is the grader's, not
+    the answer's, so it does nothing here (``%dlgrade check`` is a magic: not run)."""
+    import types
+
+    mod = types.ModuleType("dlgrade", "dlgrade's stand-in in a graded notebook (checking does nothing here)")
+    mod.check = lambda *args, **kwargs: None
+    mod.load_ipython_extension = lambda ip=None: None
+    mod.unload_ipython_extension = lambda ip=None: None
+    return mod
+
+
 def _notebook_runtime():
     """What a converted notebook gets before it runs: the runtime its rewritten magics
     call, ``display`` and ``get_ipython`` among the builtins (where Jupyter puts them, so
@@ -934,6 +947,8 @@ def _notebook_runtime():
             setattr(builtins, name, value)
     if not _own_module("IPython"):  # a student's own IPython.py next to the notebook wins
         sys.modules.update(_ipython_standin())
+    if not _own_module("dlgrade"):
+        sys.modules["dlgrade"] = _dlgrade_standin()
     return types.SimpleNamespace(writefile=_writefile, run=_run_script, capture_start=_capture_start,
                                  capture_end=_capture_end, display=_display)
 

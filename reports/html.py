@@ -356,8 +356,9 @@ def exercise_view(r: StudentResult) -> ExerciseView:
 # --------------------------------------------------------------------------- student report
 
 
-def render_student_report(report: StudentReport) -> str:
-    """The student's HTML report as a string (a complete, self-contained page).
+def render_student_report(report: StudentReport, template: str = "student.html.j2") -> str:
+    """The student's HTML report as a string (a complete, self-contained page);
+    ``template`` is the page that shows it (one extending ``student.html.j2``).
 
     Raises TypeError for anything but a StudentReport.
     """
@@ -372,7 +373,7 @@ def render_student_report(report: StudentReport) -> str:
         seen.add(anchor)
         views.append(replace(v, anchor=anchor))
     isolations = sorted({r.isolation for r in report.results if r.isolation})
-    return environment().get_template("student.html.j2").render(
+    return environment().get_template(template).render(
         report=report, exercises=views, csp=STUDENT_CSP,
         isolation=", ".join(isolations), isolation_texts=[ISOLATION_TEXT.get(i, i) for i in isolations],
     )

@@ -50,6 +50,12 @@ def test_init_writes_py_and_notebook(tmp_path):
     r = run("init", "stable-softmax", "--notebook", str(tmp_path))
     nb = json.loads((tmp_path / "stable_softmax.ipynb").read_text())
     assert nb["cells"][1]["cell_type"] == "code"
+    # the last cell checks the notebook from its own kernel
+    assert nb["cells"][-1]["cell_type"] == "code"
+    assert "".join(nb["cells"][-1]["source"]) == "%load_ext dlgrade\n%dlgrade check stable-softmax"
+    assert "".join(nb["cells"][-2]["source"]) == (
+        "Run the cells above, then the next one to check your answer here "
+        "(from a terminal: `dlgrade check stable_softmax.ipynb`).")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -441,3 +441,46 @@ def test_gradescope_says_when_the_autograder_is_broken_and_degrades_only_when_se
         assert data["score"] == 10 and "(isolation: basic)" in r.stdout
     finally:
         (root / "dlgrade-no-sandbox").unlink(missing_ok=True)
+
+
+NOTEBOOK_RUN = r'''
+import json, sys
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+
+folder = Path(sys.argv[1])
+nb = nbformat.read(folder / "hw.ipynb", as_version=4)
+NotebookClient(nb, kernel_name="wheel-python", timeout=300, resources={"metadata": {"path": str(folder)}}).execute()
+(shown,) = [o for o in nb.cells[-1].outputs if o.output_type == "display_data"]
+print(json.dumps(shown["data"]))
+'''
+
+
+def test_a_wheel_install_checks_a_notebook_from_its_kernel(home_venv, foreign, tmp_path):
+    """`%load_ext dlgrade` / `%dlgrade check` in a Jupyter kernel of the installed wheel,
+    as a student's own environment has it: the same result as `dlgrade check` there."""
+    python = home_venv / "bin" / "python"
+    env = clean_env(home_venv / "bin")
+    sh([python, "-m", "pip", "install", "-q", "ipykernel", "nbclient"], cwd=tmp_path, env=env,
+       timeout=INSTALL_TIMEOUT)
+    spec = tmp_path / "jupyter" / "kernels" / "wheel-python"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python",
+        "display_name": "wheel"}))
+    folder = tmp_path / "student"
+    folder.mkdir()
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(WRONG.read_text()), nbformat.v4.new_code_cell("%load_ext dlgrade\n%dlgrade check")]
+    nbformat.write(nb, folder / "hw.ipynb")
+    run = sh([python, "-c", NOTEBOOK_RUN, folder], cwd=foreign, env={**env, "JUPYTER_PATH": str(tmp_path / "jupyter")},
+             timeout=600)
+    shown = json.loads(run.stdout)
+    cli = sh(["dlgrade", "check", "hw.ipynb"], cwd=folder, env=env)
+    assert shown["text/plain"] == cli.stdout.rstrip("\n")
+    assert shown["text/plain"].splitlines()[0] == "dlgrade check: hw  (isolation: sandbox)"
+    assert "diagnosis [overflow]" in shown["text/plain"] and "Total: 7 / 10" in shown["text/plain"]
+    assert 'sandbox=""' in shown["text/html"] and "srcdoc=" in shown["text/html"]
