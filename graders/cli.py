@@ -549,6 +549,47 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
     click.echo(render_queue(items, out_dir, shown))
 
 
+@main.command("test-exercise")
+@click.argument("exercise", required=False)
+@click.option("--all", "every", is_flag=True,
+              help="Test every exercise of the --exercises-dir folders (without one: every exercise).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="How many student ids the reference is graded under (default: 10).")
+@EXERCISES_DIR
+def test_exercise(exercise, every, seeds, exercises_dirs):
+    """Prove that EXERCISE (an id or a folder) grades right: its reference gets full
+    marks under many student ids, each buggy reference loses points and gets its own
+    diagnosis, every check fails for some perturbed reference, and grading is
+    deterministic. Prints a table; exits 1 if anything fails.
+
+    \b
+    Example:
+      dlgrade test-exercise stable-softmax
+      dlgrade test-exercise course/exercises/adam-step
+      dlgrade test-exercise --all --exercises-dir course/exercises
+    """
+    from dlgrade.graders import selftest
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxError
+
+    try:
+        chosen = selftest.exercises_to_test(exercise, every, exercises_dirs)
+    except (UnknownExercise, SpecError, ValueError) as exc:
+        raise _usage(str(exc))
+    if not chosen:
+        raise _usage(f"no exercises in {', '.join(exercises_dirs)}")
+    try:
+        tests = selftest.self_test_all(chosen, seeds or selftest.SEEDS)
+    except (GraderError, SandboxError) as exc:
+        raise _failure(exc, "dlgrade could not test the exercise: ")
+    table = selftest.Table(tests)
+    for line in table.lines():
+        click.echo(_printable(line))
+    click.echo(table.summary())
+    if table.failed:
+        sys.exit(1)
+
+
 @main.command("export")
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @_export_options
