@@ -30,8 +30,10 @@ from typing import Any, Callable
 import numpy as np
 
 from dlgrade.graders import engine
+from dlgrade.graders.engine import GraderError
 from dlgrade.graders.inputs import make_cases
 from dlgrade.graders.results import ExerciseResult
+from dlgrade.graders.sandbox import SandboxError
 from dlgrade.graders.spec import Exercise
 from dlgrade.graders.submission import SubmissionSource
 from dlgrade.graders.trusted_runner import FILE_NAME, TrustedRunner
@@ -127,12 +129,27 @@ def _rows(ex: Exercise, seeds: int, runner) -> list[Row]:
     except SelfTestError as exc:
         return [Row(ex.id, "reference", False, str(exc))]
     ids = [STUDENT.format(i) for i in range(seeds)]
-    rows = [_reference_row(ex, reference, ids, runner)]
-    for diag_id, cand in mistakes:
-        rows.append(_mistake_row(ex, diag_id, cand, ids[:MISTAKE_SEEDS], runner))
-    rows += _can_fail_rows(ex, reference, ids[0], runner)
-    rows.append(_determinism_row(ex, [reference] + [c for _, c in mistakes[:1]], ids[0], runner))
+    try:
+        rows = [_reference_row(ex, reference, ids, runner)]
+        for diag_id, cand in mistakes:
+            rows.append(_mistake_row(ex, diag_id, cand, ids[:MISTAKE_SEEDS], runner))
+        rows += _can_fail_rows(ex, reference, ids[0], runner)
+        rows.append(_determinism_row(ex, [reference] + [c for _, c in mistakes[:1]], ids[0], runner))
+    except SelfTestError as exc:  # nothing can be graded without a working reference
+        return [Row(ex.id, "reference", False, str(exc))]
     return rows
+
+
+def _graded(ex: Exercise, cand: Candidate, student: str, runner) -> ExerciseResult:
+    """:func:`grade_candidate`; SelfTestError when the reference (run here, to compare
+    with) raises."""
+    try:
+        return grade_candidate(ex, cand, student, runner)
+    except (GraderError, SandboxError):
+        raise
+    except Exception as exc:
+        raise SelfTestError(f"grading {cand.label} as {student} failed: the reference raised "
+                            f"{_exc_line(exc)}") from None
 
 
 def grade_candidate(ex: Exercise, cand: Candidate, student: str, runner=None) -> ExerciseResult:
@@ -227,7 +244,7 @@ def exercises_to_test(target: str | None, every: bool, dirs=()) -> list[Exercise
 def _reference_row(ex: Exercise, ref: Candidate, ids: list[str], runner) -> Row:
     test = "reference"
     for student in ids:
-        r = grade_candidate(ex, ref, student, runner)
+        r = _graded(ex, ref, student, runner)
         problem = _not_full_marks(r)
         if problem:
             return Row(ex.id, test, False, f"{student}: {problem}")
@@ -255,7 +272,7 @@ def _score(r: ExerciseResult) -> str:
 def _mistake_row(ex: Exercise, diag_id: str, cand: Candidate, ids: list[str], runner) -> Row:
     test = cand.label
     for student in ids:
-        r = grade_candidate(ex, cand, student, runner)
+        r = _graded(ex, cand, student, runner)
         if r.status != "graded":
             return Row(ex.id, test, False, f"{student}: {r.status}: {r.message}")
         diagnosed = ", ".join(r.diagnoses) or "none"
@@ -270,7 +287,7 @@ def _mistake_row(ex: Exercise, diag_id: str, cand: Candidate, ids: list[str], ru
 
 
 def _can_fail_rows(ex: Exercise, ref: Candidate, student: str, runner) -> list[Row]:
-    perturbed = [(label, grade_candidate(ex, cand, student, runner)) for label, cand in _perturbations(ex, ref, student)]
+    perturbed = [(label, _graded(ex, cand, student, runner)) for label, cand in _perturbations(ex, ref, student)]
     rows = []
     for check in ex.checks:
         test = f"check {check.name!r} can fail"
@@ -297,8 +314,8 @@ def _check_named(r: ExerciseResult, name: str):
 def _determinism_row(ex: Exercise, cands: list[Candidate], student: str, runner) -> Row:
     test = "deterministic"
     for cand in cands:
-        first = _fingerprint(grade_candidate(ex, cand, student, runner))
-        second = _fingerprint(grade_candidate(ex, cand, student, runner))
+        first = _fingerprint(_graded(ex, cand, student, runner))
+        second = _fingerprint(_graded(ex, cand, student, runner))
         if first != second:
             where = next(k for k in first if first[k] != second[k])
             return Row(ex.id, test, False, f"{cand.label} graded twice as {student}: {where} differs "
