@@ -549,6 +549,38 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
     click.echo(render_queue(items, out_dir, shown))
 
 
+@main.command("new")
+@click.argument("exercise_id", metavar="ID")
+@click.option("--framework", type=click.Choice(["numpy", "torch", "symbolic"]), required=True,
+              help="What the answer is: a numpy function, a torch function, or an expression.")
+@click.option("--dir", "dest", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write the exercise's folder (your course's exercises folder).")
+def new(exercise_id, framework, dest):
+    """Write a complete exercise folder to edit: a commented spec.toml, statement.md,
+    starter.py, reference.py (with one buggy reference) and a correct and a wrong
+    submission. It passes `dlgrade test-exercise` as written.
+
+    \b
+    Example:
+      dlgrade new tanh-grad --framework numpy --dir course/exercises
+      dlgrade test-exercise course/exercises/tanh-grad
+    """
+    import shlex
+
+    from dlgrade.graders.scaffold import ScaffoldError, new_exercise
+
+    try:
+        folder = new_exercise(exercise_id, framework, dest)
+    except ScaffoldError as exc:
+        raise _usage(str(exc))
+    q = shlex.quote
+    click.echo(f"wrote {folder}/: spec.toml, statement.md, starter.py, reference.py, "
+               "submissions/correct.py, submissions/wrong.py")
+    click.echo(f"test it:   dlgrade test-exercise {q(str(folder))}")
+    click.echo(f"grade one: dlgrade check {q(str(folder / 'submissions' / 'wrong.py'))} "
+               f"--exercises-dir {q(str(dest))}")
+
+
 @main.command("test-exercise")
 @click.argument("exercise", required=False)
 @click.option("--all", "every", is_flag=True,
