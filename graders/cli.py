@@ -164,7 +164,22 @@ def init(exercise, dest, notebook, force, exercises_dirs):
         path = write_starter(ex, dest, notebook=notebook, force=force)
     except FileExistsError as exc:
         raise _usage(f"{exc.args[0]} already exists (use --force to overwrite)")
-    click.echo(f"wrote {path}; check it with: dlgrade check {path}")
+    click.echo(f"wrote {path}; check it with: {check_advice(ex, path, exercises_dirs)}")
+
+
+def check_advice(ex, path, exercises_dirs=()) -> str:
+    """The `dlgrade check` command that grades ``path`` for ``ex``: a course exercise
+    needs its folder (as the user named it with --exercises-dir, else where it was found)."""
+    import shlex
+
+    from dlgrade.graders.spec import BUILTIN_DIR
+
+    command = f"dlgrade check {shlex.quote(str(path))}"
+    home = ex.folder.resolve().parent
+    if home == BUILTIN_DIR.resolve():
+        return command
+    named = next((d for d in exercises_dirs if Path(d).resolve() == home), None)
+    return f"{command} --exercises-dir {shlex.quote(str(named or home))}"
 
 
 @main.command()

@@ -94,3 +94,36 @@ def test_an_existing_folder_is_never_overwritten(tmp_path):
 def test_an_unknown_framework_is_exit_2(tmp_path):
     r = run("new", "tanh-grad", "--framework", "jax", "--dir", str(tmp_path))
     assert r.exit_code == 2 and "'jax' is not one of 'numpy', 'torch', 'symbolic'" in r.output
+
+
+def test_init_advises_a_command_that_works_for_a_course_exercise(tmp_path, monkeypatch):
+    """The advice names --exercises-dir for a course exercise, and running it grades."""
+    monkeypatch.chdir(tmp_path)
+    run("new", "tanh-grad", "--framework", "numpy", "--dir", "my course")
+    r = run("init", "tanh-grad", "answer.py", "--exercises-dir", "my course")
+    assert r.exit_code == 0, r.output
+    advice = r.output.strip().split("check it with: ", 1)[1]
+    assert advice == "dlgrade check answer.py --exercises-dir 'my course'"
+    import shlex
+
+    argv = shlex.split(advice)
+    assert argv[0] == "dlgrade"
+    r = run(*argv[1:], "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert (result["exercise"], result["status"], result["score"]) == ("tanh-grad", "graded", 0.0)
+
+
+def test_init_advice_for_a_course_exercise_found_through_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run("new", "tanh-grad", "--framework", "numpy", "--dir", "course")
+    monkeypatch.setenv("DLGRADE_EXERCISES", str(tmp_path / "course"))
+    r = run("init", "tanh-grad", "answer.py")
+    assert r.output.strip() == (f"wrote answer.py; check it with: dlgrade check answer.py --exercises-dir "
+                                f"{tmp_path / 'course'}")
+
+
+def test_init_advice_for_a_builtin_exercise_is_unchanged(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("init", "stable-softmax", "s.py")
+    assert r.output.strip() == "wrote s.py; check it with: dlgrade check s.py"
