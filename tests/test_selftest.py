@@ -158,7 +158,11 @@ def test_symbolic_exercise_reference_and_mistakes_as_text_answers():
 
 
 def test_torch_exercise_every_check_can_fail():
+    import torch
+
+    threads = torch.get_num_threads()
     t = selftest.self_test(get_exercise("label-smoothing"), seeds=2)
+    assert torch.get_num_threads() == threads  # one thread while it ran, restored after
     rows = {r.test: r for r in t.rows}
     assert t.passed, [r for r in t.rows if not r.passed]
     assert rows["check 'gradient w.r.t. logits (autograd)' can fail"].detail == (
