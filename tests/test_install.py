@@ -437,3 +437,16 @@ def test_gradescope_says_when_the_autograder_is_broken_and_degrades_only_when_se
         assert data["score"] == 10 and "(isolation: basic)" in r.stdout
     finally:
         (root / "dlgrade-no-sandbox").unlink(missing_ok=True)
+
+
+def test_a_course_author_scaffolds_and_self_tests_with_the_installed_wheel(home_venv, tmp_path):
+    """`dlgrade new` writes its files from the installed package (no data files needed),
+    and `dlgrade test-exercise` runs trusted references in process with the installed
+    worker, for a course exercise and a built-in one."""
+    env = clean_env(home_venv / "bin")
+    r = sh(["dlgrade", "new", "tanh-grad", "--framework", "numpy", "--dir", "course"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[1] == "test it:   dlgrade test-exercise course/tanh-grad"
+    r = sh(["dlgrade", "test-exercise", "course/tanh-grad", "--seeds", "2"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[-1].startswith("1 exercise, 5 tests, 0 failed; ")
+    r = sh(["dlgrade", "test-exercise", "stable-softmax", "--seeds", "2"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[-1].startswith("1 exercise, 12 tests, 0 failed; ")
