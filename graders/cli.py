@@ -625,10 +625,18 @@ def test_exercise(exercise, every, seeds, exercises_dirs):
         raise _usage(str(exc))
     if not chosen:
         raise _usage(f"no exercises in {', '.join(exercises_dirs)}")
+    warnings: list[str] = []
+    progress = None
+    if len(chosen) > 1 and sys.stderr.isatty():
+        def progress(t, done=[]):  # noqa: B006  (counts the exercises tested so far)
+            done.append(t)
+            click.echo(f"tested {t.exercise} ({len(done)}/{len(chosen)}, {t.seconds:.1f} s)", err=True)
     try:
-        tests = selftest.self_test_all(chosen, seeds or selftest.SEEDS)
+        tests = selftest.self_test_all(chosen, seeds or selftest.SEEDS, progress, warnings)
     except (GraderError, SandboxError) as exc:
         raise _failure(exc, "dlgrade could not test the exercise: ")
+    for w in warnings:
+        click.echo(_printable(w), err=True)
     table = selftest.Table(tests)
     for line in table.lines():
         click.echo(_printable(line))

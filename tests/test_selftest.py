@@ -266,3 +266,30 @@ def test_the_tuple_examples_already_pass_everything_but_mistake_matching():
         t = selftest.self_test(get_exercise(exercise, (str(COURSE),)), seeds=2)
         failing = [r for r in t.rows if not r.passed]
         assert all(r.test.startswith("mistake ") and "but not diagnosed" in r.detail for r in failing), failing
+
+
+def test_a_broken_spec_is_one_line_and_exit_2(tmp_path):
+    folder = course_copy(tmp_path, spec_edit=lambda s: s.replace('framework = "numpy"', 'framework = "jax"'))
+    r = run("test-exercise", str(folder))
+    assert r.exit_code == 2
+    assert r.output.strip() == f"Error: {folder / 'spec.toml'}: framework must be one of numpy, torch, symbolic"
+
+
+def test_without_the_sandbox_the_symbolic_self_test_warns_and_still_runs(monkeypatch):
+    monkeypatch.setenv("DLGRADE_NO_SANDBOX", "1")
+    r = CliRunner().invoke(main, ["test-exercise", "sigmoid-bce-grad", "--seeds", "1"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert r.stderr.startswith("WARNING: ") and "(isolation: basic)" in r.stderr
+
+
+@pytest.mark.skipif(__import__("dlgrade.graders.devices", fromlist=["x"]).accelerator() is not None,
+                    reason="this machine has a GPU")
+def test_an_exercise_that_requires_a_gpu_is_not_tested_without_one(tmp_path):
+    r = run("new", "mse-gpu", "--framework", "torch", "--dir", str(tmp_path))
+    spec = tmp_path / "mse-gpu" / "spec.toml"
+    spec.write_text(spec.read_text() + "\n[gpu]\nrequired = true\n")
+    r = run("test-exercise", str(tmp_path / "mse-gpu"))
+    assert r.exit_code == 1
+    assert rows_of(r.output) == {"needs a GPU": (
+        "FAIL", "[gpu] required = true and this machine has no CUDA GPU: not tested")}
