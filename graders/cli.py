@@ -591,6 +591,13 @@ def new(exercise_id, framework, dest):
     q = shlex.quote
     click.echo(f"wrote {folder}/: spec.toml, statement.md, starter.py, reference.py, "
                "submissions/correct.py, submissions/wrong.py")
+    try:
+        builtin = exercise_id in catalogue()
+    except SpecError:
+        builtin = False
+    if builtin:
+        click.echo(f"note: {exercise_id} is also one of dlgrade's own exercises; with --exercises-dir "
+                   f"{q(str(dest))} this folder's version replaces it")
     click.echo(f"test it:   dlgrade test-exercise {q(str(folder))}")
     click.echo(f"grade one: dlgrade check {q(str(folder / 'submissions' / 'wrong.py'))} "
                f"--exercises-dir {q(str(dest))}")

@@ -127,3 +127,10 @@ def test_init_advice_for_a_builtin_exercise_is_unchanged(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = run("init", "stable-softmax", "s.py")
     assert r.output.strip() == "wrote s.py; check it with: dlgrade check s.py"
+
+
+def test_new_says_when_it_shadows_a_builtin_exercise(tmp_path):
+    r = run("new", "stable-softmax", "--framework", "numpy", "--dir", str(tmp_path))
+    assert r.exit_code == 0
+    assert r.output.splitlines()[1] == (f"note: stable-softmax is also one of dlgrade's own exercises; with "
+                                        f"--exercises-dir {tmp_path} this folder's version replaces it")
