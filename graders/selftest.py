@@ -172,11 +172,16 @@ def _rows(ex: Exercise, seeds: int, runner) -> list[Row]:
 
 def _graded(ex: Exercise, cand: Candidate, student: str, runner) -> ExerciseResult:
     """:func:`grade_candidate`; SelfTestError when the reference (run here, to compare
-    with) raises."""
+    with) raises, or when the spec asks for what the grader cannot do (an unknown check
+    kind, a gradients check without params). A failing sandbox is raised as it is."""
     try:
         return grade_candidate(ex, cand, student, runner)
-    except (GraderError, SandboxError):
+    except SandboxError:
         raise
+    except GraderError as exc:
+        if isinstance(exc.__cause__, SandboxError):
+            raise
+        raise SelfTestError(f"grading {cand.label} as {student} failed: {exc}") from None
     except Exception as exc:
         raise SelfTestError(f"grading {cand.label} as {student} failed: the reference raised "
                             f"{_exc_line(exc)}") from None

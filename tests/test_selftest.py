@@ -293,3 +293,11 @@ def test_an_exercise_that_requires_a_gpu_is_not_tested_without_one(tmp_path):
     assert r.exit_code == 1
     assert rows_of(r.output) == {"needs a GPU": (
         "FAIL", "[gpu] required = true and this machine has no CUDA GPU: not tested")}
+
+
+def test_a_misspelled_check_kind_is_a_failed_row_not_a_crash(tmp_path):
+    folder = course_copy(tmp_path, spec_edit=lambda s: s.replace('kind = "values"', 'kind = "valuse"'))
+    r = run("test-exercise", str(folder), "--seeds", "2")
+    assert r.exit_code == 1
+    assert rows_of(r.output) == {"reference": (
+        "FAIL", "grading reference as selftest-000 failed: unknown check kind 'valuse'")}
