@@ -609,8 +609,9 @@ def new(exercise_id, framework, dest):
               help="Test every exercise of the --exercises-dir folders (without one: every exercise).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="How many student ids the reference is graded under (default: 10).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON instead of a table.")
 @EXERCISES_DIR
-def test_exercise(exercise, every, seeds, exercises_dirs):
+def test_exercise(exercise, every, seeds, as_json, exercises_dirs):
     """Prove that EXERCISE (an id or a folder) grades right: its reference gets full
     marks under many student ids, each buggy reference loses points and gets its own
     diagnosis, every check fails for some perturbed reference, and grading is
@@ -645,9 +646,12 @@ def test_exercise(exercise, every, seeds, exercises_dirs):
     for w in warnings:
         click.echo(_printable(w), err=True)
     table = selftest.Table(tests)
-    for line in table.lines():
-        click.echo(_printable(line))
-    click.echo(table.summary())
+    if as_json:
+        click.echo(json.dumps(table.to_dict(), indent=2))
+    else:
+        for line in table.lines():
+            click.echo(_printable(line))
+        click.echo(table.summary())
     if table.failed:
         sys.exit(1)
 

@@ -526,6 +526,14 @@ class Table:
             out.append(f"{r.exercise:<{w_ex}}  {r.test:<{w_test}}  {'ok' if r.passed else 'FAIL':<6}  {r.detail}")
         return out
 
+    def to_dict(self) -> dict:
+        """``{"passed": bool, "exercises": [{"exercise", "passed", "seconds", "rows":
+        [{"test", "passed", "detail"}]}]}``."""
+        return {"passed": not self.failed, "exercises": [
+            {"exercise": t.exercise, "passed": t.passed, "seconds": round(t.seconds, 3),
+             "rows": [{"test": r.test, "passed": r.passed, "detail": r.detail} for r in t.rows]}
+            for t in self.tests]}
+
     def summary(self) -> str:
         n_rows = sum(len(t.rows) for t in self.tests)
         bad = self.failed

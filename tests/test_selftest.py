@@ -301,3 +301,20 @@ def test_a_misspelled_check_kind_is_a_failed_row_not_a_crash(tmp_path):
     assert r.exit_code == 1
     assert rows_of(r.output) == {"reference": (
         "FAIL", "grading reference as selftest-000 failed: unknown check kind 'valuse'")}
+
+
+def test_json_rows(tmp_path):
+    import json
+
+    folder = course_copy(tmp_path, spec_edit=lambda s: s.replace(
+        'label = "leaky_relu_grad(z)"\n\n', 'label = "leaky_relu_grad(z)"\natol = 1e9\n\n', 1))
+    r = run("test-exercise", str(folder), "--seeds", "2", "--json")
+    assert r.exit_code == 1
+    d = json.loads(r.output)
+    assert d["passed"] is False
+    [ex] = d["exercises"]
+    assert (ex["exercise"], ex["passed"]) == ("leaky-relu-grad", False)
+    assert [row["test"] for row in ex["rows"]] == [
+        "reference", "mistake relu-slope-only", "check 'derivative values' can fail",
+        "check 'argument left unmodified' can fail", "deterministic"]
+    assert [row["passed"] for row in ex["rows"]] == [True, False, False, True, True]
