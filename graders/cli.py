@@ -164,7 +164,22 @@ def init(exercise, dest, notebook, force, exercises_dirs):
         path = write_starter(ex, dest, notebook=notebook, force=force)
     except FileExistsError as exc:
         raise _usage(f"{exc.args[0]} already exists (use --force to overwrite)")
-    click.echo(f"wrote {path}; check it with: dlgrade check {path}")
+    click.echo(f"wrote {path}; check it with: {check_advice(ex, path, exercises_dirs)}")
+
+
+def check_advice(ex, path, exercises_dirs=()) -> str:
+    """The `dlgrade check` command that grades ``path`` for ``ex``: a course exercise
+    needs its folder (as the user named it with --exercises-dir, else where it was found)."""
+    import shlex
+
+    from dlgrade.graders.spec import BUILTIN_DIR
+
+    command = f"dlgrade check {shlex.quote(str(path))}"
+    home = ex.folder.resolve().parent
+    if home == BUILTIN_DIR.resolve():
+        return command
+    named = next((d for d in exercises_dirs if Path(d).resolve() == home), None)
+    return f"{command} --exercises-dir {shlex.quote(str(named or home))}"
 
 
 @main.command()
@@ -547,6 +562,98 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
     from dlgrade.reports.review_text import render_queue
 
     click.echo(render_queue(items, out_dir, shown))
+
+
+@main.command("new")
+@click.argument("exercise_id", metavar="ID")
+@click.option("--framework", type=click.Choice(["numpy", "torch", "symbolic"]), required=True,
+              help="What the answer is: a numpy function, a torch function, or an expression.")
+@click.option("--dir", "dest", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write the exercise's folder (your course's exercises folder).")
+def new(exercise_id, framework, dest):
+    """Write a complete exercise folder to edit: a commented spec.toml, statement.md,
+    starter.py, reference.py (with one buggy reference) and a correct and a wrong
+    submission. It passes `dlgrade test-exercise` as written.
+
+    \b
+    Example:
+      dlgrade new tanh-grad --framework numpy --dir course/exercises
+      dlgrade test-exercise course/exercises/tanh-grad
+    """
+    import shlex
+
+    from dlgrade.graders.scaffold import ScaffoldError, new_exercise
+
+    try:
+        folder = new_exercise(exercise_id, framework, dest)
+    except ScaffoldError as exc:
+        raise _usage(str(exc))
+    q = shlex.quote
+    click.echo(f"wrote {folder}/: spec.toml, statement.md, starter.py, reference.py, "
+               "submissions/correct.py, submissions/wrong.py")
+    try:
+        builtin = exercise_id in catalogue()
+    except SpecError:
+        builtin = False
+    if builtin:
+        click.echo(f"note: {exercise_id} is also one of dlgrade's own exercises; with --exercises-dir "
+                   f"{q(str(dest))} this folder's version replaces it")
+    click.echo(f"test it:   dlgrade test-exercise {q(str(folder))}")
+    click.echo(f"grade one: dlgrade check {q(str(folder / 'submissions' / 'wrong.py'))} "
+               f"--exercises-dir {q(str(dest))}")
+
+
+@main.command("test-exercise")
+@click.argument("exercise", required=False)
+@click.option("--all", "every", is_flag=True,
+              help="Test every exercise of the --exercises-dir folders (without one: every exercise).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="How many student ids the reference is graded under (default: 10).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON instead of a table.")
+@EXERCISES_DIR
+def test_exercise(exercise, every, seeds, as_json, exercises_dirs):
+    """Prove that EXERCISE (an id or a folder) grades right: its reference gets full
+    marks under many student ids, each buggy reference loses points and gets its own
+    diagnosis, every check fails for some perturbed reference, and grading is
+    deterministic. Prints a table; exits 1 if anything fails.
+
+    \b
+    Example:
+      dlgrade test-exercise stable-softmax
+      dlgrade test-exercise course/exercises/adam-step
+      dlgrade test-exercise --all --exercises-dir course/exercises
+    """
+    from dlgrade.graders import selftest
+    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.sandbox import SandboxError
+
+    try:
+        chosen = selftest.exercises_to_test(exercise, every, exercises_dirs)
+    except (UnknownExercise, SpecError, ValueError) as exc:
+        raise _usage(str(exc))
+    if not chosen:
+        raise _usage(f"no exercises in {', '.join(exercises_dirs)}")
+    warnings: list[str] = []
+    progress = None
+    if len(chosen) > 1 and sys.stderr.isatty():
+        def progress(t, done=[]):  # noqa: B006  (counts the exercises tested so far)
+            done.append(t)
+            click.echo(f"tested {t.exercise} ({len(done)}/{len(chosen)}, {t.seconds:.1f} s)", err=True)
+    try:
+        tests = selftest.self_test_all(chosen, seeds or selftest.SEEDS, progress, warnings)
+    except (GraderError, SandboxError) as exc:
+        raise _failure(exc, "dlgrade could not test the exercise: ")
+    for w in warnings:
+        click.echo(_printable(w), err=True)
+    table = selftest.Table(tests)
+    if as_json:
+        click.echo(json.dumps(table.to_dict(), indent=2))
+    else:
+        for line in table.lines():
+            click.echo(_printable(line))
+        click.echo(table.summary())
+    if table.failed:
+        sys.exit(1)
 
 
 @main.command("export")

@@ -484,3 +484,16 @@ def test_a_wheel_install_checks_a_notebook_from_its_kernel(home_venv, foreign, t
     assert shown["text/plain"].splitlines()[0] == "dlgrade check: hw  (isolation: sandbox)"
     assert "diagnosis [overflow]" in shown["text/plain"] and "Total: 7 / 10" in shown["text/plain"]
     assert 'sandbox=""' in shown["text/html"] and "srcdoc=" in shown["text/html"]
+
+
+def test_a_course_author_scaffolds_and_self_tests_with_the_installed_wheel(home_venv, tmp_path):
+    """`dlgrade new` writes its files from the installed package (no data files needed),
+    and `dlgrade test-exercise` runs trusted references in process with the installed
+    worker, for a course exercise and a built-in one."""
+    env = clean_env(home_venv / "bin")
+    r = sh(["dlgrade", "new", "tanh-grad", "--framework", "numpy", "--dir", "course"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[1] == "test it:   dlgrade test-exercise course/tanh-grad"
+    r = sh(["dlgrade", "test-exercise", "course/tanh-grad", "--seeds", "2"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[-1].startswith("1 exercise, 5 tests, 0 failed; ")
+    r = sh(["dlgrade", "test-exercise", "stable-softmax", "--seeds", "2"], cwd=tmp_path, env=env)
+    assert r.stdout.splitlines()[-1].startswith("1 exercise, 12 tests, 0 failed; ")
