@@ -145,3 +145,52 @@ def test_options_are_typed(tmp_path):
             "option 'returns' must name 2 values, like \"(w, v)\" (got '(w, m, v)')")):
         typed.parse(Options, {"returns": "(w, m, v)"})
     assert typed.parse(Options, {"rtol": 1}).rtol == 1.0 and isinstance(typed.parse(Options, {"rtol": 1}).rtol, float)
+
+
+# --------------------------------------------------------------------------- every mistake, every student
+
+from dlgrade.graders import engine  # noqa: E402
+from dlgrade.graders.checks import sequences  # noqa: E402
+from dlgrade.graders.inputs import make_cases  # noqa: E402
+from dlgrade.graders.outputs import Leaf  # noqa: E402
+from dlgrade.graders.spec import get_exercise  # noqa: E402
+
+STUDENTS = [f"student-{i}" for i in range(20)] + ["alice", "李", "o'brien"]
+
+
+def graded_in_process(exercise_id: str, student: str, fn):
+    """The kind's own plan and evaluation, with the sandbox's calls replaced by ``fn`` run
+    here through the same harness (fed its own returned state): (score, diagnoses)."""
+    ex = get_exercise(exercise_id)
+    ctx = engine.Context(ex, student, make_cases(ex, student, sorted({c for k in ex.checks for c in k.cases})))
+    for check in ex.checks:
+        for call in sequences.plan(check, ctx):
+            ctx.planned.setdefault(call.id, call)
+    opts = typed.parse(Options, ex.checks[0].options)
+    for case in ctx.cases:
+        w0, grads = sequences.steps_of(ctx, case)
+        w, state = w0.copy(), [np.zeros_like(w0) for _ in range(opts.state)]
+        kwargs = ctx.cases[case].arrays()[1]
+        for k in range(1, grads.shape[0] + 1):
+            extra = (k,) if opts.step_number else ()
+            with np.errstate(all="ignore"):
+                ret = [np.array(r, dtype=np.float64) for r in fn(w.copy(), grads[k - 1].copy(),
+                                                                  *[s.copy() for s in state], *extra, **kwargs)]
+            ctx.calls[sequences.call_id(case, k)] = engine.CallResult(status="ok", output=tuple(Leaf(r) for r in ret))
+            w, *state = ret
+    checks = [sequences.evaluate(c, ctx) for c in ex.checks]
+    return sum(c.score for c in checks), {d for c in checks for d in c.diagnoses}
+
+
+@pytest.mark.parametrize("exercise_id", list(CORRECT))
+def test_every_mistake_variant_is_named_alone_for_every_student(exercise_id):
+    ex = get_exercise(exercise_id)
+    for student in STUDENTS:
+        assert graded_in_process(exercise_id, student, ex.reference_fn()) == (10, set())
+        for diag in ex.mistake_fns():
+            fns = ex.mistake_fns()[diag]
+            for fn in (fns if isinstance(fns, tuple) else (fns,)):
+                score, found = graded_in_process(exercise_id, student, fn)
+                assert score < 10 and found == {diag}, (student, fn.__name__, score, found)
+    if exercise_id == "momentum-step":
+        assert graded_in_process(exercise_id, "x", optimizers.momentum_step_lr_inside) == (10, set())

@@ -148,3 +148,68 @@ def test_spec_typos_are_one_line(tmp_path):
         typed.parse(Options, {"test": "mean"})
     with pytest.raises(typed.OptionError, match=re.escape("option 'test' is required")):
         typed.parse(Options, {})
+
+
+# --------------------------------------------------------------------------- every mistake, every student
+
+from dlgrade.graders import engine  # noqa: E402
+from dlgrade.graders.checks import statistical  # noqa: E402
+from dlgrade.graders.inputs import make_cases  # noqa: E402
+from dlgrade.graders.outputs import Leaf  # noqa: E402
+from dlgrade.reference import initialisation  # noqa: E402
+
+STUDENTS = [f"student-{i}" for i in range(12)] + ["alice", "李"]
+
+
+def graded_in_process(exercise_id: str, student: str, fn):
+    """The statistical checks' own plan and evaluation, the sandbox's calls replaced by
+    ``fn`` run here with the same generator seeds and global seeds: (score, max, diagnoses)."""
+    ex = get_exercise(exercise_id)
+    ctx = engine.Context(ex, student, make_cases(ex, student, sorted({c for k in ex.checks for c in k.cases})))
+    checks = [c for c in ex.checks if c.kind == "statistical"]
+    for check in checks:
+        for call in statistical.plan(check, ctx):
+            ctx.planned.setdefault(call.id, call)
+    for cid, call in ctx.planned.items():
+        seed = call.args[statistical._rng_index(ctx, call.case)]["rng"] if call.args else None
+        out, changed = statistical._trusted(fn, ctx, call.case, seed, call.global_seed)
+        ctx.calls[cid] = engine.CallResult(status="ok", output=Leaf(out) if out is not None else None,
+                                           global_changed=changed)
+    results = [statistical.evaluate(c, ctx) for c in checks]
+    return sum(r.score for r in results), sum(c.points for c in checks), {d for r in results for d in r.diagnoses}
+
+
+def _transposed(n_in, n_out, rng):
+    return initialisation.xavier_init(n_in, n_out, rng).T
+
+
+@pytest.mark.parametrize("exercise_id", ["dropout", "xavier-init"])
+def test_every_mistake_variant_is_named_alone_for_every_student(exercise_id):
+    ex = get_exercise(exercise_id)
+    mistakes = dict(ex.mistake_fns())
+    if exercise_id == "xavier-init":
+        mistakes["transposed"] = _transposed
+    for student in STUDENTS:
+        score, top, found = graded_in_process(exercise_id, student, ex.reference_fn())
+        assert (score, found) == (top, set()), student
+        for diag, fns in mistakes.items():
+            for fn in (fns if isinstance(fns, tuple) else (fns,)):
+                score, top, found = graded_in_process(exercise_id, student, fn)
+                assert score < top and found == {diag}, (student, fn.__name__, score, found)
+
+
+def test_the_precomputed_bands_are_exact_and_cover_the_builtin_specs():
+    """``dlgrade check`` of a statistical exercise in a fresh process reads its χ² and normal
+    quantiles from graders/data/statistical_bands.json (seconds of mpmath otherwise)."""
+    from dlgrade.graders.checks import bands
+
+    needed = bands.needed_by_builtin()
+    stored = bands.table()
+    assert needed["chi2_band"] and needed["normal_quantile"] and needed["normal_fraction_band"]
+    for kind, entries in needed.items():
+        for key, value in entries.items():
+            assert stored[kind][key] == pytest.approx(value, rel=1e-12), (kind, key)
+    assert bands.variance_band(40000, 1 / 400, 5e-7) == pytest.approx(stats.variance_band(40000, 1 / 400, 5e-7),
+                                                                      rel=1e-12)
+    # a size outside the table is computed exactly
+    assert bands.chi2_band(99, 1e-3) == pytest.approx(stats.chi2_band(99, 1e-3), rel=1e-12)

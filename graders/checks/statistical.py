@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlgrade.graders.checks import bands
 from dlgrade.graders.checks import options as typed
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_index, fmt_num
@@ -198,32 +199,26 @@ def measure(check: CheckSpec, opts: Options, ctx: Context, case: str, out, where
         stds = _stds(opts, ctx, case)
         truth = stds["truth"] ** 2
         if opts.test == "mean":
-            from dlgrade.reference.statistics import mean_band
-
-            band = mean_band(n, truth, n_alpha)
+            band = bands.mean_band(n, truth, n_alpha)
             m = float(flat.mean())
             if abs(m) <= band:
                 return Seen(True)
             return Seen(False, (f"{label} has mean {fmt_num(m)} (sample of {n} entries) on {where}; expected 0 "
                                 f"(a correct initialiser's mean is within ±{fmt_num(band)} with probability "
                                 f"1 - {n_alpha:g})"), {"mean": m, "band": band})
-        from dlgrade.reference.statistics import variance_band
-
         var = float(flat.var(ddof=1))
-        bands = {name: variance_band(n, s ** 2, n_alpha) for name, s in stds.items()}
-        name = next((k for k, (lo, hi) in bands.items() if lo <= var <= hi), "other")
+        found = {name: bands.variance_band(n, s ** 2, n_alpha) for name, s in stds.items()}
+        name = next((k for k, (lo, hi) in found.items() if lo <= var <= hi), "other")
         if name == "truth":
             return Seen(name)
-        lo, hi = bands["truth"]
+        lo, hi = found["truth"]
         word = f"{opts.expected} = {fmt_num(truth)}" if opts.expected else fmt_num(truth)
         return Seen(name, (f"{label} has variance {fmt_num(var)} (sample of {n} entries) on {where}; expected "
                            f"{word} (a correct initialiser falls in [{fmt_num(lo)}, {fmt_num(hi)}] with "
                            f"probability 1 - {n_alpha:g})"), {"variance": var, "band": [lo, hi]})
     if opts.test == "normal":
-        from dlgrade.reference.statistics import normal_fraction_band
-
         half = n // 2
-        _, _, lo, hi = normal_fraction_band(half, n - half, n_alpha)
+        _, _, lo, hi = bands.normal_fraction_band(half, n - half, n_alpha)
         s = float(flat[:half].std(ddof=1)) if half > 1 else 0.0
         count = int((np.abs(flat[half:]) < s).sum())
         if s > 0 and lo <= count <= hi:
