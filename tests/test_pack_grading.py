@@ -338,3 +338,11 @@ def test_contract_additions_list_every_new_diagnosis_id():
         assert f"| `{diag}` |" in section, diag
     for ex_id in [*CORRECT, *WAITING]:
         assert f"| `{ex_id}` |" in section, ex_id
+
+
+def test_the_exercise_table_has_one_row_per_exercise():
+    from dlgrade.graders.spec import catalogue
+
+    text = (Path(__file__).parent.parent / "docs" / "exercises.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (numpy|torch|symbolic) \|", text, re.M)
+    assert sorted(rows) == sorted((ex.id, ex.framework) for ex in catalogue().values())

@@ -183,6 +183,7 @@ def _transposed(n_in, n_out, rng):
     return initialisation.xavier_init(n_in, n_out, rng).T
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", ["dropout", "xavier-init"])
 def test_every_mistake_variant_is_named_alone_for_every_student(exercise_id):
     ex = get_exercise(exercise_id)

@@ -91,6 +91,7 @@ def test_the_bar_and_the_time_limit():
     assert stats.binomial_cdf(opts.held_out, 0.96, int(opts.bar * opts.held_out) - 1) < 1e-6
 
 
+@pytest.mark.slow
 def test_a_trainer_that_never_ends_is_stopped_by_the_time_limit(grade, tmp_path):
     folder = tmp_path / "xor-training"
     folder.mkdir()
