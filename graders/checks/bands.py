@@ -1,7 +1,7 @@
 """Acceptance bands of the statistical kind, with the exact values the built-in specs need
 precomputed (``graders/data/statistical_bands.json``).
 
-The χ² and normal quantiles of :mod:`dlgrade.reference.statistics` are exact (mpmath at
+The binomial, χ² and normal quantiles of :mod:`dlgrade.reference.statistics` are exact (mpmath at
 30 digits) and take seconds to find by bisection; a student running ``dlgrade check``
 meets them in a fresh process every time. The table holds every quantile the built-in
 exercises ask for, keyed by degrees of freedom (or sample sizes) and ``alpha``;
@@ -43,6 +43,16 @@ def chi2_band(df: int, alpha: float) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=256)
+def binomial_band(n: int, p: float, alpha: float) -> tuple[int, int]:
+    found = table().get("binomial_band", {}).get(_key(n, p, alpha))
+    if found:
+        return int(found[0]), int(found[1])
+    from dlgrade.reference.statistics import binomial_band as exact
+
+    return exact(n, p, alpha)
+
+
+@lru_cache(maxsize=256)
 def normal_quantile(alpha: float) -> float:
     found = table().get("normal_quantile", {}).get(_key(alpha))
     if found is not None:
@@ -80,7 +90,7 @@ def needed_by_builtin() -> dict:
     from dlgrade.graders.spec import catalogue
     from dlgrade.reference import statistics as stats
 
-    out: dict = {"chi2_band": {}, "normal_quantile": {}, "normal_fraction_band": {}}
+    out: dict = {"binomial_band": {}, "chi2_band": {}, "normal_quantile": {}, "normal_fraction_band": {}}
     for ex in catalogue().values():
         if ex.folder.parent.resolve() != Path(__file__).resolve().parent.parent.parent / "exercises":
             continue
@@ -91,6 +101,12 @@ def needed_by_builtin() -> dict:
             alpha = opts.alpha / max(1, len(check.cases))
             for case in check.cases:
                 args = ex.cases[case].get("args", [])
+                if opts.test == "rate":
+                    x = args[opts.x_arg]
+                    n = int(math.prod(x.get("normal") or x.get("uniform") or [len(x.get("value", []))]))
+                    p = float(args[opts.p_arg])
+                    for q in (p, 1 - p):  # the band of p and the swapped one (see statistical._rate)
+                        out["binomial_band"][_key(n, q, alpha)] = list(stats.binomial_band(n, q, alpha))
                 if opts.test in ("mean", "variance", "normal"):
                     n = int(math.prod(int(args[i]) for i in opts.shape_args))
                     if opts.test == "variance":

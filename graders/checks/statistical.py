@@ -251,8 +251,7 @@ def _support(out, x, p, where, label) -> Seen:
 
 
 def _rate(out, p, alpha, where, label) -> Seen:
-    from dlgrade.reference.statistics import binomial_band
-
+    binomial_band = bands.binomial_band
     n = out.size
     zeros = int((out == 0).sum())
     feature = "other"
