@@ -214,3 +214,21 @@ def test_the_precomputed_bands_are_exact_and_cover_the_builtin_specs():
                                                                       rel=1e-12)
     # a size outside the table is computed exactly
     assert bands.chi2_band(99, 1e-3) == pytest.approx(stats.chi2_band(99, 1e-3), rel=1e-12)
+
+
+def test_non_finite_values_and_lists_are_named_before_any_statistic(grade):
+    here = Path(__file__).parent / "fixtures" / "statistical"
+    r = by_name(grade("xavier-init", here / "xavier_overflows.py"))
+    assert r["variance 1/n_in"].message == (
+        "xavier_init(400, 100, rng) returned 1 non-finite value on a 400 x 100 layer (case 'wide') "
+        "(first at (0, 0): inf); expected finite values")
+    assert r["shape (n_in, n_out)"].passed and r["uses its generator"].passed
+    r = grade("dropout", here / "dropout_returns_a_list.py")
+    assert r.diagnoses == ()
+    checks = by_name(r)
+    assert checks["drop rate"].message == (
+        "dropout(x, p, train, rng) returned a value of type list of 200 items on a batch (200 x 100) in training "
+        "with p = 0.2 (case 'p-0.2'); expected an array of shape (200, 100)")
+    assert checks["uses its generator"].message == (
+        "dropout(x, p, train, rng) returned a value of type list of 200 items on a batch (200 x 100) in training "
+        "with p = 0.5 (case 'seeds'); expected an array")

@@ -174,6 +174,19 @@ def measure(check: CheckSpec, opts: Options, ctx: Context, case: str, out, where
     if opts.test == "shape":
         return Seen("ok")
     out = out.astype(np.float64)
+    with np.errstate(all="ignore"):
+        seen = _measure_values(check, opts, ctx, case, out, n_alpha, where, label)
+    bad = ~np.isfinite(out)
+    if seen.message and bad.any():  # the feature stays the test's own; the message names the cause
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if out.ndim else ()
+        k = int(bad.sum())
+        return Seen(seen.feature, (f"{label} returned {k} non-finite value{'s' if k != 1 else ''} on {where} "
+                                   f"(first at {fmt_index(first)}: {fmt_num(out[first])}); expected finite values"),
+                    {"nonfinite": k})
+    return seen
+
+
+def _measure_values(check, opts, ctx, case, out, n_alpha, where, label) -> Seen:
     args = _plain_args(ctx, case)
     n = out.size
     if opts.test == "identity":
@@ -352,6 +365,9 @@ def _student_seen(check: CheckSpec, opts: Options, ctx: Context, case: str) -> t
         for res in results:
             if res.status != "ok":
                 return {}, Seen("call", call_failure_message(check, ctx, case, res), {"error": res.error})
+            if _array_of(res.output) is None:
+                return {}, Seen("not-an-array", (f"{label} returned {returned_type_word(res.output)} on {where}; "
+                                                 "expected an array"))
         feature, msg = measure_generator([_array_of(r.output) for r in results],
                                          [bool(r.global_changed) for r in results], where, label)
         return {(check.name, case, j): f for j, f in enumerate(feature)}, (Seen(feature, msg) if msg else None)
