@@ -121,3 +121,28 @@ def test_options_are_checked_when_the_spec_loads(tmp_path):
         load_exercise(folder)
     with pytest.raises(typed.OptionError, match="option 'params': W1 must be a shape"):
         typed.parse(training.Options, {"measure": "parameters", "data": "m:f", "params": {"W1": [0, "H"]}})
+
+
+def graded_in_process(student: str, train):
+    """The kind's own plan and evaluation, the sandbox's call replaced by ``train`` run here
+    on the same shipped arrays and generator seed: (score, diagnoses)."""
+    from dlgrade.graders.engine import CallResult
+    from dlgrade.graders.outputs import Leaf
+
+    ex = get_exercise("xor-training")
+    ctx = Context(ex, student, make_cases(ex, student, ["quadrants"]))
+    for check in ex.checks:
+        for call in training.plan(check, ctx):
+            ctx.planned.setdefault(call.id, call)
+    for cid, call in ctx.planned.items():
+        X, y = (call.arrays[a["npy"]] for a in call.args[:2])
+        params = train(X.copy(), y.copy(), np.random.default_rng(call.args[2]["rng"]))
+        ctx.calls[cid] = CallResult(status="ok", output={k: Leaf(np.asarray(v)) for k, v in params.items()})
+    results = [training.evaluate(c, ctx) for c in ex.checks]
+    return sum(r.score for r in results), {d for r in results for d in r.diagnoses}
+
+
+def test_the_reference_passes_and_the_linear_model_is_named_for_every_student():
+    for student in [f"student-{i}" for i in range(6)] + ["李"]:
+        assert graded_in_process(student, xor.train_xor) == (10, set()), student
+        assert graded_in_process(student, xor.train_linear) == (2, {"linear-model"}), student

@@ -87,12 +87,12 @@ def needed_by_builtin() -> dict:
     """Every quantile the built-in exercises' statistical checks ask for, computed exactly."""
     from dlgrade.graders.checks import options as typed
     from dlgrade.graders.checks.statistical import Options
-    from dlgrade.graders.spec import catalogue
+    from dlgrade.graders.spec import BUILTIN_DIR, catalogue
     from dlgrade.reference import statistics as stats
 
     out: dict = {"binomial_band": {}, "chi2_band": {}, "normal_quantile": {}, "normal_fraction_band": {}}
     for ex in catalogue().values():
-        if ex.folder.parent.resolve() != Path(__file__).resolve().parent.parent.parent / "exercises":
+        if ex.folder.parent.resolve() != BUILTIN_DIR.resolve():
             continue
         for check in ex.checks:
             if check.kind != "statistical":
