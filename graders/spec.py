@@ -187,7 +187,7 @@ def load_exercise(folder: Path) -> Exercise:
         from dlgrade.graders.diagnose import Diagnosis, register
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
-    _validate_options(path, checks)
+    _validate_options(path, checks, cases)
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
     _validate_symbolic(path, raw.get("symbolic"), raw["framework"])
     rules = _rules(path, raw.get("rules", {}), raw["framework"])
@@ -210,10 +210,11 @@ def load_exercise(folder: Path) -> Exercise:
     )
 
 
-def _validate_options(path: Path, checks: list[CheckSpec]) -> None:
+def _validate_options(path: Path, checks: list[CheckSpec], cases: dict) -> None:
     """Every check of a kind that declares typed ``Options`` (see dlgrade.graders.checks.options)
     is parsed now: an unknown key or a wrong type is one line naming the file, the check and
-    the key."""
+    the key. A kind may also say whether its checks' cases fit it (``check_cases(options,
+    cases, folder) -> problem or ""``)."""
     from dlgrade.graders.checks.options import OptionError, parse
 
     for c in checks:
@@ -228,9 +229,13 @@ def _validate_options(path: Path, checks: list[CheckSpec]) -> None:
         if options is None:
             continue
         try:
-            parse(options, c.options)
+            opts = parse(options, c.options)
+            fits = getattr(importlib.import_module(name), "check_cases", None)
+            problem = fits(opts, {n: cases[n] for n in c.cases}, path.parent) if fits else ""
         except OptionError as exc:
-            raise SpecError(f"{path}: check {c.name!r} (kind {c.kind!r}): {exc}") from None
+            problem = str(exc)
+        if problem:
+            raise SpecError(f"{path}: check {c.name!r} (kind {c.kind!r}): {problem}")
 
 
 RULE_KEYS = ("forbid_imports", "reason")

@@ -194,3 +194,13 @@ def test_every_mistake_variant_is_named_alone_for_every_student(exercise_id):
                 assert score < 10 and found == {diag}, (student, fn.__name__, score, found)
     if exercise_id == "momentum-step":
         assert graded_in_process(exercise_id, "x", optimizers.momentum_step_lr_inside) == (10, set())
+
+
+def test_a_case_that_does_not_fit_the_kind_is_a_spec_error(tmp_path):
+    folder = _spec_with(tmp_path, "args = [{normal = [3, 4]}, {normal = [6, 3, 4]}]",
+                        "args = [{normal = [3, 4]}, {normal = [6, 4, 3]}]")
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert str(err.value) == (
+        f"{folder / 'spec.toml'}: check 'six steps' (kind 'sequences'): case 'trajectory': the gradients must "
+        "have shape (steps, *w0.shape) = (steps, 3, 4), got (6, 4, 3)")

@@ -130,7 +130,7 @@ def test_a_generator_argument_is_built_from_a_seed_per_student_and_case():
 
 def _spec_with(tmp_path, old: str, new: str) -> Path:
     folder = tmp_path / "xavier-init"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     text = (ROOT / "exercises" / "xavier-init" / "spec.toml").read_text()
     assert old in text
     (folder / "spec.toml").write_text(text.replace(old, new, 1))
@@ -232,3 +232,15 @@ def test_non_finite_values_and_lists_are_named_before_any_statistic(grade):
     assert checks["uses its generator"].message == (
         "dropout(x, p, train, rng) returned a value of type list of 200 items on a batch (200 x 100) in training "
         "with p = 0.5 (case 'seeds'); expected an array")
+
+
+def test_a_case_without_a_generator_or_a_std_that_does_not_resolve_is_a_spec_error(tmp_path):
+    folder = _spec_with(tmp_path, "args = [400, 100, {rng = true}]", "args = [400, 100, 7]")
+    with pytest.raises(SpecError, match=re.escape(
+            "check 'shape (n_in, n_out)' (kind 'statistical'): case 'wide' needs an {rng = true} argument")):
+        load_exercise(folder)
+    folder = _spec_with(tmp_path / "b", 'std = "dlgrade.reference.initialisation:STD"',
+                        'std = "dlgrade.reference.initialisation:SDT"')
+    with pytest.raises(SpecError, match=re.escape(
+            "check 'mean 0' (kind 'statistical'): option 'std': dlgrade.reference.initialisation has no 'SDT'")):
+        load_exercise(folder)

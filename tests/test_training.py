@@ -146,3 +146,15 @@ def test_the_reference_passes_and_the_linear_model_is_named_for_every_student():
     for student in [f"student-{i}" for i in range(6)] + ["李"]:
         assert graded_in_process(student, xor.train_xor) == (10, set()), student
         assert graded_in_process(student, xor.train_linear) == (2, {"linear-model"}), student
+
+
+def test_a_trusted_function_that_does_not_resolve_is_a_spec_error(tmp_path):
+    folder = tmp_path / "xor-training"
+    folder.mkdir()
+    text = (ROOT / "exercises" / "xor-training" / "spec.toml").read_text()
+    (folder / "spec.toml").write_text(text.replace('predict = "dlgrade.reference.xor:predict"',
+                                                   'predict = "dlgrade.reference.xor:predcit"'))
+    with pytest.raises(SpecError, match=re.escape(
+            "check 'held-out accuracy at least 95%' (kind 'training'): option 'predict': dlgrade.reference.xor "
+            "has no 'predcit'")):
+        load_exercise(folder)

@@ -66,6 +66,31 @@ class Options:
         return self.returns or "(" + ", ".join(self.names()) + ")"
 
 
+def _literal_shape(arg) -> list | None:
+    if isinstance(arg, dict):
+        for key in ("normal", "uniform"):
+            if isinstance(arg.get(key), list):
+                return arg[key]
+        if "value" in arg:
+            return list(np.shape(arg["value"]))
+    return None
+
+
+def check_cases(opts: Options, cases: dict[str, dict], folder) -> str:
+    """Whether each case is ``args = [w0, gradients of shape (steps, *w0.shape)]`` (checked
+    when the spec loads, where the shapes are written out)."""
+    for name, case in cases.items():
+        args = case.get("args", [])
+        shapes = [_literal_shape(a) for a in args[:2]]
+        if len(args) < 2 or None in shapes:
+            return f"case {name!r} must have args = [w0, gradients of shape (steps, *w0.shape)]"
+        w, g = shapes
+        if all(isinstance(d, int) for d in w + g) and (len(g) != len(w) + 1 or g[1:] != w or g[0] < 1):
+            return (f"case {name!r}: the gradients must have shape (steps, *w0.shape) = (steps, "
+                    f"{', '.join(map(str, w))}), got {tuple(g)}")
+    return ""
+
+
 def call_id(case: str, step: int) -> str:
     return f"seq:{case}:{step}"
 

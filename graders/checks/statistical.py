@@ -75,6 +75,28 @@ class Options:
         return ""
 
 
+def check_cases(opts: Options, cases: dict[str, dict], folder) -> str:
+    """Whether each case has an ``{rng = true}`` argument and the arguments the test reads
+    (checked when the spec loads); a ``std`` table must resolve."""
+    for name, case in cases.items():
+        args = case.get("args", [])
+        if not any(isinstance(a, dict) and a.get("rng") is True for a in args):
+            return f"case {name!r} needs an {{rng = true}} argument (the generator the function draws from)"
+        used = [opts.x_arg, opts.p_arg] if opts.test in ("support", "rate") else (
+            [opts.x_arg] if opts.test == "identity" else (
+                list(opts.shape_args) if opts.test in ("shape", "mean", "variance", "normal") else []))
+        if any(not 0 <= i < len(args) for i in used):
+            return f"case {name!r} has {len(args)} arguments; test {opts.test!r} reads arguments {used}"
+    if opts.std:
+        try:
+            table = _resolve(opts.std, folder)
+        except Exception as exc:
+            return f"option 'std': {exc}"
+        if not isinstance(table, dict) or "truth" not in table:
+            return "option 'std' must name a dict of standard deviations with a \"truth\" entry"
+    return ""
+
+
 # --------------------------------------------------------------------------- plan
 
 

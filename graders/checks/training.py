@@ -74,6 +74,19 @@ class Options:
         return ""
 
 
+def check_cases(opts: Options, cases: dict[str, dict], folder) -> str:
+    """The trusted functions the options name must resolve (checked when the spec loads)."""
+    for key in ("data", "predict", "line"):
+        target = getattr(opts, key)
+        if target:
+            try:
+                if not callable(_resolve(target, folder)):
+                    return f"option {key!r}: {target!r} is not a function"
+            except Exception as exc:
+                return f"option {key!r}: {exc}"
+    return ""
+
+
 def seeds(ctx: Context, case: str) -> dict[str, int]:
     base = ctx.cases[case].seed
     return {part: derive_seed(base, part) % 2**63 for part in ("train", "rng", "held-out")}
