@@ -9,6 +9,10 @@ with the true reference, so it can never be diagnosed this way.
 
 Behavioural diagnoses (``mutates-input``, ``overflow``, ``device-mismatch``,
 ``not-differentiable``) are reported by the checks that observe the behaviour.
+Two belong to check kinds rather than to one exercise: ``ignores-rng`` (the
+statistical kind's generator test: numpy's global generator used instead of the
+``rng`` given) and ``linear-model`` (the training kind: a trained network whose
+boundary is a straight line).
 """
 from __future__ import annotations
 
@@ -93,13 +97,24 @@ NOT_DIFFERENTIABLE = _d(
     "autograd cannot differentiate your result: it was detached, rebuilt from numpy or Python "
     "numbers, or made with in-place operations on leaves. Keep the whole computation in "
     "torch operations on the input tensor.")
+IGNORES_RNG = _d(
+    "ignores-rng", "numpy's global generator instead of rng",
+    "Draw every random number from the generator you are given (rng.random(...), rng.normal(...), "
+    "rng.standard_normal(...)), never from np.random.rand, np.random.randn or np.random.binomial: "
+    "the same rng must give the same result, whatever numpy's global seed.")
+LINEAR_MODEL = _d(
+    "linear-model", "A linear model",
+    "The boundary your parameters draw is a straight line (or gives every point one class): the "
+    "network behaves as a linear model, and no line separates XOR's quadrants. Use the tanh in both "
+    "the forward and the backward pass of training, and train until the hidden units leave tanh's "
+    "linear regime (enough steps, a large enough learning rate).")
 
 DIAGNOSES: dict[str, Diagnosis] = {
     d.id: d for d in (
         SIGN_FLIPPED, MISSING_CHAIN_RULE, SIGMOID_DERIVATIVE_ONLY, MSE_GRADIENT, OVERFLOW,
         MUTATES_INPUT, WRONG_AXIS, MISSING_BATCH_MEAN, TRANSPOSED, MISSING_RELU_MASK,
         BIAS_NOT_SUMMED, SMOOTHING_OVER_C_MINUS_1, SMOOTHING_NOT_APPLIED, DEVICE_MISMATCH,
-        NOT_DIFFERENTIABLE,
+        NOT_DIFFERENTIABLE, IGNORES_RNG, LINEAR_MODEL,
     )
 }
 

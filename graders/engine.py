@@ -48,11 +48,17 @@ class Call:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # extra files to ship
     compare: bool = False  # a values call: buggy references are matched against it
     accelerator: bool = False  # a GPU check's call: runs in a job of its own (see run_accelerator_job)
+    # the call's own arguments instead of the case's: arg specs of the plan ({"npy": name} naming
+    # one of ``arrays``, {"json": v}, {"rng": seed}, {"prev": call id, "item": i}); kwargs stay the case's
+    args: list | None = None
+    keep: bool = False  # the worker keeps copies of the returned arrays for later calls' "prev" args
+    global_seed: int | None = None  # numpy's global seed set just before the call
+    report_global: bool = False  # the worker reports whether the call changed numpy's global state
 
 
 @dataclass
 class CallResult:
-    status: str  # ok | exception | exit | memory | not-run | harness-error
+    status: str  # ok | exception | exit | memory | skipped | not-run | harness-error
     output: Any = None
     args_after: list = field(default_factory=list)
     backward: dict = field(default_factory=dict)
@@ -60,6 +66,7 @@ class CallResult:
     seconds: float = 0.0
     code: Any = None
     origin: dict | None = None  # calls off the CPU: where a returned tensor off the device was made
+    global_changed: bool | None = None  # with Call.report_global: numpy's global state changed
 
 
 class Context:
@@ -176,9 +183,11 @@ def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
     chosen = [c for c in ctx.planned.values() if ids is None or c.id in ids]
     for n, call in enumerate(chosen):
         case = ctx.cases[call.case]
-        args_json = []
-        for i, arg in enumerate(case.args):
-            args_json.append(_arg_json(f"{call.case}_a{i}", arg, call, arrays, perturb=call.perturb.get(i)))
+        if call.args is not None:
+            args_json = [dict(a) for a in call.args]
+        else:
+            args_json = [_arg_json(f"{call.case}_a{i}", arg, call, arrays, perturb=call.perturb.get(i))
+                         for i, arg in enumerate(case.args)]
         kwargs_json = {k: _arg_json(f"{call.case}_k_{k}", a, call, arrays) for k, a in case.kwargs.items()}
         for name, arr in call.arrays.items():
             arrays[name] = arr
@@ -188,6 +197,12 @@ def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
             cj["device"] = call.device
         if call.select:
             cj["select"] = list(call.select)
+        if call.keep:
+            cj["keep"] = True
+        if call.global_seed is not None:
+            cj["global_seed"] = int(call.global_seed) % 2**32
+        if call.report_global:
+            cj["report_global"] = True
         calls_json.append(cj)
     plan = {
         "submission": submission_name, "entry": ctx.exercise.entry,
@@ -200,6 +215,8 @@ def build_plan(ctx: Context, submission_name: str, seed: int, ids=None) -> dict:
 
 
 def _arg_json(stem: str, arg, call: Call, arrays: dict, perturb: dict | None = None) -> dict:
+    if arg.rng is not None:
+        return {"rng": int(arg.rng)}
     if not arg.is_array:
         return {"json": _jsonable(arg.value)}
     name = f"{_safe(stem)}.npy"
@@ -391,6 +408,8 @@ def collect_calls(ctx: Context, outcome: JobOutcome, source=None) -> None:
             res.output = decode(rec.get("output"), outcome.job_dir)
             res.origin = rec.get("output_origin") if isinstance(rec.get("output_origin"), dict) else None
             res.args_after = [decode(a, outcome.job_dir) for a in rec.get("args_after", [])]
+            if isinstance(rec.get("global_changed"), bool):
+                res.global_changed = rec["global_changed"]
             bw = rec.get("backward")
             if isinstance(bw, dict):
                 res.backward = {"status": bw.get("status"), "error": bw.get("error", {}),

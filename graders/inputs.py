@@ -7,6 +7,9 @@ An argument is described by one generator key:
 with optional ``dtype`` (default float64, int64 for ``randint``), ``torch = true``
 (sent as a tensor; ``requires_grad = true`` to take its gradient) and
 ``where`` placing a special value: ``{where = [[0, 1]], set = -inf}``.
+``{rng = true}`` is a numpy Generator (``np.random.default_rng(seed)``) of a seed drawn
+here, built in the student's process (and by the grader for its references): a
+generator never crosses the sandbox boundary.
 Shapes may use the spec's ``[dims]`` names. Plain values (``axis = 0``) are
 passed through as they are.
 
@@ -38,6 +41,11 @@ class Arg:
     torch: bool = False
     requires_grad: bool = False
     dtype: str = ""
+    rng: int | None = None  # ``{rng = true}``: a numpy Generator of this seed, built where the call runs
+
+    def generator(self) -> np.random.Generator:
+        """A fresh generator of this argument's seed (the grader's own, for a reference)."""
+        return np.random.default_rng(self.rng)
 
     @property
     def is_array(self) -> bool:
@@ -54,7 +62,8 @@ class Case:
 
     def arrays(self) -> tuple[list, dict]:
         """Fresh copies of the plain values (for calling a reference)."""
-        copy = lambda a: np.array(a.value, copy=True) if a.is_array else a.value  # noqa: E731
+        copy = lambda a: a.generator() if a.rng is not None else (  # noqa: E731
+            np.array(a.value, copy=True) if a.is_array else a.value)
         return [copy(a) for a in self.args], {k: copy(v) for k, v in self.kwargs.items()}
 
 
@@ -67,6 +76,8 @@ def _dim(x, dims: dict[str, int]) -> int:
 
 
 def make_arg(spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
+    if isinstance(spec, dict) and spec.get("rng") is True and len(spec) == 1:
+        return Arg(value=None, rng=int(rng.integers(0, 2**63 - 1)))
     if not isinstance(spec, dict) or not any(k in spec for k in GENERATORS):
         return Arg(value=spec)
     if "normal" in spec:

@@ -187,6 +187,7 @@ def load_exercise(folder: Path) -> Exercise:
         from dlgrade.graders.diagnose import Diagnosis, register
 
         register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
+    _validate_options(path, checks, cases)
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
     _validate_symbolic(path, raw.get("symbolic"), raw["framework"])
     rules = _rules(path, raw.get("rules", {}), raw["framework"])
@@ -207,6 +208,34 @@ def load_exercise(folder: Path) -> Exercise:
         seed=int(raw.get("seed", 0)), signature=raw.get("signature", ""),
         gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), rules=rules, raw=raw,
     )
+
+
+def _validate_options(path: Path, checks: list[CheckSpec], cases: dict) -> None:
+    """Every check of a kind that declares typed ``Options`` (see dlgrade.graders.checks.options)
+    is parsed now: an unknown key or a wrong type is one line naming the file, the check and
+    the key. A kind may also say whether its checks' cases fit it (``check_cases(options,
+    cases, folder) -> problem or ""``)."""
+    from dlgrade.graders.checks.options import OptionError, parse
+
+    for c in checks:
+        name = f"dlgrade.graders.checks.{c.kind.replace('-', '_')}"
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            continue
+        options = getattr(importlib.import_module(name), "Options", None)
+        if options is None:
+            continue
+        try:
+            opts = parse(options, c.options)
+            fits = getattr(importlib.import_module(name), "check_cases", None)
+            problem = fits(opts, {n: cases[n] for n in c.cases}, path.parent) if fits else ""
+        except OptionError as exc:
+            problem = str(exc)
+        if problem:
+            raise SpecError(f"{path}: check {c.name!r} (kind {c.kind!r}): {problem}")
 
 
 RULE_KEYS = ("forbid_imports", "reason")

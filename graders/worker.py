@@ -584,11 +584,23 @@ def _load_inputs(plan: dict) -> dict:
     return {name: np.load(name, allow_pickle=False) for name in _input_files(plan)}
 
 
-def _build_arg(spec: dict, inputs: dict):
+class _ChainBroken(Exception):
+    """A chained argument's source call did not return an array there (the call is skipped)."""
+
+
+def _build_arg(spec: dict, inputs: dict, kept: dict | None = None):
     import numpy as np
 
     if "json" in spec:
         return spec["json"]
+    if "rng" in spec:  # a generator built here, in the student's process, from the grader's seed
+        return np.random.default_rng(int(spec["rng"]))
+    if "prev" in spec:  # an array an earlier call returned (copied when it returned)
+        items = (kept or {}).get(spec["prev"])
+        item = int(spec.get("item", 0))
+        if items is None or not 0 <= item < len(items) or items[item] is None:
+            raise _ChainBroken(spec["prev"])
+        return np.array(items[item], copy=True)
     arr = np.array(inputs[spec["npy"]], copy=True)
     if "add" in spec:
         arr = arr + spec["add"]["scale"] * inputs[spec["add"]["npy"]]
@@ -1127,9 +1139,42 @@ def _run_plan(job: dict, harness: _Harness) -> None:
         return
     journal.write({"step": "entry", "status": "ok"})
 
+    kept: dict = {}  # call id -> copies of the arrays it returned, for calls that chain
     for call in plan.get("calls", []):
-        record = _run_call(value, call, job_dir, inputs)
+        record = _run_call(value, call, job_dir, inputs, kept)
         journal.write(record)
+
+
+def _keep(out) -> list:
+    """Copies of the arrays a call returned, taken at once (a step may update its arguments
+    in place and return them): the items of a tuple or list, or the value itself. Anything
+    that is not a plain numeric ndarray is kept as None (a chained call from it is skipped)."""
+    import numpy as np
+
+    vtype = type(out)
+    if issubclass(vtype, (tuple, list)):  # walked with the base types' methods, as _Encoder does
+        base_t = tuple if issubclass(vtype, tuple) else list
+        items = [base_t.__getitem__(out, i) for i in range(min(base_t.__len__(out), MAX_ITEMS))]
+    else:
+        items = [out]
+    copies = []
+    for item in items:
+        if issubclass(type(item), np.ndarray):
+            arr = np.ndarray.copy(np.ndarray.view(item, np.ndarray), order="C")
+            copies.append(arr if arr.dtype.kind in "biuf" else None)
+        else:
+            copies.append(None)
+    return copies
+
+
+def _global_state():
+    import numpy as np
+
+    try:
+        state = np.random.get_state()
+        return (np.array(state[1], copy=True), int(state[2]))
+    except Exception:
+        return None
 
 
 def _exit_code(exc: SystemExit):
@@ -1139,16 +1184,24 @@ def _exit_code(exc: SystemExit):
     return str(code)[:200]
 
 
-def _run_call(fn, call: dict, job_dir: str, inputs: dict) -> dict:
+def _run_call(fn, call: dict, job_dir: str, inputs: dict, kept: dict | None = None) -> dict:
+    import numpy as np
+
     cid = call["id"]
     record = {"step": "call", "id": cid}
     try:
-        args = [_build_arg(a, inputs) for a in call.get("args", [])]
-        kwargs = {k: _build_arg(v, inputs) for k, v in call.get("kwargs", {}).items()}
+        args = [_build_arg(a, inputs, kept) for a in call.get("args", [])]
+        kwargs = {k: _build_arg(v, inputs, kept) for k, v in call.get("kwargs", {}).items()}
+    except _ChainBroken as exc:  # an earlier step returned no array to feed back: nothing to run
+        record.update(status="skipped", error={"kind": "chain", "after": str(exc)})
+        return record
     except Exception as exc:  # the inputs were fine before: the student's code broke them
         record.update(status="harness-error", error={"type": type(exc).__name__, "message": str(exc)})
         return record
     _seed(call.get("seed", 0))
+    if "global_seed" in call:  # numpy's global generator set on purpose: is rng used, not it?
+        np.random.seed(int(call["global_seed"]) % 2**32)
+    global_before = _global_state() if call.get("report_global") else None
     watch = call.get("watch_args", False)
     before = None
     if watch:
@@ -1169,10 +1222,17 @@ def _run_call(fn, call: dict, job_dir: str, inputs: dict) -> dict:
                       error=_describe_exception(exc, job_dir))
         return record
     record["seconds"] = time.perf_counter() - t0
+    if call.get("report_global"):
+        after = _global_state()
+        record["global_changed"] = not (global_before is not None and after is not None
+                                        and global_before[1] == after[1]
+                                        and np.array_equal(global_before[0], after[0]))
     enc = _Encoder(f"c{call['n']:04d}")
     try:
         if "select" in call:
             out = _select(out, call["select"])
+        if call.get("keep") and kept is not None:
+            kept[cid] = _keep(out)
         record["output"] = enc.encode(out)
         if tracker is not None:
             record["output_origin"] = tracker.origin_of(out)

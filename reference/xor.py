@@ -107,7 +107,9 @@ def train_linear(X, y, rng):
     return {"W1": W, "b1": b, "W2": np.eye(2), "b2": np.zeros(2)}
 
 
-MISTAKES = {"xor-training": {"linear-model": train_linear}}
+XOR_MISTAKES = {"linear-model": train_linear}
+
+MISTAKES = {"xor-training": XOR_MISTAKES}
 
 
 def best_line_agreement(X, labels, angles: int = 720) -> float:

@@ -497,3 +497,27 @@ def test_a_course_author_scaffolds_and_self_tests_with_the_installed_wheel(home_
     assert r.stdout.splitlines()[-1].startswith("1 exercise, 5 tests, 0 failed; ")
     r = sh(["dlgrade", "test-exercise", "stable-softmax", "--seeds", "2"], cwd=tmp_path, env=env)
     assert r.stdout.splitlines()[-1].startswith("1 exercise, 12 tests, 0 failed; ")
+
+
+PACK_FROM_WHEEL = {  # (exercise, fixture) -> (score, diagnoses): the pack's new check kinds, installed
+    ("momentum-step", "correct_lr_inside.py"): (10, []),
+    ("adam-step", "no_bias_correction.py"): (0, ["no-bias-correction"]),
+    ("dropout", "correct_binomial.py"): (10, []),
+    ("xavier-init", "fan_out_used.py"): (6, ["fan-out-used"]),
+    ("xor-training", "linear_model.py"): (2, ["linear-model"]),
+}
+
+
+def test_the_pack_kinds_grade_from_the_wheel(venv, tmp_path):
+    """sequences, statistical and training exercises graded by the installed wheel, from a
+    folder outside the checkout; the precomputed bands travel with it."""
+    venv, _ = venv
+    env = clean_env(venv / "bin")
+    site = _site_packages(venv / "bin" / "python", env)
+    assert (site / "dlgrade" / "graders" / "data" / "statistical_bands.json").is_file()
+    for (ex, fixture), expected in PACK_FROM_WHEEL.items():
+        path = tmp_path / f"{ex.replace('-', '_')}_{fixture}"
+        shutil.copy(ROOT / "tests" / "fixtures" / "pack" / ex / fixture, path)
+        d = json.loads(sh(["dlgrade", "check", path.name, "--exercise", ex, "--json"], cwd=tmp_path, env=env).stdout)
+        assert (d["status"], d["isolation"]) == ("graded", "sandbox"), (ex, d.get("message"))
+        assert (d["score"], d["diagnoses"]) == expected, (ex, fixture)
