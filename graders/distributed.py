@@ -140,8 +140,9 @@ class DaskExecutor:
     """
 
     def __init__(self, cluster: str, security=None, window: int | None = None,
-                 workers_timeout_s: float = WORKERS_TIMEOUT_S):
+                 workers_timeout_s: float = WORKERS_TIMEOUT_S, connect_timeout_s: float = CONNECT_TIMEOUT_S):
         self.kind, self.target = parse_cluster(cluster)
+        self.connect_timeout_s = connect_timeout_s
         self.security = security
         self.window = window
         self.workers_timeout_s = workers_timeout_s
@@ -170,7 +171,7 @@ class DaskExecutor:
                 self.address = self._local.scheduler_address
                 self.client = distributed.Client(self._local, security=self.security, set_as_default=False)
             else:
-                self.client = distributed.Client(self.address, security=self.security, timeout=CONNECT_TIMEOUT_S,
+                self.client = distributed.Client(self.address, security=self.security, timeout=self.connect_timeout_s,
                                                  set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             self.close()
