@@ -46,6 +46,18 @@ async def dask_setup(worker) -> None:
     await worker.plugin_add(DlgradeWorkerPlugin(), name=PLUGIN_NAME, catch_errors=False)
 
 
+def describe(task: dict, dask_worker=None) -> str:
+    """Whether this worker may grade for a client (``task``: its ``client`` identity and
+    ``isolation``), run by the client on every worker before it sends anyone: JSON text,
+    ``{"ok": true}`` or ``{"refused": why}``."""
+    worker = dask_worker or get_worker()
+    host = getattr(worker.plugins.get(PLUGIN_NAME), "host", None)
+    if host is None:
+        return json.dumps({"refused": NOT_PRELOADED, "worker": worker.address})
+    why = host.check(task)
+    return host.refused(why) if why else json.dumps({"ok": True, "worker": worker.address})
+
+
 def grade_task(task: dict, bundles: list[dict]) -> str:
     """Grade one student (``task``, from dlgrade.graders.shipping.pack_student plus the
     batch's settings) against the shipped exercise ``bundles``; the reply is JSON text."""
@@ -57,4 +69,4 @@ def grade_task(task: dict, bundles: list[dict]) -> str:
     return host.grade(task, bundles)
 
 
-__all__ = ["DlgradeWorkerPlugin", "dask_setup", "grade_task", "NOT_PRELOADED"]
+__all__ = ["DlgradeWorkerPlugin", "dask_setup", "describe", "grade_task", "NOT_PRELOADED"]

@@ -32,6 +32,7 @@ import logging
 import re
 import uuid
 from collections import deque
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Iterator
 
@@ -164,10 +165,14 @@ class DaskExecutor:
         distributed = _dask()
         try:
             if self.kind == "local":
-                self._local = distributed.LocalCluster(
-                    n_workers=int(self.target), threads_per_worker=1, processes=True,
-                    preload=["dlgrade.cluster"], dashboard_address=None, silence_logs=logging.ERROR,
-                    security=self.security, protocol="tls://" if self.security is not None else None)
+                import dask
+
+                # the workers' statistical profiler samples every thread every 10 ms: pure overhead here
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._local = distributed.LocalCluster(
+                        n_workers=int(self.target), threads_per_worker=1, processes=True,
+                        preload=["dlgrade.cluster"], dashboard_address=None, silence_logs=logging.ERROR,
+                        security=self.security, protocol="tls://" if self.security is not None else None)
                 self.address = self._local.scheduler_address
                 self.client = distributed.Client(self._local, security=self.security, set_as_default=False)
             else:
@@ -208,6 +213,7 @@ class DaskExecutor:
         if not students:
             return
         distributed = _dask()
+        self.handshake(plan.isolation)
         digests = [batch.exercise_digest(ex) for ex in plan.exercises]
         bundles = client.scatter([pack_exercise(ex, d) for ex, d in zip(plan.exercises, digests)],
                                  broadcast=True, hash=True)
@@ -261,6 +267,29 @@ class DaskExecutor:
                 except Exception:  # noqa: BLE001 - the scheduler may be gone already
                     pass
 
+    def handshake(self, isolation: str) -> None:
+        """Ask every worker now whether it may grade (its dlgrade, its sandbox): each refusal
+        is said once, before any student is sent, and no task goes to a refusing worker.
+        A worker that joins later is asked by its first task. Raises ExecutorFailed when
+        none may grade."""
+        from dlgrade.cluster import describe
+        from dlgrade.graders.cluster_host import identity
+
+        try:
+            replies = self.client.run(describe, {"client": identity(), "isolation": isolation}, on_error="return")
+        except Exception as exc:  # noqa: BLE001 - the tasks' own replies will say it
+            log.warning("dlgrade: asking the workers failed (%s)", _line(exc))
+            return
+        for worker, text in sorted(replies.items()):
+            try:
+                reply = json.loads(text) if isinstance(text, str) else {}
+            except ValueError:
+                reply = {}
+            if not isinstance(reply, dict) or "ok" not in reply and "refused" not in reply:
+                reply = {"refused": f"no answer from dlgrade's preload ({_line(text) if isinstance(text, BaseException) else 'not JSON'})"}
+            if "refused" in reply:
+                self._refuse(worker, str(reply["refused"]))
+
     def _reply(self, fut, student: Student) -> dict:
         distributed = _dask()
         try:
@@ -269,7 +298,8 @@ class DaskExecutor:
             raise ExerciseFailed(student.id, "", WorkerError(KILLED_WORKERS.format(
                 student=student.id, count=_dask().config.get("distributed.scheduler.allowed-failures") + 1))) from exc
         except Exception as exc:
-            if self.client.status not in ("running", "connecting"):
+            cancelled = isinstance(exc, (distributed.client.FutureCancelledError, CancelledError))
+            if cancelled or self.client.status not in ("running", "connecting"):
                 raise ExecutorFailed(SCHEDULER_LOST.format(address=self.address, error=_line(exc))) from None
             raise ExerciseFailed(student.id, "", WorkerError(f"the task failed on the cluster: {_line(exc)}")) from exc
         if not isinstance(text, str):
