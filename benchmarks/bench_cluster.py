@@ -115,8 +115,12 @@ def main() -> None:
     tiny.mkdir()
     for i in range(args.tiny):
         (tiny / f"t{i:05d}.py").write_text(f"x = {i}\n")
+    # this process runs the client and (LocalCluster) the scheduler: its CPU per task is what
+    # one client + scheduler core spends on each student
+    cpu0 = time.process_time()
     t_tiny, s_tiny = timed(lambda: grade_class(tiny, work / "tiny-out", exercise_ids=["stable-softmax"],
                                                executor=DaskExecutor(keep.address)))
+    cpu_per_task = (time.process_time() - cpu0) / args.tiny
     t_tiny_local, _ = timed(lambda: grade_class(tiny, work / "tiny-local", jobs=n, exercise_ids=["stable-softmax"]))
     client = keep.connect()
 
@@ -134,7 +138,12 @@ def main() -> None:
     # worker-thread seconds per submission of the class's mix, on warm workers
     per_sub = ww * n / args.students
     need = TARGET_SUBMISSIONS * per_sub / TARGET_SECONDS
-    sched_rate = 1.0 / per_task  # tasks/s through client, scheduler and workers: a floor for the first two
+    sched_rate = 1.0 / per_task  # tasks/s through client, scheduler and workers on this one machine
+    rate_needed = TARGET_SUBMISSIONS / TARGET_SECONDS
+    headroom = 1.0 / cpu_per_task / rate_needed
+    verdict = (f"{headroom:.1f}x what is needed: the client and scheduler are not the limit" if headroom >= 1.5 else
+               f"only {headroom:.1f}x what is needed: give the scheduler its own machine (dask scheduler) and "
+               f"expect the client's commits to be the limit near {1 / cpu_per_task:.0f} students/s")
     print(f"""
 ## Grading on Dask (`benchmarks/bench_cluster.py --rounds {args.rounds}`)
 
@@ -157,11 +166,12 @@ load average {load0[0]:.1f} before, {load1[0]:.1f} after).
 Worked estimate for {TARGET_SUBMISSIONS:,} submissions in {TARGET_SECONDS / 60:g} minutes: a submission of
 this mix costs {per_sub:.2f} worker-thread-seconds on this machine's cores (warm cluster time x {n}
 threads / {args.students}), so {TARGET_SUBMISSIONS:,} x {per_sub:.2f} s / {TARGET_SECONDS:g} s = {need:.0f} worker
-threads (one core each): about {math.ceil(need / 16)} 16-core machines, {math.ceil(need / 32)} 32-core
-ones; plus headroom for stragglers. The client and scheduler handle {TARGET_SUBMISSIONS / TARGET_SECONDS:.0f}
-tasks/s at that rate; here, with {n} workers, they sustained {sched_rate:.0f} tasks/s
-({per_task * 1000:.2f} ms per tiny task, of which Dask itself {per_noop * 1000:.2f} ms), so the
-scheduler is not the limit.""")
+threads (one core each): about {math.ceil(need / 16)} 16-core machines or {math.ceil(need / 32)} 32-core
+ones, plus headroom for stragglers. The client and the scheduler must then take
+{rate_needed:.0f} tasks/s. The client with the scheduler in its process spent {cpu_per_task * 1000:.2f} ms of CPU
+per tiny task (one core: {1 / cpu_per_task:.0f} tasks/s), {verdict}; end to end, this 2-core machine
+running client, scheduler and both workers together passed {sched_rate:.0f} tasks/s
+({per_task * 1000:.2f} ms per tiny task; Dask's own no-op tasks: {per_noop * 1000:.2f} ms).""")
     shutil.rmtree(work, ignore_errors=True)
 
 

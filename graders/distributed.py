@@ -149,6 +149,7 @@ class DaskExecutor:
         self.workers_timeout_s = workers_timeout_s
         self.warnings: list[str] = []
         self.refused: dict[str, str] = {}
+        self._resources: dict | None = None  # what every task of the batch asks for (a GPU)
         self.client = None
         self._local = None
         self.address = str(self.target)
@@ -219,12 +220,13 @@ class DaskExecutor:
                                  broadcast=True, hash=True)
         common = {"client": identity(), "isolation": plan.isolation, "root": str(plan.root),
                   "warnings": list(plan.warnings), "direct_text": plan.direct_text, "exercises": digests}
-        resources = None
+        self._resources = None
         if needs_gpu(plan.exercises):
-            if any(float((w.get("resources") or {}).get(GPU_RESOURCE, 0)) > 0 for w in self._workers().values()):
-                resources = {GPU_RESOURCE: 1}
+            if self._gpu_workers(self._allowed()):
+                self._resources = {GPU_RESOURCE: 1}
             else:
                 self.warnings.append(NO_GPU_WORKER)
+        resources = self._resources
         window = self.window or max(MIN_WINDOW, WINDOW_PER_THREAD * self.slots)
         todo: deque[tuple[Student, int]] = deque((s, 0) for s in students)
         inflight: dict[str, tuple[object, Student, int]] = {}
@@ -320,11 +322,21 @@ class DaskExecutor:
             log.warning(REFUSED.format(worker=worker, reason=reason))
         self._allowed()  # raises when no worker is left
 
+    def _gpu_workers(self, among: list[str]) -> list[str]:
+        workers = self._workers()
+        return [w for w in among if float((workers.get(w, {}).get("resources") or {}).get(GPU_RESOURCE, 0)) > 0]
+
     def _allowed(self) -> list[str]:
+        """The workers that may grade (GPU ones when the batch's tasks need a GPU); raises
+        ExecutorFailed when there are none, rather than leave tasks no worker can take."""
         allowed = [w for w in self._workers() if w not in self.refused]
+        if self._resources and allowed and not self._gpu_workers(allowed):
+            allowed = []
         if not allowed:
             reasons = "; ".join(f"{w}: {why}" for w, why in sorted(self.refused.items())) or "no workers"
-            raise ExecutorFailed(NONE_CAN_GRADE.format(address=self.address, reasons=reasons))
+            what = "worker" if not self._resources else f"worker with a {GPU_RESOURCE} resource"
+            raise ExecutorFailed(NONE_CAN_GRADE.format(address=self.address, reasons=reasons).replace(
+                "no worker ", f"no {what} ", 1))
         return allowed
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,13 +48,17 @@ def _env(**extra) -> dict:
 class Cluster:
     """A ``dask scheduler`` and its workers, each a process of its own."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, tls: tuple[Path, Path, Path] | None = None):
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.tls = tls
+        self.tls_args = [] if tls is None else ["--tls-ca-file", str(tls[0]), "--tls-cert", str(tls[1]),
+                                                "--tls-key", str(tls[2])]
         file = tmp / "scheduler.json"
         self.scheduler = self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0",
-                                                   "--no-dashboard", "--scheduler-file", str(file)])
+                                                   "--no-dashboard", "--scheduler-file", str(file),
+                                                   *(["--protocol", "tls"] if tls else []), *self.tls_args])
         deadline = time.monotonic() + 60
         while not file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -71,12 +76,15 @@ class Cluster:
         """Start ``dask worker ADDRESS --preload dlgrade.cluster`` (no nanny: a kill is final)."""
         return self._spawn(name, ["worker", self.address, "--preload", "dlgrade.cluster", "--nthreads", "1",
                                   "--no-nanny", "--no-dashboard", "--name", name, "--local-directory",
-                                  str(self.tmp / name), *extra], env=env)
+                                  str(self.tmp / name), *self.tls_args, *extra], env=env)
 
     def wait_for(self, n: int) -> dict:
-        from distributed import Client
+        from distributed import Client, Security
 
-        with Client(self.address, timeout=30, set_as_default=False) as c:
+        security = None if self.tls is None else Security(
+            tls_ca_file=str(self.tls[0]), tls_client_cert=str(self.tls[1]), tls_client_key=str(self.tls[2]),
+            require_encryption=True)
+        with Client(self.address, timeout=30, set_as_default=False, security=security) as c:
             c.wait_for_workers(n, timeout=90)
             return c.scheduler_info(n_workers=-1)["workers"]
 
@@ -434,3 +442,52 @@ def test_a_scheduler_that_dies_loses_what_was_graded_and_a_rerun_finishes(make_c
     assert sorted(again.unchanged) == sorted(kept) and sorted(again.graded + kept) == [f"s{i:02d}" for i in range(6)]
     grade_class(root, tmp_path / "local", jobs=2)
     assert _outputs(tmp_path / "remote") == _outputs(tmp_path / "local")
+
+
+def _certificates(d: Path) -> tuple[Path, Path, Path]:
+    """A CA and one certificate it signed for 127.0.0.1 (scheduler, workers and client share it)."""
+    d.mkdir(parents=True)
+    ext = d / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                 "-subj", "/CN=dlgrade-test-ca"],
+                ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj",
+                 "/CN=localhost"],
+                ["x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", "node.pem", "-days", "2", "-extfile", "san.ext"]):
+        subprocess.run(["openssl", *cmd], cwd=d, check=True, capture_output=True, timeout=60)
+    return d / "ca.pem", d / "node.pem", d / "node.key"
+
+
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.skipif(not shutil.which("openssl"), reason="makes its certificates with openssl")
+def test_a_tls_cluster_with_cluster_security(make_class, tmp_path):
+    root = make_class({"alice.py": "softmax/correct_shift_max.py", "bob.py": "softmax/softmax_wrong_axis.py"})
+    tls = _certificates(tmp_path / "certs")
+    c = Cluster(tmp_path / "tls", tls=tls)
+    try:
+        c.worker("w")
+        c.wait_for(1)
+        assert c.address.startswith("tls://127.0.0.1:")
+        r = CliRunner().invoke(main, ["grade", str(root), "--out", str(tmp_path / "remote"), "--cluster", c.address,
+                                      "--cluster-security", ":".join(map(str, tls))])
+        assert r.exit_code == 0, r.output
+        assert f"graded per worker: {c.address_of('w')} 2" in r.output
+    finally:
+        c.close()
+    grade_class(root, tmp_path / "local", jobs=2)
+    assert _outputs(tmp_path / "remote") == _outputs(tmp_path / "local")
+
+
+def test_tasks_that_need_a_gpu_never_wait_for_a_refused_gpu_worker(monkeypatch):
+    ex = DaskExecutor("tcp://10.0.0.5:8786")
+    workers = {"tcp://a:1": {"resources": {}}, "tcp://g:1": {"resources": {"GPU": 1}}}
+    monkeypatch.setattr(ex, "_workers", lambda: workers)
+    ex._resources = {"GPU": 1}
+    assert ex._allowed() == ["tcp://a:1", "tcp://g:1"]
+    with pytest.raises(batch.ExecutorFailed) as info:
+        ex._refuse("tcp://g:1", "this worker runs dlgrade 9 and the client dlgrade 1")
+    assert str(info.value) == ("no worker with a GPU resource of the Dask cluster at tcp://10.0.0.5:8786 may grade: "
+                               "tcp://g:1: this worker runs dlgrade 9 and the client dlgrade 1")
+    assert ex.warnings == ["Dask worker tcp://g:1 refused work: this worker runs dlgrade 9 and the client dlgrade 1"]
