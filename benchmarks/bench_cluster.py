@@ -142,8 +142,8 @@ def main() -> None:
     rate_needed = TARGET_SUBMISSIONS / TARGET_SECONDS
     headroom = 1.0 / cpu_per_task / rate_needed
     verdict = (f"{headroom:.1f}x what is needed: the client and scheduler are not the limit" if headroom >= 1.5 else
-               f"only {headroom:.1f}x what is needed: give the scheduler its own machine (dask scheduler) and "
-               f"expect the client's commits to be the limit near {1 / cpu_per_task:.0f} students/s")
+               f"only {headroom:.1f}x what is needed, so client and scheduler together, in one process, would be "
+               f"the limit near {1 / cpu_per_task:.0f} students/s: give the scheduler its own machine (dask scheduler)")
     print(f"""
 ## Grading on Dask (`benchmarks/bench_cluster.py --rounds {args.rounds}`)
 

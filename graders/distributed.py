@@ -45,6 +45,7 @@ WINDOW_PER_THREAD = 8
 CONNECT_TIMEOUT_S = 30.0
 WORKERS_TIMEOUT_S = 60.0
 GPU_RESOURCE = "GPU"
+EVERY_EXERCISE = "every exercise"  # where a failure that is no one exercise's is said to be
 
 NEEDS_DASK = 'grading on a cluster needs Dask: pip install "dlgrade[cluster]" ({error})'
 BAD_CLUSTER = ("--cluster {spec!r}: expected a scheduler address (tcp://host:8786, tls://host:8786) "
@@ -258,7 +259,8 @@ class DaskExecutor:
                     todo.appendleft((student, attempt + 1))
                 else:
                     failed = reply.get("failed") or {}
-                    raise ExerciseFailed(str(failed.get("student") or student.id), str(failed.get("exercise", "")),
+                    raise ExerciseFailed(str(failed.get("student") or student.id),
+                                         str(failed.get("exercise") or EVERY_EXERCISE),
                                          _remote_error(str(failed.get("type", "")), str(failed.get("message", ""))))
                 top_up()
         finally:
@@ -288,31 +290,37 @@ class DaskExecutor:
             except ValueError:
                 reply = {}
             if not isinstance(reply, dict) or "ok" not in reply and "refused" not in reply:
-                reply = {"refused": f"no answer from dlgrade's preload ({_line(text) if isinstance(text, BaseException) else 'not JSON'})"}
+                why = _line(text) if isinstance(text, BaseException) else "not JSON"
+                reply = {"refused": f"no answer from dlgrade's preload ({why})"}
             if "refused" in reply:
                 self._refuse(worker, str(reply["refused"]))
 
     def _reply(self, fut, student: Student) -> dict:
         distributed = _dask()
+
+        def failed(message: str) -> ExerciseFailed:
+            return ExerciseFailed(student.id, EVERY_EXERCISE, WorkerError(message))
+
         try:
             text = fut.result()
         except distributed.KilledWorker as exc:
-            raise ExerciseFailed(student.id, "", WorkerError(KILLED_WORKERS.format(
-                student=student.id, count=_dask().config.get("distributed.scheduler.allowed-failures") + 1))) from exc
+            import dask
+
+            count = int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
+            raise failed(KILLED_WORKERS.format(student=student.id, count=count)) from exc
         except Exception as exc:
             cancelled = isinstance(exc, (distributed.client.FutureCancelledError, CancelledError))
             if cancelled or self.client.status not in ("running", "connecting"):
                 raise ExecutorFailed(SCHEDULER_LOST.format(address=self.address, error=_line(exc))) from None
-            raise ExerciseFailed(student.id, "", WorkerError(f"the task failed on the cluster: {_line(exc)}")) from exc
+            raise failed(f"the task failed on the cluster: {_line(exc)}") from exc
         if not isinstance(text, str):
-            raise ExerciseFailed(student.id, "", WorkerError(f"a worker replied with a {type(text).__name__}, "
-                                                             "not dlgrade's JSON"))
+            raise failed(f"a worker replied with a {type(text).__name__}, not dlgrade's JSON")
         try:
             reply = json.loads(text)
         except ValueError as exc:
-            raise ExerciseFailed(student.id, "", WorkerError(f"a worker's reply is not JSON ({exc})")) from None
+            raise failed(f"a worker's reply is not JSON ({exc})") from None
         if not isinstance(reply, dict) or not ({"graded", "refused", "failed"} & set(reply)):
-            raise ExerciseFailed(student.id, "", WorkerError("a worker's reply is not dlgrade's"))
+            raise failed("a worker's reply is not dlgrade's")
         return reply
 
     def _refuse(self, worker: str, reason: str) -> None:

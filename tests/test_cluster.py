@@ -491,3 +491,33 @@ def test_tasks_that_need_a_gpu_never_wait_for_a_refused_gpu_worker(monkeypatch):
     assert str(info.value) == ("no worker with a GPU resource of the Dask cluster at tcp://10.0.0.5:8786 may grade: "
                                "tcp://g:1: this worker runs dlgrade 9 and the client dlgrade 1")
     assert ex.warnings == ["Dask worker tcp://g:1 refused work: this worker runs dlgrade 9 and the client dlgrade 1"]
+
+
+class _Future:
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+    def result(self):
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def test_replies_that_are_not_dlgrade_json_or_a_task_that_kills_workers_stop_the_batch():
+    from distributed import KilledWorker
+
+    ex = DaskExecutor("tcp://10.0.0.5:8786")
+    bob = batch.Student("bob", Path("subs/bob.py"))
+    with pytest.raises(batch.ExerciseFailed) as info:
+        ex._reply(_Future(KilledWorker("dlgrade-x-0", "tcp://w:1", 3)), bob)
+    assert (info.value.student, info.value.exercise) == ("bob", "every exercise")
+    assert str(info.value.error) == ("grading bob killed 4 Dask workers in a row (out of memory?); the scheduler "
+                                     "gave up on it")
+    for outcome, message in ((b"{}", "a worker replied with a bytes, not dlgrade's JSON"),
+                             ("{not json", "a worker's reply is not JSON (Expecting property name enclosed in double "
+                                           "quotes: line 1 column 2 (char 1))"),
+                             ('{"x": 1}', "a worker's reply is not dlgrade's")):
+        with pytest.raises(batch.ExerciseFailed) as info:
+            ex._reply(_Future(outcome), bob)
+        assert str(info.value.error) == message
+    assert ex._reply(_Future('{"graded": {}, "worker": "tcp://w:1"}'), bob) == {"graded": {}, "worker": "tcp://w:1"}
