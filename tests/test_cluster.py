@@ -521,3 +521,27 @@ def test_replies_that_are_not_dlgrade_json_or_a_task_that_kills_workers_stop_the
             ex._reply(_Future(outcome), bob)
         assert str(info.value.error) == message
     assert ex._reply(_Future('{"graded": {}, "worker": "tcp://w:1"}'), bob) == {"graded": {}, "worker": "tcp://w:1"}
+
+
+class _CtrlCAfter(Progress):
+    def __init__(self, n: int):
+        self.n, self.done = n, 0
+
+    def advance(self, report):
+        self.done += 1
+        if self.done == self.n:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_ctrl_c_on_a_cluster_keeps_what_was_graded_and_the_rerun_grades_the_rest(cluster, make_class, tmp_path):
+    root = make_class({f"s{i}.py": "softmax/correct_shift_max.py" for i in range(5)})
+    with pytest.raises(batch.Interrupted) as info:
+        grade_class(root, tmp_path / "out", executor=DaskExecutor(cluster.address), progress=_CtrlCAfter(2))
+    kept = info.value.summary.graded
+    assert len(kept) == 2 and len(info.value.summary.pending) == 3
+    rest = grade_class(root, tmp_path / "out", executor=DaskExecutor(cluster.address))
+    assert sorted(rest.unchanged) == sorted(kept) and len(rest.graded) == 3
+    grade_class(root, tmp_path / "local", jobs=2)
+    assert _outputs(tmp_path / "out") == _outputs(tmp_path / "local")
