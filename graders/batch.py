@@ -43,9 +43,11 @@ import json
 import os
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Iterator, Protocol
 
 from dlgrade.graders import api, gradebook
 from dlgrade.graders.pool import GradingPool
@@ -64,6 +66,9 @@ GRADING_FAILED = ("dlgrade itself failed while grading {student} ({exercise}): {
                   "fix this and run the same command again to grade them")
 DUPLICATE_STUDENT = ("more than one submission for student {student!r} ({names}); "
                      "keep one and grade again")
+EXECUTOR_FAILED = ("{error}; the batch stopped with {graded} of {total} students graded (kept in {out}), "
+                   "no grade written for the {pending} others; "
+                   "fix this and run the same command again to grade them")
 NO_ENTRY_IN_CLASS = ("{root}: no submission defines an exercise entry (looked for {entries}); "
                      "name one with --exercise")
 
@@ -80,16 +85,27 @@ class ExerciseFailed(Exception):
         self.student, self.exercise, self.error = student, exercise, error
 
 
+class ExecutorFailed(Exception):
+    """The executor itself can no longer grade anyone (a cluster lost its scheduler, or
+    none of its workers may grade); ``str()`` is one line saying what to fix."""
+
+
 class GradingFailed(Exception):
     """dlgrade itself failed while grading (CONTRACT §4: exit 3); the batch stopped.
 
     ``summary`` says who was graded (and kept) before; ``student``/``exercise``
-    where it failed; ``error`` the failure itself.
+    where it failed (empty when the executor as a whole failed); ``error`` the
+    failure itself.
     """
 
-    def __init__(self, summary: "BatchSummary", failed: ExerciseFailed):
-        self.summary, self.student, self.exercise, self.error = summary, failed.student, failed.exercise, failed.error
+    def __init__(self, summary: "BatchSummary", failed: "ExerciseFailed | ExecutorFailed"):
         done = len(summary.graded) + len(summary.unchanged)
+        if isinstance(failed, ExecutorFailed):
+            self.summary, self.student, self.exercise, self.error = summary, "", "", failed
+            super().__init__(EXECUTOR_FAILED.format(error=_one_line(failed), graded=done, total=len(summary.students),
+                                                    out=summary.out_dir, pending=len(summary.pending)))
+            return
+        self.summary, self.student, self.exercise, self.error = summary, failed.student, failed.exercise, failed.error
         super().__init__(GRADING_FAILED.format(
             student=failed.student, exercise=failed.exercise, error=_one_line(failed.error), graded=done,
             total=len(summary.students), out=summary.out_dir, pending=max(len(summary.pending) - 1, 0)))
@@ -100,7 +116,8 @@ def _one_line(exc: BaseException) -> str:
     from dlgrade.graders.sandbox import SandboxError, failure_line
 
     text = failure_line(exc)
-    return text if isinstance(exc, (GraderError, SandboxError)) else f"{type(exc).__name__}: {text}"
+    own = (GraderError, SandboxError, ExecutorFailed)
+    return text if isinstance(exc, own) else f"{type(exc).__name__}: {text}"
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class BatchSummary:
     ignored: list[str] = field(default_factory=list)  # entries of the folder that are no submission
     seconds: float = 0.0
     interrupted: bool = False
+    workers: dict[str, int] = field(default_factory=dict)  # students graded per cluster worker (--cluster)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -146,6 +164,9 @@ class Progress:
 
     def advance(self, report: Report) -> None:
         pass
+
+    def graded_on(self, worker: str, counts: dict[str, int]) -> None:
+        """Called before ``advance`` when a cluster worker graded the student (``counts``: so far, per worker)."""
 
     def finish(self) -> None:
         pass
@@ -299,16 +320,30 @@ def fingerprint(student: Student, key: dict, root: Path) -> str | None:
 # --------------------------------------------------------------------------- grading
 
 
+def open_submission(student: Student, root: Path) -> Submission:
+    """The student's submission, named relative to the class folder ``root``.
+
+    Raises SubmissionError (graded as an ``error`` result by grade_student)."""
+    return Submission(student.path, student=student.id, display_root=root)
+
+
 def grade_student(student: Student, runner: Runner, exercises: list[Exercise], root: Path,
-                  warnings: tuple[str, ...] = (), direct_text: bool = False) -> Report:
+                  warnings: tuple[str, ...] = (), direct_text: bool = False,
+                  submission: "Submission | SubmissionError | None" = None) -> Report:
     """Every exercise of one student; never raises for anything the student did
-    (that is a result). Raises ExerciseFailed when dlgrade itself fails."""
+    (that is a result). Raises ExerciseFailed when dlgrade itself fails.
+
+    ``submission``: the submission as already read (a cluster worker gets its files
+    shipped as bytes), or the SubmissionError opening it raised; default: opened here.
+    """
     if student.clashes:
         msg = DUPLICATE_STUDENT.format(student=student.id, names=", ".join(student.clashes))
         results = [_error(ex, student.id, msg, {"kind": "submission"}) for ex in exercises]
         return Report(student.id, tuple(results), warnings)
     try:
-        sub = Submission(student.path, student=student.id, display_root=root)
+        if isinstance(submission, SubmissionError):
+            raise submission
+        sub = submission if submission is not None else open_submission(student, root)
     except SubmissionError as exc:
         return Report(student.id, tuple(_error(ex, student.id, str(exc), {"kind": "submission"})
                                         for ex in exercises), warnings)
@@ -336,6 +371,66 @@ def report_from_dict(d: dict) -> Report:
     """Rebuild a Report from a per-student file (``Report.to_dict()`` output)."""
     return Report(student=d["student"], results=tuple(ExerciseResult.from_dict(r) for r in d["results"]),
                   warnings=tuple(d.get("warnings", ())))
+
+
+# --------------------------------------------------------------------------- executors
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What every student of one run is graded against: handed to an executor."""
+
+    root: Path
+    exercises: list[Exercise]
+    isolation: str
+    warnings: tuple[str, ...]  # put in every student's report (the isolation's warning)
+    direct_text: bool  # a lone .txt/.tex file holds the one exercise named with --exercise
+    fingerprints: dict[str, str | None]  # student id -> fingerprint (see fingerprint)
+
+
+class Executor(Protocol):
+    """Where the students of a batch are graded: this machine's pool (LocalExecutor) or a
+    Dask cluster (dlgrade.graders.distributed.DaskExecutor). grade_class does the rest
+    (fingerprints, commits, resume, the aggregate files) the same way for both."""
+
+    def choose_isolation(self, require_sandbox: bool) -> tuple[str, list[str]]:
+        """The isolation student code runs in, and warnings to show; raises SandboxError."""
+
+    @property
+    def slots(self) -> int:
+        """How many students are graded at once (shown on the progress line)."""
+
+    def grade(self, plan: BatchPlan, students: list[Student]) -> Iterator[tuple[Student, Report, str]]:
+        """Yield ``(student, report, where)`` as each student is graded, in no set order
+        (``where``: the worker that graded it, "" on this machine). Raises
+        ExerciseFailed or ExecutorFailed; closing the iterator stops the grading."""
+
+    def close(self) -> None:
+        """Release what the executor holds (threads, a cluster connection)."""
+
+
+class LocalExecutor:
+    """``jobs`` grading threads on this machine, each with its own warm sandboxed workers."""
+
+    def __init__(self, jobs: int | None = None):
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+
+    def choose_isolation(self, require_sandbox: bool) -> tuple[str, list[str]]:
+        return choose_isolation(require_sandbox)
+
+    @property
+    def slots(self) -> int:
+        return self.jobs
+
+    def grade(self, plan: BatchPlan, students: list[Student]) -> Iterator[tuple[Student, Report, str]]:
+        grade = partial(grade_student, exercises=plan.exercises, root=plan.root, warnings=plan.warnings,
+                        direct_text=plan.direct_text)
+        with GradingPool(self.jobs, plan.isolation) as pool:
+            for student, report in pool.imap_unordered(grade, students):
+                yield student, report, ""
+
+    def close(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------- the output folder
@@ -488,20 +583,32 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
 
 def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=(), exercises_dirs=(),
                 force: bool = False, require_sandbox: bool = False,
-                progress: Progress | None = None) -> BatchSummary:
+                progress: Progress | None = None, executor: Executor | None = None) -> BatchSummary:
     """Grade every student in ``submissions_dir`` into ``out_dir`` (see the module doc).
 
-    ``jobs`` grading threads (default: the number of CPUs) each keep their own
-    warm sandboxed workers. Returns a BatchSummary. Raises BatchError,
-    UnknownExercise, SpecError (usage errors) before grading
+    ``executor`` grades the students (default: a LocalExecutor of ``jobs``
+    grading threads, default the number of CPUs, each keeping its own warm
+    sandboxed workers; dlgrade.graders.distributed.DaskExecutor grades them on
+    a Dask cluster); it is closed before this returns. Returns a BatchSummary.
+    Raises BatchError, UnknownExercise, SpecError (usage errors) before grading
     anyone, and Interrupted (a KeyboardInterrupt carrying the summary) on
     Ctrl-C, after the output folder was made consistent. Raises SandboxError
     when the sandbox cannot be used (before grading anyone) and GradingFailed
-    when dlgrade itself fails on a student (after keeping the students graded
-    before; none of dlgrade's failures is written as a student's grade).
+    when dlgrade itself fails on a student or the executor fails (after keeping
+    the students graded before; none of dlgrade's failures is written as a
+    student's grade).
     """
+    executor = executor if executor is not None else LocalExecutor(jobs)
+    try:
+        return _grade_class(executor, submissions_dir, out_dir, exercise_ids, exercises_dirs, force,
+                            require_sandbox, progress or Progress())
+    finally:
+        executor.close()
+
+
+def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exercises_dirs, force: bool,
+                 require_sandbox: bool, progress: Progress) -> BatchSummary:
     t0 = time.perf_counter()
-    progress = progress or Progress()
     root, out = Path(submissions_dir), Path(out_dir)
     if out.exists() and root.exists() and out.resolve() == root.resolve():
         raise BatchError(f"{out}: the output folder must not be the submissions folder")
@@ -509,8 +616,7 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     if not students:
         raise BatchError(f"{root}: no submissions (expected one sub-folder or file per student)")
     exercises = class_exercises(root, students, exercise_ids, exercises_dirs)
-    isolation, warnings = choose_isolation(require_sandbox)
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    isolation, warnings = executor.choose_isolation(require_sandbox)
     ids = [ex.id for ex in exercises]
     summary = BatchSummary(out_dir=out, exercises=ids, students=[s.id for s in students],
                            isolation=isolation, warnings=list(warnings), ignored=ignored)
@@ -525,14 +631,14 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
                 summary.unchanged.append(s.id)
             else:
                 todo.append(s)
-        progress.start(len(todo), len(summary.unchanged), ids, jobs, isolation)
+        progress.start(len(todo), len(summary.unchanged), ids, executor.slots, isolation)
         html = _html_module()
-        grade = partial(grade_student, exercises=exercises, root=root, warnings=tuple(warnings),
-                        direct_text=bool(exercise_ids) and len(exercises) == 1)
-        failed: ExerciseFailed | None = None
+        plan = BatchPlan(root=root, exercises=exercises, isolation=isolation, warnings=tuple(warnings),
+                         direct_text=bool(exercise_ids) and len(exercises) == 1, fingerprints=fingerprints)
+        failed: ExerciseFailed | ExecutorFailed | None = None
         try:
-            with GradingPool(jobs, isolation) as pool:
-                for student, report in pool.imap_unordered(grade, todo):
+            with closing(executor.grade(plan, todo)) as graded:
+                for student, report, where in graded:
                     folder.commit(report, fingerprints[student.id], ids)
                     summary.graded.append(student.id)
                     summary.gradings += len(report.results)
@@ -541,13 +647,17 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
                             folder.write_student_html(html, report)
                         except Exception:  # noqa: BLE001 - write_aggregates retries it and reports why
                             pass
+                    if where:
+                        summary.workers[where] = summary.workers.get(where, 0) + 1
+                        progress.graded_on(where, dict(summary.workers))
                     progress.advance(report)
         except KeyboardInterrupt:
             summary.interrupted = True
-        except ExerciseFailed as exc:  # stop at once; students in flight are graded next run
+        except (ExerciseFailed, ExecutorFailed) as exc:  # stop at once; students in flight are graded next run
             failed = exc
         finally:
             progress.finish()
+            summary.warnings += getattr(executor, "warnings", [])
         done = set(summary.graded) | set(summary.unchanged)
         summary.pending = [s.id for s in students if s.id not in done]
         _, html_warnings = write_aggregates(folder, students, done, exercises,
@@ -557,11 +667,12 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
         folder.close()
     summary.seconds = time.perf_counter() - t0
     if failed is not None:
-        raise GradingFailed(summary, failed) from failed.error
+        raise GradingFailed(summary, failed) from getattr(failed, "error", failed)
     if summary.interrupted:
         raise Interrupted(summary)
     return summary
 
 
-__all__ = ["grade_class", "grade_student", "find_students", "class_exercises", "fingerprint", "grading_key",
-           "BatchError", "BatchSummary", "ExerciseFailed", "GradingFailed", "Interrupted", "Progress", "OutputFolder", "Student"]
+__all__ = ["grade_class", "grade_student", "open_submission", "find_students", "class_exercises", "fingerprint",
+           "grading_key", "exercise_digest", "BatchError", "BatchPlan", "BatchSummary", "Executor", "ExecutorFailed",
+           "ExerciseFailed", "GradingFailed", "Interrupted", "LocalExecutor", "Progress", "OutputFolder", "Student"]

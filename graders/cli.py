@@ -375,10 +375,17 @@ def doctor(as_json, require_sandbox):
 @click.option("--roster", "roster_file", type=click.Path(dir_okay=False),
               help="A roster CSV (id, name, email, section; an LMS's own export works): names in the reports, "
                    "and who submitted nothing. Kept for later runs.")
+@click.option("--cluster", "cluster", metavar="ADDRESS|local:N",
+              help="Grade on a Dask cluster: a scheduler's address (tcp://host:8786, tls://host:8786) whose "
+                   "workers run `dask worker ADDRESS --preload dlgrade.cluster`, or local:N for N worker "
+                   "processes here. Needs pip install \"dlgrade[cluster]\"; see docs/cluster.md.")
+@click.option("--cluster-security", "cluster_security", metavar="CA:CERT[:KEY]",
+              help="TLS for --cluster (tls://): the CA file, this client's certificate and key (PEM). "
+                   "Default: Dask's configuration (distributed.comm.tls.*).")
 @_export_options
 @EXERCISES_DIR
 def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, layout, roster_file,
-          export_formats, export_file, points_possible, assignment, exercises_dirs):
+          cluster, cluster_security, export_formats, export_file, points_possible, assignment, exercises_dirs):
     """Grade a class: SUBMISSIONS_DIR holds one sub-folder or file per student,
     or is an LMS download (Canvas, Moodle, Gradescope, GitHub Classroom; detected).
 
@@ -393,6 +400,7 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
       dlgrade grade submissions/ --out grades/ --jobs 4
       dlgrade grade "hw1 submissions.zip" --out hw1/ --roster roster.csv --export canvas --assignment "HW 1 (4567)"
       dlgrade grade moodle-download/ --layout moodle --out hw1/ --export moodle --points-possible 100
+      dlgrade grade submissions/ --out grades/ --cluster tcp://scheduler:8786
     """
     import signal
 
@@ -413,11 +421,14 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     # A scheduler's SIGTERM stops the batch the way Ctrl-C does: the folder is left consistent.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        executor = _cluster_executor(cluster, cluster_security, jobs)
         done = lms.grade(submissions_dir, out_dir, layout=None if layout == "auto" else layout,
                          roster_file=roster_file, exports=specs, jobs=jobs, exercise_ids=exercise_ids,
                          exercises_dirs=exercises_dirs, force=force, require_sandbox=require_sandbox,
-                         progress=progress_for(stream))
+                         progress=progress_for(stream), executor=executor)
         summary = done.batch
+    except batch.ExecutorFailed as exc:  # the cluster cannot be used: before anyone was graded
+        raise GraderFailure(f"dlgrade could not grade {submissions_dir}: {exc}")
     except (batch.BatchError, UnknownExercise, SpecError, LayoutError, ArchiveError, RosterError,
             OverrideError) as exc:
         raise _usage(str(exc))
@@ -441,9 +452,29 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     if summary.ignored:
         click.echo(_printable(f"ignored (not a submission): {', '.join(summary.ignored)}"), err=True)
     _lms_lines(done, out_dir)
+    if summary.workers:
+        click.echo(_printable("graded per worker: " + ", ".join(
+            f"{w} {n}" for w, n in sorted(summary.workers.items()))), err=True)
     click.echo(_printable(f"{len(summary.students)} students in {summary.seconds:.1f} s "
                           f"({len(summary.graded)} graded, {len(summary.unchanged)} unchanged): "
                           f"{Path(out_dir) / 'grades.csv'}"))
+
+
+CLUSTER_AND_JOBS = ("--jobs is for grading on this machine; with --cluster each worker grades as many "
+                    "students at once as it has threads (dask worker --nthreads N)")
+
+
+def _cluster_executor(cluster, cluster_security, jobs):
+    """The DaskExecutor for ``--cluster`` (None without it: the local pool, and no Dask import)."""
+    if not cluster:
+        if cluster_security:
+            raise _usage("--cluster-security needs --cluster")
+        return None
+    if jobs:
+        raise _usage(CLUSTER_AND_JOBS)
+    from dlgrade.graders.distributed import DaskExecutor, security_from
+
+    return DaskExecutor(cluster, security=security_from(cluster_security))
 
 
 def _lms_lines(done, out_dir) -> None:

@@ -27,21 +27,26 @@ def start_line(total: int, unchanged: int, exercises: list[str], jobs: int, isol
 
 
 class LogProgress(Progress):
-    """``[3/200] alice  17.5 / 40`` lines on a stream."""
+    """``[3/200] alice  17.5 / 40`` lines on a stream (``  (on tcp://…)`` added on a cluster)."""
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.total = 0
         self.done = 0
+        self.worker = ""  # the cluster worker that graded the student advance() shows next
 
     def start(self, total, unchanged, exercises, jobs, isolation):
         self.total = total
         click.echo(start_line(total, unchanged, exercises, jobs, isolation), file=self.stream)
 
+    def graded_on(self, worker, counts):
+        self.worker = worker
+
     def advance(self, report):
         self.done += 1
         width = len(str(self.total))
-        click.echo(f"[{self.done:>{width}}/{self.total}] {student_line(report)}", file=self.stream)
+        where, self.worker = (f"  (on {self.worker})" if self.worker else ""), ""
+        click.echo(f"[{self.done:>{width}}/{self.total}] {student_line(report)}{where}", file=self.stream)
 
 
 class BarProgress(Progress):
@@ -56,6 +61,11 @@ class BarProgress(Progress):
         self.bar = click.progressbar(length=total, label="grading", show_eta=True, show_pos=True, show_percent=True,
                                      file=self.stream, item_show_func=lambda r: r.student if r else None)
         self.bar.__enter__()
+
+    def graded_on(self, worker, counts):
+        # per-worker counts next to the bar: "3 workers: 41 40 38"
+        self.bar.label = f"grading ({len(counts)} worker{'s' if len(counts) != 1 else ''}: " \
+                         f"{' '.join(str(n) for _, n in sorted(counts.items()))})"
 
     def advance(self, report):
         self.bar.update(1, report)

@@ -53,3 +53,20 @@ def test_a_terminal_gets_a_bar_with_position_and_eta():
     p.finish()
     text = tty.getvalue()
     assert "1/2" in text and "2/2" in text and "100%" in text and "alice" in text
+
+
+def test_cluster_progress_names_the_worker_and_counts_per_worker():
+    out = io.StringIO()
+    p = LogProgress(out)
+    p.start(3, 0, ["a"], 2, "sandbox")
+    p.graded_on("tcp://10.0.0.7:4001", {"tcp://10.0.0.7:4001": 1})
+    p.advance(_report("alice", [("a", "graded")]))
+    p.advance(_report("bob", [("a", "graded")]))  # no worker named: graded on this machine
+    assert out.getvalue().splitlines()[1:] == ["[1/3] alice  10 / 10  (on tcp://10.0.0.7:4001)", "[2/3] bob  10 / 10"]
+    tty = _Tty()
+    bar = BarProgress(tty)
+    bar.start(3, 0, ["a"], 2, "sandbox")
+    bar.graded_on("tcp://b:1", {"tcp://a:1": 2, "tcp://b:1": 1})
+    bar.advance(_report("carol", [("a", "graded")]))
+    bar.finish()
+    assert "grading (2 workers: 2 1)" in tty.getvalue()
