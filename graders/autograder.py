@@ -42,6 +42,7 @@ from string import Template
 
 from dlgrade.graders.spec import BUILTIN_DIR, exercise_dirs, get_exercise
 from dlgrade.graders.wheelfile import WheelError, build_wheel, files_under
+from dlgrade.graders.errors import UserError
 
 DEFAULT_TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -148,7 +149,7 @@ exit 0
 """)
 
 
-class AutograderError(Exception):
+class AutograderError(UserError):
     """The autograder zip cannot be built (an output path that cannot be written)."""
 
 

@@ -22,15 +22,12 @@ from typing import Any
 import numpy as np
 
 from dlgrade.graders import diagnose
+from dlgrade.graders.errors import GraderError  # noqa: F401  (re-exported: checks import it from here)
 from dlgrade.graders.inputs import Case, make_cases
 from dlgrade.graders.outputs import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
 from dlgrade.graders.sandbox import JobOutcome, SandboxError
 from dlgrade.graders.spec import CheckSpec, Exercise
-
-
-class GraderError(Exception):
-    """dlgrade itself failed while grading (never the student's fault)."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from dlgrade.graders.sandbox import Limits
+from dlgrade.graders.errors import UserError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
@@ -32,11 +33,11 @@ FRAMEWORKS = ("numpy", "torch", "symbolic")
 SYMBOLIC_PRELOAD = ("numpy", "sympy")
 
 
-class SpecError(Exception):
+class SpecError(UserError):
     """An exercise spec is malformed (a course author's or dlgrade's mistake)."""
 
 
-class UnknownExercise(KeyError):
+class UnknownExercise(UserError, KeyError):
     """No exercise has that id."""
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.outputs import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
 from dlgrade.graders.sandbox import SandboxError
-from dlgrade.graders.spec import CheckSpec, Exercise
+from dlgrade.graders.spec import CheckSpec, Exercise, SpecError
 from dlgrade.graders.submission import SubmissionSource, literal_string
 
 # The worker imports these before forking jobs (numpy too: a computed answer's file may
@@ -66,7 +66,7 @@ NOT_A_STRING = ("{entry} is {what}, not a string: write the expression in quotes
                 "e.g. {entry} = \"sigmoid(z) - y\"")
 
 
-class SymbolicSpecError(GraderError):
+class SymbolicSpecError(SpecError):
     """A symbolic exercise's spec asks for something this grader does not do."""
 
 

@@ -17,6 +17,8 @@ import re
 import unicodedata
 from fractions import Fraction
 
+from dlgrade.graders.errors import SubmissionProblem
+
 # --------------------------------------------------------------------------- limits
 
 MAX_CHARS = 2000  # a real answer is under 200 characters
@@ -27,7 +29,7 @@ MAX_LITERAL_CHARS = 40
 MAX_EXPONENT = 1000  # a constant exponent
 
 
-class ParseError(ValueError):
+class ParseError(SubmissionProblem, ValueError):
     """The student's text is not an expression we accept; the message says why, in one line."""
 
 

@@ -264,7 +264,7 @@ def test_wheel_writes_this_dlgrade_as_a_wheel(tmp_path):
     r = run("wheel", "--out", str(tmp_path / "whl"))
     path = tmp_path / "whl" / "dlgrade-0.1.0-py3-none-any.whl"
     assert r.output == f"wrote {path}; install it with: python -m pip install {path}\n"
-    assert "graders/cli.py" in zipfile.ZipFile(path).namelist()
+    assert "dlgrade/graders/cli.py" in zipfile.ZipFile(path).namelist()
     blocker = tmp_path / "file"
     blocker.write_text("")
     r = CliRunner().invoke(main, ["wheel", "--out", str(blocker / "sub")])
