@@ -17,8 +17,6 @@ import re
 import unicodedata
 from fractions import Fraction
 
-from dlgrade.graders.errors import SubmissionProblem
-
 # --------------------------------------------------------------------------- limits
 
 MAX_CHARS = 2000  # a real answer is under 200 characters
@@ -29,8 +27,11 @@ MAX_LITERAL_CHARS = 40
 MAX_EXPONENT = 1000  # a constant exponent
 
 
-class ParseError(SubmissionProblem, ValueError):
-    """The student's text is not an expression we accept; the message says why, in one line."""
+class ParseError(ValueError):
+    """The student's text is not an expression we accept; the message says why, in one line.
+
+    A ValueError, not one of dlgrade.graders.errors: this module also runs inside the
+    sandbox, shipped alone with the symbolic evaluator, where dlgrade cannot be imported."""
 
 
 # --------------------------------------------------------------------------- vocabulary

@@ -25,12 +25,13 @@ GRADER = [
     "batch.ExerciseFailed", "batch.GradingFailed", "pool.PoolStopped",
 ]
 SUBMISSION = [
-    "submission.LoadFailure", "notebook.MalformedNotebook", "symbolic_text.ParseError",
+    "submission.LoadFailure", "notebook.MalformedNotebook",
     "archives.ArchiveEntryError",
 ]
 # not dlgrade's failures at all: control flow, or a KeyboardInterrupt that must stay one
 OUTSIDE = {"symbolic._OutOfTime", "symbolic._Undefined", "symbolic._NotReal", "symbolic._Overflow",
            "submission._LinkInPath", "batch.Interrupted",
+           "symbolic_text.ParseError",  # runs in the sandbox too, where dlgrade cannot be imported
            "cli.UsageFailure", "cli.GraderFailure"}  # the last two: click's exceptions, how the CLI prints
 
 
