@@ -72,6 +72,7 @@ class Context:
         self._ref_cache: dict[str, Any] = {}
         self._mistake_cache: dict[tuple[str, str], Any] = {}
         self.extra: dict[str, Any] = {}
+        self.compared: list = []  # Compared records: the values checks compare (for mistake matching)
 
     # -- reference side (trusted, in this process)
     def reference(self, case: str) -> Any:
@@ -153,14 +154,27 @@ def select(tree, path: tuple):
     return tree
 
 
-def check_module(kind: str):
-    """The module implementing a check kind (imported lazily: torch only when needed)."""
+def check_module(kind: str, exercise: Exercise | None = None):
+    """The check kind named ``kind`` (see dlgrade.graders.checks.protocol): an exercise's
+    own registry when given (a course's kinds included), else dlgrade's built-ins."""
+    from dlgrade.graders.checks.registry import BUILTIN
+
+    registry = exercise.kinds if exercise is not None and exercise.kinds is not None else BUILTIN
     try:
-        return importlib.import_module(f"dlgrade.graders.checks.{kind.replace('-', '_')}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("dlgrade.graders.checks"):
-            raise GraderError(f"unknown check kind {kind!r}") from None
-        raise
+        return registry.get(kind)
+    except KeyError:  # a loaded spec names only known kinds: this is dlgrade's bug
+        raise GraderError(f"unknown check kind {kind!r}") from None
+
+
+def compared_values(check: CheckSpec, kind, ctx: Context, planned) -> list:
+    """What ``check`` compares with the reference (its kind says), as Compared records;
+    a kind that does not say: its calls marked ``compare``, whole."""
+    from dlgrade.graders.checks.protocol import Compared
+
+    found = kind.compared(check, ctx) if hasattr(kind, "compared") else None
+    if found is None:
+        found = [Compared(c.id) for c in planned if c.compare]
+    return list(found)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -404,12 +418,13 @@ def collect_calls(ctx: Context, outcome: JobOutcome, source=None) -> None:
 
 def match_mistakes(ctx: Context, calls=None) -> list[str]:
     """Diagnosis ids whose buggy reference the submission reproduces (evidence rule),
-    judged on the value calls in ``calls`` (ids; default: all of them)."""
+    judged on every value a check compares (``ctx.compared``: a tuple element, a dict
+    key, a gradient...) of the calls in ``calls`` (ids; default: all of them)."""
     found = []
-    value_calls = [c for c in ctx.planned.values() if c.compare and (calls is None or c.id in calls)]
+    observed = [o for o in ctx.compared if calls is None or o.call in calls]
     for diag_id in ctx.exercise.mistake_fns():
         for variant in range(len(ctx.mistake_variants(diag_id))):
-            if diagnose.evidence_matches(_evidence(ctx, value_calls, diag_id, variant)):
+            if diagnose.evidence_matches(_evidence(ctx, observed, diag_id, variant)):
                 found.append(diag_id)
                 break
     return found
@@ -428,16 +443,20 @@ def hidden_only(ctx: Context, checks, diags: list[str], shown_calls: set[str]) -
     return tuple(d for d in candidates if d not in shown)
 
 
-def _evidence(ctx: Context, value_calls, diag_id: str, variant: int) -> list[tuple[bool, bool]]:
-    """(student matches the buggy reference, buggy differs from the truth) per call."""
+def _evidence(ctx: Context, observed, diag_id: str, variant: int) -> list[tuple[bool, bool]]:
+    """(student matches the buggy reference, buggy differs from the truth) per compared value."""
     pairs = []
-    for call in value_calls:
+    for obs in observed:
+        call = ctx.planned.get(obs.call)
+        if call is None:
+            continue
         res = ctx.call(call.id)
-        g = leaf_array(select(res.output, call.select)) if res.status == "ok" else None
+        g = leaf_array(select(res.output, obs.path)) if res.status == "ok" else None  # the worker applied select
         if g is None:
             continue
-        ref = select(ctx.reference(call.case), call.select)
-        bug = select(ctx.mistake(diag_id, call.case, variant), call.select)
+        path = (*call.select, *obs.path)
+        ref = select(ctx.reference(call.case), path)
+        bug = select(ctx.mistake(diag_id, call.case, variant), path)
         if bug is None or ref is None:
             continue
         try:
@@ -488,13 +507,17 @@ def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> Exe
                 submission=source.display_name, duration_s=time.perf_counter() - t0))
     case_names = sorted({n for c in ex.checks for n in c.cases})
     ctx = Context(ex, student, make_cases(ex, student, case_names))
-    modules = {c.kind: check_module(c.kind) for c in ex.checks}
+    modules = {c.kind: check_module(c.kind, ex) for c in ex.checks}
     shown_calls: set[str] = set()  # calls a visible check asked for: evidence a student may see
     for check in ex.checks:
-        for call in modules[check.kind].plan(check, ctx):
+        planned = list(modules[check.kind].plan(check, ctx))
+        for call in planned:
             ctx.planned.setdefault(call.id, call)
             if not check.hidden:
                 shown_calls.add(call.id)
+        for obs in compared_values(check, modules[check.kind], ctx, planned):
+            if obs not in ctx.compared:
+                ctx.compared.append(obs)
     seed = ctx.cases[case_names[0]].seed if case_names else 0
     planned_ids = [cid for cid, c in ctx.planned.items() if not c.accelerator]
     plan = build_plan(ctx, source.main_name, seed, planned_ids)

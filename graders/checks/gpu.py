@@ -41,6 +41,7 @@ from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, toler
 from dlgrade.graders.devices import Accelerator, accelerator
 from dlgrade.graders.engine import Call, CallResult, Context
 from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.checks.protocol import Names
 from dlgrade.graders.spec import CheckSpec
 
 META_TENSOR = Opaque("tensor on the meta device")
@@ -50,6 +51,15 @@ META_TENSOR = Opaque("tensor on the meta device")
 HALF_TOLERANCES = {"float16": (5e-2, 1e-2), "bfloat16": (1e-1, 5e-2)}
 HALF_DTYPES = ("float16", "bfloat16")
 NO_GPU = "skipped: no GPU"
+
+
+@dataclass(frozen=True)
+class Options:
+    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
+    half: Names = field(default=(), metadata={"help": "also run in these dtypes: float16, bfloat16"})
+    half_cases: Names | None = field(default=None, metadata={"help": "the cases run in half precision"})
+    half_rtol: float | None = field(default=None, metadata={"help": "relative tolerance in half precision"})
+    half_atol: float | None = field(default=None, metadata={"help": "absolute tolerance in half precision"})
 # What torch says when tensors of two devices meet (or a device tensor meets numpy).
 DEVICE_ERRORS = (
     "Expected all tensors to be on the same device",

@@ -20,7 +20,7 @@ Options: ``tolerance`` (default 1e-6), ``nonfinite_diagnosis`` (e.g. ``overflow`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,7 +29,64 @@ from dlgrade.graders.checks.common import call_failure_message, case_label, labe
 from dlgrade.graders.compare import fmt_index, fmt_num
 from dlgrade.graders.engine import Call, Context, GraderError, select
 from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.checks.protocol import Compared, OptionError, OutputPath, Table, read_options
 from dlgrade.graders.spec import CheckSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
+    tolerance: float = field(default=1e-6, metadata={"help": "the largest relative error accepted"})
+    nonfinite_diagnosis: str = field(default="", metadata={
+        "help": "the diagnosis for non-finite gradients where the reference is finite"})
+    params: Table | None = field(default=None, metadata={
+        "help": "grads key -> argument index (default: the exercise's [gradient] params)"})
+    loss: OutputPath | None = field(default=None, metadata={"help": "where the loss is in the output ([0])"})
+    grads: OutputPath | None = field(default=None, metadata={"help": "where the dict of gradients is ([1])"})
+
+
+@dataclass(frozen=True)
+class GradientTable:
+    """The exercise's ``[gradient]`` table: what the gradient checks differentiate."""
+
+    params: Table | None = field(default=None, metadata={"help": "grads key -> argument index"})
+    loss: OutputPath = field(default=(0,), metadata={"help": "where the loss is in the output"})
+    grads: OutputPath = field(default=(1,), metadata={"help": "where the dict of gradients is"})
+
+
+def validate(check: CheckSpec, exercise) -> str | None:
+    """The merged ``[gradient]`` table and options name parameters that are arguments of every case."""
+    gradient = exercise.raw.get("gradient", {})
+    if not isinstance(gradient, dict):
+        return "[gradient] must be a table"
+    try:
+        read_options(GradientTable, gradient, "[gradient] key")
+    except OptionError as exc:
+        return str(exc)
+    table = {**exercise.raw.get("gradient", {}), **{k: v for k, v in check.options.items() if k in GRAD_KEYS}}
+    params = table.get("params")
+    if not isinstance(params, dict) or not params:
+        return "needs [gradient] params = { W1 = 2, ... } (grads key -> argument index)"
+    for key, index in params.items():
+        if isinstance(index, bool) or not isinstance(index, int):
+            return f"[gradient] params.{key} must be an argument index, a whole number (got {index!r})"
+        for case in check.cases:
+            n = len(exercise.cases[case].get("args", []))
+            if not 0 <= index < n:
+                return (f"[gradient] params.{key} = {index} is not an argument of case {case!r} "
+                        f"(it has {n} argument{'s' if n != 1 else ''})")
+    return None
+
+
+GRAD_KEYS = ("params", "loss", "grads")
+
+
+def compared(check: CheckSpec, ctx: Context) -> list[Compared]:
+    """The loss, case by case. The gradients are matched against the buggy references by
+    this kind itself, parameter by parameter (:func:`diagnose_params`), with a stricter
+    rule: the mistakes named must together explain every wrong parameter."""
+    spec = gradient_spec(check, ctx)
+    return [Compared(call_id(case), spec.loss) for case in check.cases]
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -45,7 +102,7 @@ class GradientSpec:
 
 def gradient_spec(check: CheckSpec, ctx: Context) -> GradientSpec:
     """The ``[gradient]`` table of the exercise, overridden by the check's own options."""
-    table = {**ctx.exercise.raw.get("gradient", {}), **check.options}
+    table = {**ctx.exercise.raw.get("gradient", {}), **{k: v for k, v in check.options.items() if k in GRAD_KEYS}}
     params = table.get("params")
     if not check.cases:
         raise GraderError(f"{ctx.exercise.id}: check {check.name!r} lists no cases")

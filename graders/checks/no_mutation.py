@@ -5,12 +5,19 @@ element, with what was sent. A change is reported as ``mutates-input``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result
 from dlgrade.graders.engine import Call, Context
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.spec import CheckSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:
