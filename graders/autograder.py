@@ -209,8 +209,10 @@ def build_autograder(out, exercise_ids, exercises_dirs=(), torch_version: str = 
     """
     if not exercise_ids:
         raise AutograderError("name at least one exercise with --exercise")
-    for e in exercise_ids:
-        get_exercise(e, exercises_dirs)
+    from dlgrade.graders.spec_probe import verified
+
+    for e in exercise_ids:  # a spec that does not fit its reference is refused before anything is built
+        verified(get_exercise(e, exercises_dirs))
     course = _course_dirs(exercises_dirs)
     names = [f"{i}-{d.name}" for i, d in enumerate(course, start=1)]
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from dlgrade.graders.errors import GRADER_EXIT, USAGE_EXIT, exit_code
-from dlgrade.graders.spec import catalogue, get_exercise
+from dlgrade.graders.spec import get_exercise, survey
 
 EXERCISES_DIR = click.option(
     "--exercises-dir", "exercises_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -119,10 +119,14 @@ def list_cmd(exercises_dirs):
     Example:
       dlgrade list --exercises-dir course/exercises
     """
-    cat = catalogue(exercises_dirs)
+    cat, broken = survey(exercises_dirs)
     width = max((len(i) for i in cat), default=10)
     for ex in cat.values():
         click.echo(f"{ex.id:<{width}}  {ex.framework:<8}  {ex.entry:<22}  {ex.title}")
+    for exc in broken:  # listed, not graded: every other command refuses them
+        click.echo(f"BROKEN  {exc}")
+    if broken:
+        sys.exit(USAGE_EXIT)
 
 
 @main.command()
@@ -135,7 +139,10 @@ def show(exercise, exercises_dirs):
     Example:
       dlgrade show stable-softmax
     """
+    from dlgrade.graders.spec_probe import verified
+
     ex = _exercise(exercise, exercises_dirs)
+    warnings = verified(ex)
     click.echo(f"{ex.title}  ({ex.id})")
     if ex.signature:
         click.echo(f"entry: {ex.signature}")
@@ -145,6 +152,8 @@ def show(exercise, exercises_dirs):
     click.echo(f"Checks ({ex.max_score:g} points):")
     for c in ex.checks:
         click.echo(f"  {c.points:>4g}  {c.name}" + ("  (hidden)" if c.hidden else ""))
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
 
 
 def _exercise(exercise_id, dirs):

@@ -487,6 +487,9 @@ def _close(a, b, rtol, atol) -> bool:
 def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> ExerciseResult:
     """Grade one exercise. ``source`` holds the files to ship (see dlgrade.graders.submission)."""
     t0 = time.perf_counter()
+    from dlgrade.graders.spec_probe import verified
+
+    verified(ex)  # a spec that does not fit its reference: one line, before anyone is graded
     if ex.framework == "symbolic":
         from dlgrade.graders.symbolic_grade import grade_symbolic
 

@@ -513,20 +513,39 @@ def exercise_dirs(extra: tuple[str, ...] | list[str] = ()) -> list[Path]:
 
 
 @lru_cache(maxsize=8)
-def _catalogue(dirs: tuple[Path, ...]) -> dict[str, Exercise]:
+def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
     found: dict[str, Exercise] = {}
+    broken: list[SpecError] = []
     for d in dirs:
         if not d.is_dir():
             raise SpecError(f"exercises folder {d} does not exist")
         for sub in sorted(d.iterdir()):
             if (sub / "spec.toml").is_file():
-                ex = load_exercise(sub)
+                try:
+                    ex = load_exercise(sub)
+                except SpecError as exc:
+                    broken.append(exc)
+                    continue
                 found[ex.id] = ex  # a course's folder may override a built-in id
+    return found, tuple(broken)
+
+
+def survey(extra=()) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
+    """The exercises that load, by id, and the SpecError of each spec that does not
+    (``dlgrade list`` shows both)."""
+    return _survey(tuple(exercise_dirs(extra)))
+
+
+def _catalogue(dirs: tuple[Path, ...]) -> dict[str, Exercise]:
+    found, broken = _survey(dirs)
+    if broken:  # grading with a broken spec around: stop before anyone is graded
+        raise broken[0]
     return found
 
 
 def catalogue(extra=()) -> dict[str, Exercise]:
-    """All exercises by id, built-ins first, then course folders (which may override)."""
+    """All exercises by id, built-ins first, then course folders (which may override).
+    Raises the SpecError of the first spec that does not load."""
     return _catalogue(tuple(exercise_dirs(extra)))
 
 

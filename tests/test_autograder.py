@@ -66,9 +66,10 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
             expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             assert (digest, int(size)) == (f"sha256={expected}", len(data)), name
         assert {r[0] for r in record} == names
-    assert {"graders/worker.py", "graders/checks/values.py", "graders/data/doctor_softmax.py", "reports/junit.py",
-            "reference/softmax.py", "exercises/stable-softmax/spec.toml", "exercises/stable-softmax/statement.md",
-            "exercises/stable-softmax/starter.py"} <= names
+    assert {f"dlgrade/{n}" for n in (
+        "graders/worker.py", "graders/checks/values.py", "graders/data/doctor_softmax.py", "reports/junit.py",
+        "reference/softmax.py", "exercises/stable-softmax/spec.toml", "exercises/stable-softmax/statement.md",
+        "exercises/stable-softmax/starter.py")} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
@@ -80,7 +81,8 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
     assert dist.metadata["Requires-Python"] == project["requires-python"]
     (script,) = [e for e in dist.entry_points if e.group == "console_scripts"]
     assert (script.name, script.value) == ("dlgrade", "dlgrade.graders.cli:main")
-    assert (target / "reports" / "templates").is_dir() and (target / "exercises" / "two-layer-backprop").is_dir()
+    assert (target / "dlgrade" / "reports" / "templates").is_dir()
+    assert (target / "dlgrade" / "exercises" / "two-layer-backprop").is_dir()
 
 
 def test_the_wheel_is_the_same_bytes_every_time():

@@ -19,6 +19,7 @@ USER = [
     "batch.BatchError", "layouts.LayoutError", "archives.ArchiveError", "roster.RosterError",
     "overrides.OverrideError", "gradebook.GradebookError", "autograder.AutograderError",
     "wheelfile.WheelError", "devices.GpuUnavailable", "symbolic_grade.SymbolicSpecError",
+    "checks.protocol.OptionError",
 ]
 GRADER = [
     "engine.GraderError", "sandbox.SandboxError", "sandbox.SandboxRequired", "sandbox.SandboxBroken",

@@ -113,6 +113,28 @@ def gradient_spec(check: CheckSpec, ctx: Context) -> GradientSpec:
                         loss=tuple(table.get("loss", (0,))), grads=tuple(table.get("grads", (1,))))
 
 
+def mistake_paths(check: CheckSpec, ctx: Context) -> list[tuple[str, tuple]]:
+    """(case, path) of each parameter's gradient: where :func:`diagnose_params` tells mistakes apart."""
+    spec = gradient_spec(check, ctx)
+    return [(case, (*spec.grads, key)) for case in check.cases for key in spec.params]
+
+
+def reference_problem(check: CheckSpec, ctx: Context) -> str | None:
+    """What the reference returns does not fit the ``[gradient]`` table (one line), or None."""
+    spec = gradient_spec(check, ctx)
+    for case in check.cases:
+        grads = select(ctx.reference(case), spec.grads)
+        shown = "[" + ", ".join(str(k) if isinstance(k, int) else f'"{k}"' for k in spec.grads) + "]"
+        if not isinstance(grads, dict):
+            return (f"[gradient] grads = {shown} does not lead to a dict of gradients in what the reference "
+                    f"returns on case {case!r}")
+        missing = [k for k in spec.params if k not in grads]
+        if missing:
+            return (f"[gradient] params names {missing[0]!r}, but the reference's gradients on case {case!r} "
+                    f"have keys {', '.join(repr(k) for k in grads)}")
+    return None
+
+
 def call_id(case: str) -> str:
     """The one unperturbed call per case that both gradient checks read."""
     return f"gradients:{case}"

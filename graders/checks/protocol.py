@@ -46,6 +46,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, NewType, Protocol, runtime_checkable
 
+from dlgrade.graders.errors import UserError
+
 OutputPath = NewType("OutputPath", tuple)  # a path into the returned value: [1, "W1"]
 Names = NewType("Names", tuple)  # a list of strings: ["float16", "bfloat16"]
 Table = NewType("Table", dict)  # a TOML table: { W1 = 2, b1 = 3 }
@@ -115,6 +117,15 @@ class ModuleKind:
         fn = getattr(self.module, "validate", None)
         return fn(check, exercise) if fn else None
 
+    def __getattr__(self, name: str):
+        """The module's further hooks (``mistake_paths``, ``reference_problem``...), if any."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return getattr(self.module, name)
+        except AttributeError:
+            raise AttributeError(f"check kind {self.name!r} has no {name!r}") from None
+
     def __repr__(self) -> str:
         return f"ModuleKind({self.name!r}, {self.module_name!r})"
 
@@ -122,8 +133,9 @@ class ModuleKind:
 # --------------------------------------------------------------------------- typed options
 
 
-class OptionError(ValueError):
-    """An option's value does not fit its declared type (the message says what was expected)."""
+class OptionError(UserError, ValueError):
+    """An option's value does not fit its declared type (the message says what was expected);
+    the spec loader turns it into a SpecError naming the file and the check."""
 
 
 def option_fields(options_cls: type) -> dict[str, tuple[Any, Any, str]]:
