@@ -27,7 +27,8 @@ from dlgrade.graders import diagnose
 from dlgrade.graders.checks.common import result
 from dlgrade.graders.compare import fmt_num
 from dlgrade.graders.spec import SYMBOLIC_PRELOAD
-from dlgrade.graders.engine import GraderError, format_output, outcome_status
+from dlgrade.graders.job import format_output, outcome_status
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.outputs import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult

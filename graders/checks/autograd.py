@@ -22,7 +22,8 @@ from dlgrade.graders.checks.common import (
     call_failure_message, case_label, error_text, label_of, result, returned_type_word,
 )
 from dlgrade.graders.compare import compare, fmt_num, tolerance_for
-from dlgrade.graders.engine import Call, Context, to_torch
+from dlgrade.graders.context import Context, to_torch
+from dlgrade.graders.job import Call
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.spec import CheckSpec
 

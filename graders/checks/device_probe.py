@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from dlgrade.graders.checks.common import error_text, label_of, result
 from dlgrade.graders.checks.gpu import device_calls, examine, failure_details, finding_message
 from dlgrade.graders.devices import Accelerator
-from dlgrade.graders.engine import Call, Context
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call
 from dlgrade.graders.spec import CheckSpec
 
 

@@ -38,7 +38,8 @@ from dlgrade.graders import gradcheck
 from dlgrade.graders.checks.common import call_failure_message, case_label, result
 from dlgrade.graders.checks.gradients import call_id, gradient_spec, structure
 from dlgrade.graders.compare import fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.context import Context, leaf_array, select
+from dlgrade.graders.job import Call
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.checks.protocol import OutputPath, Table
 from dlgrade.graders.spec import CheckSpec, _resolve

@@ -39,7 +39,8 @@ import numpy as np
 from dlgrade.graders.checks.common import call_failure_message, case_label, error_text, label_of, result, skipped
 from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, tolerance_for
 from dlgrade.graders.devices import Accelerator, accelerator
-from dlgrade.graders.engine import Call, CallResult, Context
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call, CallResult
 from dlgrade.graders.outputs import Leaf, Opaque
 from dlgrade.graders.checks.protocol import Names
 from dlgrade.graders.spec import CheckSpec

@@ -27,7 +27,9 @@ import numpy as np
 from dlgrade.graders import diagnose, gradcheck
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, GraderError, select
+from dlgrade.graders.context import Context, select
+from dlgrade.graders.job import Call
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.checks.protocol import Compared, OptionError, OutputPath, Table, read_options
 from dlgrade.graders.spec import CheckSpec

@@ -22,7 +22,8 @@ from dlgrade.graders.checks.common import (
     call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
 )
 from dlgrade.graders.compare import compare, fmt_index, fmt_num, tolerance_for
-from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.context import Context, leaf_array, select
+from dlgrade.graders.job import Call
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.checks.protocol import Compared, OutputPath
 from dlgrade.graders.spec import CheckSpec
