@@ -129,11 +129,22 @@ def _close(a, b, rtol, atol) -> bool:
 
 
 def grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> ExerciseResult:
-    """Grade one exercise. ``source`` holds the files to ship (see dlgrade.graders.submission)."""
-    t0 = time.perf_counter()
+    """Grade one exercise. ``source`` holds the files to ship (see dlgrade.graders.submission).
+
+    Raises SpecError when the spec does not fit its reference (before anything runs),
+    GraderError when dlgrade itself fails."""
+    from dataclasses import replace
+
     from dlgrade.graders.spec_probe import verified
 
     verified(ex)  # a spec that does not fit its reference: one line, before anyone is graded
+    r = _grade(ex, source, student, runner)
+    words = ex.explanations(r.diagnoses)  # this exercise's own titles and hints, carried with the result
+    return replace(r, explanations=words) if words else r
+
+
+def _grade(ex: Exercise, source: "SubmissionSource", student: str, runner) -> ExerciseResult:
+    t0 = time.perf_counter()
     if ex.framework == "symbolic":
         from dlgrade.graders.symbolic_grade import grade_symbolic
 

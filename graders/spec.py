@@ -106,6 +106,24 @@ class Exercise:
     def max_score(self) -> float:
         return float(sum(c.points for c in self.checks))
 
+    def diagnosis(self, diag_id: str):
+        """The title and hint this exercise's students read for ``diag_id`` (its own
+        ``[diagnoses.ID]`` table first, then dlgrade's; see dlgrade.graders.diagnose)."""
+        from dlgrade.graders import diagnose
+
+        return diagnose.of_exercise(self.raw.get("diagnoses", {}), diag_id) or diagnose.describe(diag_id)
+
+    def explanations(self, diag_ids) -> dict[str, dict[str, str]]:
+        """``{id: {"title", "hint"}}`` for those of ``diag_ids`` this exercise words itself."""
+        from dlgrade.graders import diagnose
+
+        out = {}
+        for d in diag_ids:
+            own = diagnose.of_exercise(self.raw.get("diagnoses", {}), d)
+            if own is not None:
+                out[d] = {"title": own.title, "hint": own.hint}
+        return out
+
     @property
     def statement(self) -> str:
         p = self.folder / "statement.md"
@@ -350,10 +368,6 @@ def load_exercise(folder: Path) -> Exercise:
     kinds = _course_kinds(path, raw.get("kinds"), folder)
     checks = _checks(path, raw, kinds)
     _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
-    for diag_id, d in raw.get("diagnoses", {}).items():
-        from dlgrade.graders.diagnose import Diagnosis, register
-
-        register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
     lim = raw.get("limits", {})
     limits = Limits(
         wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),

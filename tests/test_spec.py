@@ -32,11 +32,13 @@ def test_course_exercise_from_its_own_folder():
     assert "leaky-relu-grad" not in catalogue()
 
 
-def test_course_diagnosis_is_registered():
+def test_course_diagnosis_belongs_to_its_exercise():
     from dlgrade.graders.diagnose import describe
 
-    get_exercise("leaky-relu-grad", (str(COURSE),))
-    assert describe("relu-slope-only").title == "Plain ReLU derivative"
+    ex = get_exercise("leaky-relu-grad", (str(COURSE),))
+    assert ex.diagnosis("relu-slope-only").title == "Plain ReLU derivative"
+    # a course's words stay its own: nothing global is registered for other exercises
+    assert describe("relu-slope-only").title == "Relu slope only"
 
 
 def test_course_exercise_graded_with_its_own_diagnosis(runner):

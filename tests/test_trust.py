@@ -175,7 +175,7 @@ def test_a_4mb_colab_notebook_is_graded(tmp_path, repo):
 
 
 def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, repo):
-    import dlgrade.reference.softmax
+    from dlgrade.reference import softmax as reference_softmax
 
     _, secret = repo
     cls = tmp_path / "class"
@@ -192,7 +192,7 @@ def test_grade_refuses_linked_students_and_files_and_leaks_nothing(tmp_path, rep
     shutil.copyfile(HOSTILE / "prints_its_helper.py", cls / "erin" / "softmax.py")
     (cls / "erin" / "helper.py").symlink_to(secret)
     (cls / "frank").mkdir()
-    (cls / "frank" / "softmax.py").symlink_to(dlgrade.reference.softmax.__file__)
+    (cls / "frank" / "softmax.py").symlink_to(reference_softmax.__file__)
     out = tmp_path / "graded"
     proc = dlgrade("grade", str(cls), "--out", str(out), "--jobs", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
