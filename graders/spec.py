@@ -304,7 +304,10 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
             raise SpecError(f"{where}: cases must name at least one case, like cases = [\"random\"]")
         table = {k: v for k, v in c.items() if k not in CHECK_KEYS}
         try:
-            settings, options = read_options(kind.Options, table)
+            if kind.Options is None:  # a kind module that declares no options yet: untyped
+                settings, options = None, dict(table)
+            else:
+                settings, options = read_options(kind.Options, table)
         except OptionError as exc:
             raise SpecError(f"{where}: {exc}") from None
         except Exception as exc:  # a course kind's Options that is no dataclass

@@ -260,3 +260,23 @@ def test_show_prints_the_probes_warnings(tmp_path):
     assert r.exit_code == 0
     assert (f"warning: {folder / 'spec.toml'}: mistake 'mse-gradient': no case tells it apart from the reference, "
             "so it can never be diagnosed (add a case on which it differs)") in r.output
+
+
+def test_every_builtin_kind_is_registered_and_declares_typed_options():
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import dlgrade.graders.checks as checks_pkg
+    from dlgrade.graders.checks.protocol import ModuleKind
+    from dlgrade.graders.checks.registry import BUILTIN, BUILTIN_KINDS
+
+    helpers = {"common", "protocol", "registry"}  # shared code, not kinds
+    modules = {m.name for m in pkgutil.iter_modules(checks_pkg.__path__)} - helpers
+    registered = {k.module_name.rsplit(".", 1)[1] for k in BUILTIN_KINDS if isinstance(k, ModuleKind)}
+    assert modules == registered
+    for kind in BUILTIN_KINDS:
+        if isinstance(kind, ModuleKind):
+            assert dataclasses.is_dataclass(kind.Options), kind.name
+            assert callable(importlib.import_module(kind.module_name).plan)
+    assert BUILTIN.names("symbolic") == ["symbolic-equivalence", "symbolic-parse"]
