@@ -186,7 +186,7 @@ TOP_KEYS = {
     "signature": "the entry's signature, as shown", "gpu": "[gpu]", "symbolic": "[symbolic]", "rules": "[rules]",
     "diagnoses": "[diagnoses.ID] tables", "gradient": "[gradient]", "kinds": "[kinds] a course's own check kinds",
 }
-CHECK_KEYS = ("name", "kind", "points", "hidden", "cases")
+CHECK_KEYS = ("name", "kind", "points", "hidden", "cases", "label")  # label: how messages name the output
 LIMIT_KEYS = ("wall_s", "cpu_s", "memory_mb", "nproc", "fsize_mb", "nofile", "disk_mb")
 DIAGNOSIS_KEYS = ("title", "hint")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -302,12 +302,16 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
                 raise SpecError(f"{where}: uses undefined case {n!r} (cases defined: {known})")
         if framework != "symbolic" and not case_names:
             raise SpecError(f"{where}: cases must name at least one case, like cases = [\"random\"]")
+        if "label" in c and not (isinstance(c["label"], str) and c["label"].strip()):
+            raise SpecError(f"{where}: label must be a non-empty string, like \"softmax(z)\" (got {c['label']!r})")
         table = {k: v for k, v in c.items() if k not in CHECK_KEYS}
         try:
             if kind.Options is None:  # a kind module that declares no options yet: untyped
                 settings, options = None, dict(table)
             else:
                 settings, options = read_options(kind.Options, table)
+            if "label" in c:
+                options = {**options, "label": c["label"]}
         except OptionError as exc:
             raise SpecError(f"{where}: {exc}") from None
         except Exception as exc:  # a course kind's Options that is no dataclass

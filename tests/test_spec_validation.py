@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dlgrade.graders.checks.protocol import OptionError, OutputPath, read_options
 from dlgrade.graders.cli import main
 from dlgrade.graders.spec import SpecError, load_exercise
 from dlgrade.graders.spec_probe import probe_exercise
@@ -77,7 +78,7 @@ BROKEN = [
      "check 'the loss': unknown check kind 'common' (known: finite-difference, gradients, "
      "no-mutation, values)"),
     (swap('output = [0]', 'output = [0]\nrtoll = 0.5'),
-     "check 'the loss': unknown option 'rtoll'; did you mean 'rtol'? (known: atol, dtype, label, "
+     "check 'the loss': unknown option 'rtoll'; did you mean 'rtol'? (known: atol, dtype, "
      "nonfinite_diagnosis, output, rtol)"),
     (swap('output = [0]', 'output = 0'),
      'check \'the loss\': option output must be a list of indices and keys into the returned value, like [0] '
@@ -95,6 +96,8 @@ BROKEN = [
      "check 'the loss': cases must be a list of case names, like [\"random\"] (got 'random')"),
     (swap('cases = ["random"]\noutput = [0]', 'output = [0]'),
      "check 'the loss': cases must name at least one case, like cases = [\"random\"]"),
+    (swap('output = [0]', 'output = [0]\nlabel = 3'),
+     "check 'the loss': label must be a non-empty string, like \"softmax(z)\" (got 3)"),
     (swap('points = 1', 'points = "1"'), "check 'the loss': points must be a number, 0 or more (got '1')"),
     (swap('points = 1', 'points = 1\nhidden = "yes"'), "check 'the loss': hidden must be true or false (got 'yes')"),
     (swap('name = "the gradient"', 'name = "the loss"'),
@@ -219,7 +222,7 @@ def test_every_command_refuses_a_broken_spec_before_grading(tmp_path, command):
     assert r.exit_code == 2, r.output
     assert r.output.strip().splitlines()[-1] == (
         f"Error: {folder / 'spec.toml'}: check 'the loss': unknown option 'rtoll'; did you mean 'rtol'? "
-        "(known: atol, dtype, label, nonfinite_diagnosis, output, rtol)")
+        "(known: atol, dtype, nonfinite_diagnosis, output, rtol)")
     assert not (tmp_path / "out" / "grades.csv").exists() and not (tmp_path / "a.zip").exists()
 
 
@@ -280,3 +283,27 @@ def test_every_builtin_kind_is_registered_and_declares_typed_options():
             assert dataclasses.is_dataclass(kind.Options), kind.name
             assert callable(importlib.import_module(kind.module_name).plan)
     assert BUILTIN.names("symbolic") == ["symbolic-equivalence", "symbolic-parse"]
+
+
+def test_typed_options_read_toml_values_and_name_what_is_wrong():
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class Options:
+        steps: int                                  # required: no default
+        rates: list = field(default_factory=list)
+        path: OutputPath = ()
+        scale: float | None = None
+
+    settings, values = read_options(Options, {"steps": 3, "rates": [0.1], "path": [1, "W1"], "scale": 2})
+    assert settings == Options(steps=3, rates=[0.1], path=(1, "W1"), scale=2.0)
+    assert values == {"steps": 3, "rates": [0.1], "path": (1, "W1"), "scale": 2.0}
+    for table, message in [({}, "missing required option 'steps'"),
+                           ({"steps": 2.5}, "option steps must be a whole number (got 2.5)"),
+                           ({"steps": True}, "option steps must be a whole number (got true)"),
+                           ({"steps": 1, "rates": 0.1}, "option rates must be a list, like [1, 2] (got 0.1)"),
+                           ({"steps": 1, "stpes": 2}, "unknown option 'stpes'; did you mean 'steps'? "
+                                                      "(known: path, rates, scale, steps)")]:
+        with pytest.raises(OptionError) as err:
+            read_options(Options, table)
+        assert str(err.value) == message

@@ -30,7 +30,6 @@ from dlgrade.graders.spec import CheckSpec
 
 @dataclass(frozen=True)
 class Options:
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
     rtol: float | None = field(default=None, metadata={"help": "relative tolerance of the gradients"})
     atol: float | None = field(default=None, metadata={"help": "absolute tolerance of the gradients"})
 

@@ -78,7 +78,6 @@ class Probe:
 
 @dataclass(frozen=True)
 class Options:
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
     tolerance: float = field(default=DEFAULT_TOLERANCE, metadata={"help": "the largest disagreement accepted"})
     step: float = field(default=DEFAULT_STEP, metadata={"help": "the finite-difference step h"})
     directions: int = field(default=DEFAULT_DIRECTIONS, metadata={"help": "random directions per parameter"})

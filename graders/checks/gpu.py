@@ -56,7 +56,6 @@ NO_GPU = "skipped: no GPU"
 
 @dataclass(frozen=True)
 class Options:
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
     half: Names = field(default=(), metadata={"help": "also run in these dtypes: float16, bfloat16"})
     half_cases: Names | None = field(default=None, metadata={"help": "the cases run in half precision"})
     half_rtol: float | None = field(default=None, metadata={"help": "relative tolerance in half precision"})

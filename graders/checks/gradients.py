@@ -37,7 +37,6 @@ from dlgrade.graders.spec import CheckSpec
 
 @dataclass(frozen=True)
 class Options:
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
     tolerance: float = field(default=1e-6, metadata={"help": "the largest relative error accepted"})
     nonfinite_diagnosis: str = field(default="", metadata={
         "help": "the diagnosis for non-finite gradients where the reference is finite"})

@@ -5,7 +5,7 @@ element, with what was sent. A change is reported as ``mutates-input``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,9 +16,10 @@ from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.spec import CheckSpec
 
 
+
 @dataclass(frozen=True)
 class Options:
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
+    """No options of its own (``label`` is a key every check has)."""
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:

@@ -24,8 +24,11 @@ and, for mistake matching:
 
 A kind declares its options as a frozen dataclass, ``Options``: each field is
 one option, its annotation the type (``str``, ``int``, ``float``, ``bool``,
-``OutputPath``, ``Names`` (a list of strings), ``Table`` (a TOML table)), its
-default the default, ``field(metadata={"help": ...})`` what it means. The spec
+``list``, ``dict``, ``OutputPath``, ``Names`` (a list of strings), ``Table`` (a
+TOML table), or one of them ``| None``), its default the default (a field
+without one is required), ``field(metadata={"help": ...})`` what it means.
+``name``, ``kind``, ``points``, ``hidden``, ``cases`` and ``label`` are keys
+every check has; the loader reads them itself. The spec
 loader reads a check's options into it (``check.settings``) and refuses an
 unknown option or a wrong type with one line naming the file, the check and
 the key, before anything is graded. ``frameworks`` says which exercises may
@@ -141,13 +144,17 @@ class OptionError(UserError, ValueError):
     the spec loader turns it into a SpecError naming the file and the check."""
 
 
+REQUIRED = object()  # the default of an option without one: the check must give it
+
+
 def option_fields(options_cls: type) -> dict[str, tuple[Any, Any, str]]:
-    """``{name: (type, default, help)}`` of a kind's Options dataclass."""
+    """``{name: (type, default, help)}`` of a kind's Options dataclass (default REQUIRED
+    for a field without one)."""
     hints = typing.get_type_hints(options_cls)
     out = {}
     for f in dataclasses.fields(options_cls):
         default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else REQUIRED)
         out[f.name] = (hints[f.name], default, f.metadata.get("help", ""))
     return out
 
@@ -159,13 +166,20 @@ def _is_optional(tp) -> tuple[bool, Any]:
     return False, tp
 
 
+def _plain(tp):
+    """``list[str]`` -> list, ``dict[str, int]`` -> dict: what a TOML value is checked against."""
+    origin = typing.get_origin(tp)
+    return origin if origin in (list, dict, tuple) else tp
+
+
 def type_word(tp) -> str:
     """How a message names an option's type."""
     _, tp = _is_optional(tp)
     return {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
             OutputPath: 'a list of indices and keys into the returned value, like [0] or [1, "W1"]',
-            Names: 'a list of strings, like ["a", "b"]', Table: "a table, like { key = value }"}.get(
-                tp, getattr(tp, "__name__", str(tp)))
+            Names: 'a list of strings, like ["a", "b"]', Table: "a table, like { key = value }",
+            list: "a list, like [1, 2]", dict: "a table, like { key = value }"}.get(
+                _plain(tp), getattr(tp, "__name__", str(tp)))
 
 
 def convert(value, tp):
@@ -188,8 +202,10 @@ def convert(value, tp):
     elif tp is Names:
         ok = isinstance(value, list) and all(isinstance(k, str) for k in value)
         value = tuple(value) if ok else value
-    elif tp is Table:
+    elif tp is Table or _plain(tp) is dict:
         ok = isinstance(value, dict)
+    elif _plain(tp) in (list, tuple):
+        ok = isinstance(value, list)
     if not ok:
         raise OptionError(f"must be {type_word(tp)} (got {_shown(value)})")
     return value
@@ -223,6 +239,9 @@ def read_options(options_cls: type, table: dict, what: str = "option"):
     for key in table:
         if key not in fields:
             raise OptionError(f"unknown {what} {key!r}{unknown_word(key, fields)}")
+    for key, (_, default, _) in fields.items():
+        if default is REQUIRED and key not in table:
+            raise OptionError(f"missing required {what} {key!r}")
     values = {}
     for key, value in table.items():
         try:

@@ -32,7 +32,6 @@ from dlgrade.graders.spec import CheckSpec
 @dataclass(frozen=True)
 class Options:
     output: OutputPath = field(default=(), metadata={"help": "where the compared value is in the returned one"})
-    label: str = field(default="", metadata={"help": "how messages name the output (default: entry(...))"})
     rtol: float | None = field(default=None, metadata={"help": "relative tolerance (default: by dtype)"})
     atol: float | None = field(default=None, metadata={"help": "absolute tolerance (default: by dtype)"})
     dtype: str = field(default="", metadata={"help": "\"same\": the input's float dtype must be kept"})
