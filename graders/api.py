@@ -14,9 +14,10 @@ from dlgrade.graders.results import ExerciseResult, Report
 from dlgrade.graders.runner import Runner
 from dlgrade.graders.spec import Exercise, catalogue, get_exercise
 from dlgrade.graders.submission import LoadFailure, Refusal, Submission, SubmissionError
+from dlgrade.graders.errors import UserError
 
 
-class NothingToGrade(Exception):
+class NothingToGrade(UserError):
     """No exercise entry was found in the submission and none was named."""
 
 

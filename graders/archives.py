@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from dlgrade.graders.submission import MAX_FILE_BYTES
+from dlgrade.graders.errors import SubmissionProblem, UserError
 
 # Entries whose first path component is one of these are an archiver's or an
 # editor's, never a student's; they are reported once per folder, not per file.
@@ -54,7 +55,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class ArchiveError(Exception):
+class ArchiveError(UserError):
     """The download as a whole cannot be read safely (a usage error: one line, exit 2)."""
 
 
@@ -267,7 +268,7 @@ class ZipSource:
         return data
 
 
-class ArchiveEntryError(OSError):
+class ArchiveEntryError(SubmissionProblem, OSError):
     """One entry of an otherwise sound archive cannot be read (corrupt data): it is skipped."""
 
 

@@ -42,6 +42,7 @@ from string import Template
 
 from dlgrade.graders.spec import BUILTIN_DIR, exercise_dirs, get_exercise
 from dlgrade.graders.wheelfile import WheelError, build_wheel, files_under
+from dlgrade.graders.errors import UserError
 
 DEFAULT_TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -148,7 +149,7 @@ exit 0
 """)
 
 
-class AutograderError(Exception):
+class AutograderError(UserError):
     """The autograder zip cannot be built (an output path that cannot be written)."""
 
 
@@ -208,8 +209,10 @@ def build_autograder(out, exercise_ids, exercises_dirs=(), torch_version: str = 
     """
     if not exercise_ids:
         raise AutograderError("name at least one exercise with --exercise")
-    for e in exercise_ids:
-        get_exercise(e, exercises_dirs)
+    from dlgrade.graders.spec_probe import verified
+
+    for e in exercise_ids:  # a spec that does not fit its reference is refused before anything is built
+        verified(get_exercise(e, exercises_dirs))
     course = _course_dirs(exercises_dirs)
     names = [f"{i}-{d.name}" for i, d in enumerate(course, start=1)]
     try:

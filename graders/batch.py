@@ -56,6 +56,7 @@ from dlgrade.graders.runner import Runner
 from dlgrade.graders.sandbox import choose_isolation
 from dlgrade.graders.spec import Exercise, catalogue, get_exercise
 from dlgrade.graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
+from dlgrade.graders.errors import GraderError, UserError
 
 BATCH_FORMAT = 1
 IGNORED_NAMES = frozenset({"__MACOSX", "__pycache__"})
@@ -73,11 +74,11 @@ NO_ENTRY_IN_CLASS = ("{root}: no submission defines an exercise entry (looked fo
                      "name one with --exercise")
 
 
-class BatchError(Exception):
+class BatchError(UserError):
     """The batch as a whole cannot run (a usage error: no such folder, output folder busy)."""
 
 
-class ExerciseFailed(Exception):
+class ExerciseFailed(GraderError):
     """dlgrade itself failed on one exercise of one student (``error`` is why)."""
 
     def __init__(self, student: str, exercise: str, error: BaseException):
@@ -85,12 +86,12 @@ class ExerciseFailed(Exception):
         self.student, self.exercise, self.error = student, exercise, error
 
 
-class ExecutorFailed(Exception):
+class ExecutorFailed(GraderError):
     """The executor itself can no longer grade anyone (a cluster lost its scheduler, or
     none of its workers may grade); ``str()`` is one line saying what to fix."""
 
 
-class GradingFailed(Exception):
+class GradingFailed(GraderError):
     """dlgrade itself failed while grading (CONTRACT §4: exit 3); the batch stopped.
 
     ``summary`` says who was graded (and kept) before; ``student``/``exercise``

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from dlgrade.graders.spec import SpecError, UnknownExercise, catalogue, get_exercise
-from dlgrade.graders.submission import SubmissionError
+from dlgrade.graders.errors import GRADER_EXIT, USAGE_EXIT, exit_code
+from dlgrade.graders.spec import get_exercise, survey
 
 EXERCISES_DIR = click.option(
     "--exercises-dir", "exercises_dirs", multiple=True, type=click.Path(file_okay=False),
@@ -68,17 +68,33 @@ def internal_error_line(exc: BaseException) -> str:
             "DLGRADE_DEBUG=1")
 
 
+def failure_for(exc: BaseException) -> click.ClickException:
+    """The one line and exit code for any exception a command let through.
+
+    This is where dlgrade's error branches (dlgrade.graders.errors) meet exit
+    codes: a UserError is exit 2, a GraderError exit 3 (a sandbox failure
+    points to ``dlgrade doctor``), anything else is a bug in dlgrade, exit 3.
+    """
+    code = exit_code(exc)
+    if code == USAGE_EXIT:
+        return UsageFailure(str(exc) or type(exc).__name__)
+    if code == GRADER_EXIT:
+        return _failure(exc)
+    return GraderFailure(internal_error_line(exc))
+
+
 class DlgradeGroup(click.Group):
-    """The command group; an exception no command expected is one line and exit 3."""
+    """The command group; a failure no command handled is one line and its exit code."""
 
     def main(self, *args, **kwargs):
         try:
             return super().main(*args, **kwargs)
-        except Exception as exc:  # click handled its own; this is dlgrade failing
-            if os.environ.get("DLGRADE_DEBUG") == "1":
+        except Exception as exc:  # click handled its own; these are dlgrade's
+            if os.environ.get("DLGRADE_DEBUG") == "1" and exit_code(exc) is None:
                 raise
-            GraderFailure(internal_error_line(exc)).show()
-            sys.exit(GraderFailure.exit_code)
+            failure = failure_for(exc)
+            failure.show()
+            sys.exit(failure.exit_code)
 
 
 @click.group(cls=DlgradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,13 +119,14 @@ def list_cmd(exercises_dirs):
     Example:
       dlgrade list --exercises-dir course/exercises
     """
-    try:
-        cat = catalogue(exercises_dirs)
-    except SpecError as exc:
-        raise _usage(str(exc))
+    cat, broken = survey(exercises_dirs)
     width = max((len(i) for i in cat), default=10)
     for ex in cat.values():
         click.echo(f"{ex.id:<{width}}  {ex.framework:<8}  {ex.entry:<22}  {ex.title}")
+    for exc in broken:  # listed, not graded: every other command refuses them
+        click.echo(f"BROKEN  {exc}")
+    if broken:
+        sys.exit(USAGE_EXIT)
 
 
 @main.command()
@@ -122,7 +139,10 @@ def show(exercise, exercises_dirs):
     Example:
       dlgrade show stable-softmax
     """
+    from dlgrade.graders.spec_probe import verified
+
     ex = _exercise(exercise, exercises_dirs)
+    warnings = verified(ex)
     click.echo(f"{ex.title}  ({ex.id})")
     if ex.signature:
         click.echo(f"entry: {ex.signature}")
@@ -132,15 +152,12 @@ def show(exercise, exercises_dirs):
     click.echo(f"Checks ({ex.max_score:g} points):")
     for c in ex.checks:
         click.echo(f"  {c.points:>4g}  {c.name}" + ("  (hidden)" if c.hidden else ""))
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
 
 
 def _exercise(exercise_id, dirs):
-    try:
-        return get_exercise(exercise_id, dirs)
-    except UnknownExercise as exc:
-        raise _usage(str(exc))
-    except SpecError as exc:
-        raise _usage(str(exc))
+    return get_exercise(exercise_id, dirs)
 
 
 @main.command()
@@ -210,18 +227,16 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
       dlgrade check softmax.py --min-score 8 --junit dlgrade.xml
     """
     from dlgrade.graders import api
-    from dlgrade.graders.devices import GpuUnavailable
-    from dlgrade.graders.engine import GraderError
-    from dlgrade.graders.sandbox import SandboxError
+    from dlgrade.graders.errors import GraderError
 
     if not os.path.lexists(submission):  # a dangling link exists: it is refused, graded as an error
         raise _usage(f"{submission}: no such file or folder")
     try:
         report = api.check(submission, exercise_ids, exercises_dirs, student=student,
                            require_sandbox=require_sandbox)
-    except (SubmissionError, UnknownExercise, SpecError, api.NothingToGrade, GpuUnavailable) as exc:
-        raise _usage(str(exc))
-    except (GraderError, SandboxError) as exc:  # dlgrade's own failure: one line, exit 3
+    except GraderError as exc:  # dlgrade's own failure (a user's error passes through): one line, exit 3
+        if exit_code(exc) != GRADER_EXIT:
+            raise
         raise _failure(exc, f"dlgrade could not grade {submission}: ")
     from dlgrade.graders.results import StudentReport
     from dlgrade.reports import outputs
@@ -271,13 +286,10 @@ def autograder(exercise_ids, out, torch_version, torch_index, exercises_dirs):
     Example:
       dlgrade autograder --exercise stable-softmax --out autograder.zip
     """
-    from dlgrade.graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, AutograderError, build_autograder
+    from dlgrade.graders.autograder import DEFAULT_TORCH_VERSION, TORCH_CPU_INDEX, build_autograder
 
-    try:
-        path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION,
-                                TORCH_CPU_INDEX if torch_index is None else torch_index)
-    except (UnknownExercise, SpecError, AutograderError) as exc:
-        raise _usage(str(exc))
+    path = build_autograder(out, exercise_ids, exercises_dirs, torch_version or DEFAULT_TORCH_VERSION,
+                            TORCH_CPU_INDEX if torch_index is None else torch_index)
     click.echo(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
 
 
@@ -327,12 +339,9 @@ def wheel(out_dir):
     Example:
       dlgrade wheel --out .github/dlgrade
     """
-    from dlgrade.graders.wheelfile import WheelError, write_wheel
+    from dlgrade.graders.wheelfile import write_wheel
 
-    try:
-        path = write_wheel(out_dir)
-    except WheelError as exc:
-        raise _usage(str(exc))
+    path = write_wheel(out_dir)
     click.echo(f"wrote {path}; install it with: python -m pip install {path}")
 
 
@@ -405,11 +414,6 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
     import signal
 
     from dlgrade.graders import batch, lms
-    from dlgrade.graders.archives import ArchiveError
-    from dlgrade.graders.devices import GpuUnavailable
-    from dlgrade.graders.layouts import LayoutError
-    from dlgrade.graders.overrides import OverrideError
-    from dlgrade.graders.roster import RosterError
     from dlgrade.graders.sandbox import SandboxError
     from dlgrade.reports.progress import progress_for
 
@@ -429,14 +433,13 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         summary = done.batch
     except batch.ExecutorFailed as exc:  # the cluster cannot be used: before anyone was graded
         raise GraderFailure(f"dlgrade could not grade {submissions_dir}: {exc}")
-    except (batch.BatchError, UnknownExercise, SpecError, LayoutError, ArchiveError, RosterError,
-            OverrideError) as exc:
-        raise _usage(str(exc))
     except batch.GradingFailed as exc:  # dlgrade's own failure: nothing was written as a grade
-        if isinstance(exc.error, (GpuUnavailable, SpecError)):  # a GPU the machine lacks, a spec's typo
+        if exit_code(exc.error) == USAGE_EXIT:  # a GPU the machine lacks, a spec's typo
             raise _usage(str(exc.error))
         raise GraderFailure(str(exc))
-    except SandboxError as exc:  # before anyone was graded
+    except SandboxError as exc:  # before anyone was graded (a user's error passes through)
+        if exit_code(exc) != GRADER_EXIT:
+            raise
         raise _failure(exc, f"dlgrade could not grade {submissions_dir}: ")
     except batch.Interrupted as exc:
         s = exc.summary
@@ -496,18 +499,6 @@ def _lms_lines(done, out_dir) -> None:
         click.echo(f"export: {path}", err=True)
 
 
-def _gradebook_call(fn, *args, **kwargs):
-    """Run a dlgrade.graders.gradebook command; its expected failures are one line and exit 2."""
-    from dlgrade.graders import batch
-    from dlgrade.graders.gradebook import GradebookError
-    from dlgrade.graders.overrides import OverrideError
-
-    try:
-        return fn(*args, **kwargs)
-    except (GradebookError, OverrideError, batch.BatchError) as exc:
-        raise _usage(str(exc))
-
-
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.argument("student")
@@ -532,12 +523,12 @@ def override(out_dir, student, exercise, points, note, remove):
     if remove:
         if points is not None or note:
             raise _usage("--remove takes no --points or --note")
-        warnings = _gradebook_call(gradebook.remove_override, out_dir, student, exercise)
+        warnings = gradebook.remove_override(out_dir, student, exercise)
         message = f"override removed: {student} {exercise} (the automatic score stands)"
     else:
         if points is None:
             raise _usage("give the score with --points (or --remove to undo an override)")
-        o, warnings = _gradebook_call(gradebook.set_override, out_dir, student, exercise, points, note)
+        o, warnings = gradebook.set_override(out_dir, student, exercise, points, note)
         message = (f"override: {student} {exercise} {o.points:g} (automatic {o.automatic_score:g}); "
                    f"kept in {Path(out_dir) / 'overrides.toml'}")
     for w in warnings:
@@ -576,7 +567,7 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
     if student is not None or exercise is not None:
         if student is None or exercise is None or decision is None:
             raise _usage("to decide an item give STUDENT EXERCISE and --accept or --reject")
-        o, warnings = _gradebook_call(gradebook.decide, out_dir, student, exercise, decision == "accept",
+        o, warnings = gradebook.decide(out_dir, student, exercise, decision == "accept",
                                       points, note)
         for w in warnings:
             click.echo(w, err=True)
@@ -585,7 +576,7 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
         return
     if decision is not None or points is not None or note:
         raise _usage("--accept, --reject, --points and --note need STUDENT EXERCISE")
-    items = _gradebook_call(gradebook.review_items, out_dir)
+    items = gradebook.review_items(out_dir)
     shown = [i for i in items if i.is_open] if only_open else items
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in shown], indent=2, ensure_ascii=False))
@@ -703,7 +694,7 @@ def export_cmd(out_dir, export_formats, export_file, points_possible, assignment
     from dlgrade.graders import gradebook
 
     specs = _export_specs(export_formats, export_file, points_possible, assignment)
-    paths, warnings = _gradebook_call(gradebook.export, out_dir, specs)
+    paths, warnings = gradebook.export(out_dir, specs)
     for w in warnings:
         click.echo(w, err=True)
     for p in paths:

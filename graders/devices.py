@@ -22,12 +22,13 @@ import os
 from dataclasses import dataclass
 
 from dlgrade.graders.sandbox import SandboxRequired
+from dlgrade.graders.errors import UserError
 
 ENV = "DLGRADE_GPU_DEVICE"
 CHOICES = ("auto", "none", "cuda", "cpu", "meta")
 
 
-class GpuUnavailable(SandboxRequired):
+class GpuUnavailable(UserError, SandboxRequired):
     """A GPU is required for grading (by a spec or by ``DLGRADE_GPU_DEVICE``) and none can be used."""
 
 

@@ -117,15 +117,36 @@ DIAGNOSES: dict[str, Diagnosis] = {
         NOT_DIFFERENTIABLE, IGNORES_RNG, LINEAR_MODEL,
     )
 }
+BUILTIN_DIAGNOSES: dict[str, Diagnosis] = dict(DIAGNOSES)  # dlgrade's own (nothing ever adds to them)
 
 
-def register(diagnosis: Diagnosis) -> None:
-    """Add a course's own diagnosis (a new id; existing ids are never renamed)."""
-    DIAGNOSES.setdefault(diagnosis.id, diagnosis)
+def of_exercise(table: dict, diag_id: str) -> Diagnosis | None:
+    """An exercise's own text for ``diag_id`` from its ``[diagnoses.ID]`` table: a new id,
+    or a built-in one with this exercise's title and hint (what it leaves out stays the
+    built-in's). None when the exercise says nothing about it."""
+    own = table.get(diag_id) if isinstance(table, dict) else None
+    if not isinstance(own, dict):
+        return None
+    base = BUILTIN_DIAGNOSES.get(diag_id) or Diagnosis(diag_id, default_title(diag_id), "")
+    return Diagnosis(diag_id, own.get("title") or base.title, own.get("hint") or base.hint)
 
 
-def describe(diag_id: str) -> Diagnosis:
-    return DIAGNOSES.get(diag_id, Diagnosis(diag_id, diag_id.replace("-", " "), ""))
+def default_title(diag_id: str) -> str:
+    """``missing-delta`` -> ``Missing delta``: what a student reads for an id no text describes."""
+    words = diag_id.replace("-", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else diag_id
+
+
+def describe(diag_id: str, result=None) -> Diagnosis:
+    """The title and hint a student reads for ``diag_id``: the graded exercise's own (a
+    result carries them, ``result.explanations``), else dlgrade's, else a title made
+    from the id (never "no such diagnosis")."""
+    own = getattr(result, "explanations", None) or {}
+    text = own.get(diag_id)
+    if isinstance(text, dict):
+        base = BUILTIN_DIAGNOSES.get(diag_id) or Diagnosis(diag_id, default_title(diag_id), "")
+        return Diagnosis(diag_id, text.get("title") or base.title, text.get("hint") or base.hint)
+    return BUILTIN_DIAGNOSES.get(diag_id) or Diagnosis(diag_id, default_title(diag_id), "")
 
 
 def evidence_matches(pairs) -> bool:

@@ -30,6 +30,7 @@ from dlgrade.graders import roster as roster_mod
 from dlgrade.graders import similarity as similarity_mod
 from dlgrade.graders.layouts import load_intake_json
 from dlgrade.graders.results import Report
+from dlgrade.graders.errors import UserError
 
 GRADEBOOK_FILE = "gradebook.json"
 INTAKE_FILE = "intake.json"
@@ -38,7 +39,7 @@ SIMILARITY_DIR = "similarity"
 SKIPPED_SHOWN = 200  # skipped files listed in the class summary (all are in intake.json)
 
 
-class GradebookError(Exception):
+class GradebookError(UserError):
     """The output folder's instructor files cannot be used (a usage error, exit 2)."""
 
 

@@ -54,6 +54,7 @@ import yaml as _yaml
 from dlgrade.graders.archives import (DEFAULT_LIMITS, ArchiveEntryError, ArchiveError, Entry, Limits, ReadBudget, Skipped,
                               ZipSource, junk_reason, open_source)
 from dlgrade.graders.submission import SUFFIXES
+from dlgrade.graders.errors import UserError
 
 LAYOUTS = ("canvas", "moodle", "gradescope", "github-classroom", "folder")
 LAYOUT_NAMES = {"canvas": "Canvas submissions download", "moodle": "Moodle assignment download",
@@ -85,7 +86,7 @@ UNSAFE_ID = "the id {id!r} cannot name a student folder safely"
 HIDDEN = "a hidden file or folder"
 
 
-class LayoutError(Exception):
+class LayoutError(UserError):
     """The download cannot be read as the layout named or detected (a usage error, exit 2)."""
 
 

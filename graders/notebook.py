@@ -39,6 +39,8 @@ import shlex
 import tokenize
 from dataclasses import dataclass, field
 
+from dlgrade.graders.errors import SubmissionProblem
+
 MODULE_SUFFIX = "_ipynb.py"  # a converted notebook's file name ends so (graders/worker.py relies on it)
 RUNTIME_NAME = "_dlgrade_nb"  # the worker's notebook runtime, as the converted module calls it
 
@@ -64,7 +66,7 @@ _PRUN_VALUED = {"-D", "-T", "-l", "-s"}
 _PRUN_FLAGS = {"-r", "-q"}
 
 
-class MalformedNotebook(ValueError):
+class MalformedNotebook(SubmissionProblem, ValueError):
     """The file is not a notebook dlgrade can read; the message names it and says why."""
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from dlgrade.graders.results import ExerciseResult, Report
 from dlgrade.graders.spec import tomllib
+from dlgrade.graders.errors import UserError
 
 OVERRIDES_FILE = "overrides.toml"
 DECISIONS = ("", "accepted", "rejected")
@@ -43,7 +44,7 @@ HEADER = """\
 """
 
 
-class OverrideError(Exception):
+class OverrideError(UserError):
     """The overrides file or an override asked for is not valid (a usage error, exit 2)."""
 
 

@@ -16,6 +16,7 @@ import time
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from dlgrade.graders.runner import Runner
+from dlgrade.graders.errors import GraderError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,7 +26,7 @@ _THREAD_DONE = object()
 JOIN_TIMEOUT_S = 5.0
 
 
-class PoolStopped(Exception):
+class PoolStopped(GraderError):
     """The pool was closed while a task still wanted to run a job."""
 
 

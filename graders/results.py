@@ -94,6 +94,7 @@ class ExerciseResult:
     extra: dict[str, Any] = field(default_factory=dict)  # symbolic renderings, gpu info...
     hidden_diagnoses: tuple[str, ...] = ()  # of ``diagnoses``, those only hidden checks' inputs showed
     override: dict[str, Any] = field(default_factory=dict)  # a person's score: points, note, by, at
+    explanations: dict[str, Any] = field(default_factory=dict)  # id -> {title, hint}: the exercise's own words
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -141,6 +142,8 @@ class ExerciseResult:
         }
         if self.hidden_diagnoses:
             d["hidden_diagnoses"] = list(self.hidden_diagnoses)
+        if self.explanations:
+            d["explanations"] = self.explanations
         if self.override:
             d["automatic_score"] = round(self.automatic_score, 6)
             d["override"] = self.override
@@ -165,7 +168,7 @@ class ExerciseResult:
             isolation=d.get("isolation", ""), submission=d.get("submission", ""),
             duration_s=d.get("duration_s", 0.0), title=d.get("title", ""), extra=d.get("extra", {}),
             hidden_diagnoses=tuple(d.get("hidden_diagnoses", ())),
-            override=d.get("override") or {},
+            override=d.get("override") or {}, explanations=d.get("explanations") or {},
         )
 
 
@@ -222,6 +225,7 @@ class StudentResult:
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     override: dict[str, Any] = field(default_factory=dict)  # a person's score and note (shown to the student)
+    explanations: dict[str, Any] = field(default_factory=dict)  # the exercise's own words for its diagnoses
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -238,12 +242,14 @@ class StudentResult:
         withheld = r.withheld_diagnoses()
         # A symbolic counterexample is an input: when every check is hidden, so is it.
         extra = {} if r.checks and all(c.hidden for c in r.checks) else dict(r.extra)
+        shown = tuple(d for d in r.diagnoses if d not in withheld)
         return cls(student=r.student, exercise=r.exercise, status=r.status,
                    checks=tuple(c.public() for c in r.checks),
-                   diagnoses=tuple(d for d in r.diagnoses if d not in withheld), max_score=r.max_score,
+                   diagnoses=shown, max_score=r.max_score,
                    message=r.message, error=r.error, output=r.output, isolation=r.isolation,
                    submission=r.submission, duration_s=r.duration_s, title=r.title, extra=extra,
-                   override=dict(r.override))
+                   override=dict(r.override),
+                   explanations={d: t for d, t in r.explanations.items() if d in shown})
 
     @property
     def automatic_score(self) -> float:

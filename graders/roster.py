@@ -20,6 +20,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dlgrade.graders.errors import UserError
+
 MAX_ROSTER_BYTES = 16 * 2**20
 
 # Header aliases, in order of preference (normalised: lower case, single spaces).
@@ -40,7 +42,7 @@ GRADEBOOK_ROW = re.compile(r"^\s*points possible\s*$", re.I)
 PARTICIPANT = re.compile(r"^Participant\s+(\d+)$")
 
 
-class RosterError(Exception):
+class RosterError(UserError):
     """The roster cannot be read (a usage error: one line naming the file)."""
 
 

@@ -41,6 +41,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+from dlgrade.graders.errors import GraderError
+
 WORKER_FILE = Path(__file__).with_name("worker.py")
 # the folder holding dlgrade's top-level packages: a checkout (or an unpacked
 # sdist) for an editable install, a site-packages directory for a wheel
@@ -61,7 +63,7 @@ ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_READ_SEARCH")
 _EMPTY_OUTPUT = {"head": "", "tail": "", "total_bytes": 0, "dropped_bytes": 0}
 
 
-class SandboxError(Exception):
+class SandboxError(GraderError):
     """The execution layer itself failed (a dlgrade problem, not the student's).
 
     ``sandbox``: the failure is the sandbox's (bubblewrap would not start or

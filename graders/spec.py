@@ -25,6 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from dlgrade.graders.sandbox import Limits
+from dlgrade.graders.errors import UserError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "exercises"
 FRAMEWORKS = ("numpy", "torch", "symbolic")
@@ -32,11 +33,11 @@ FRAMEWORKS = ("numpy", "torch", "symbolic")
 SYMBOLIC_PRELOAD = ("numpy", "sympy")
 
 
-class SpecError(Exception):
+class SpecError(UserError):
     """An exercise spec is malformed (a course author's or dlgrade's mistake)."""
 
 
-class UnknownExercise(KeyError):
+class UnknownExercise(UserError, KeyError):
     """No exercise has that id."""
 
     def __str__(self) -> str:
@@ -53,6 +54,7 @@ class CheckSpec:
     hidden: bool = False
     cases: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    settings: Any = None  # the options, typed: an instance of the kind's Options dataclass
 
     def opt(self, key: str, default=None):
         return self.options.get(key, default)
@@ -98,10 +100,29 @@ class Exercise:
     symbolic: dict[str, Any] = field(default_factory=dict)
     rules: Rules = Rules()
     raw: dict[str, Any] = field(default_factory=dict)
+    kinds: Any = None  # the check kinds its checks may name (dlgrade.graders.checks.registry.Registry)
 
     @property
     def max_score(self) -> float:
         return float(sum(c.points for c in self.checks))
+
+    def diagnosis(self, diag_id: str):
+        """The title and hint this exercise's students read for ``diag_id`` (its own
+        ``[diagnoses.ID]`` table first, then dlgrade's; see dlgrade.graders.diagnose)."""
+        from dlgrade.graders import diagnose
+
+        return diagnose.of_exercise(self.raw.get("diagnoses", {}), diag_id) or diagnose.describe(diag_id)
+
+    def explanations(self, diag_ids) -> dict[str, dict[str, str]]:
+        """``{id: {"title", "hint"}}`` for those of ``diag_ids`` this exercise words itself."""
+        from dlgrade.graders import diagnose
+
+        out = {}
+        for d in diag_ids:
+            own = diagnose.of_exercise(self.raw.get("diagnoses", {}), d)
+            if own is not None:
+                out[d] = {"title": own.title, "hint": own.hint}
+        return out
 
     @property
     def statement(self) -> str:
@@ -157,40 +178,203 @@ def _resolve(target: str, folder: Path):
         raise SpecError(f"{mod_name} has no {attr!r}") from None
 
 
-def load_exercise(folder: Path) -> Exercise:
-    """Parse one exercise folder. Raises SpecError with the file and the problem."""
-    path = folder / "spec.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"{path}: {exc}") from None
+TOP_KEYS = {
+    "id": "the exercise's id", "title": "its title", "framework": "numpy, torch or symbolic",
+    "entry": "the name a submission defines", "checks": "the [[checks]] list", "cases": "[cases.NAME] tables",
+    "dims": "[dims] names for shapes", "reference": "module:function", "mistakes": "module:DICT of buggy references",
+    "limits": "[limits]", "time_limit": "seconds", "memory_mb": "megabytes", "seed": "a whole number",
+    "signature": "the entry's signature, as shown", "gpu": "[gpu]", "symbolic": "[symbolic]", "rules": "[rules]",
+    "diagnoses": "[diagnoses.ID] tables", "gradient": "[gradient]", "kinds": "[kinds] a course's own check kinds",
+}
+CHECK_KEYS = ("name", "kind", "points", "hidden", "cases", "label")  # label: how messages name the output
+LIMIT_KEYS = ("wall_s", "cpu_s", "memory_mb", "nproc", "fsize_mb", "nofile", "disk_mb")
+DIAGNOSIS_KEYS = ("title", "hint")
+_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _unknown(key: str, known) -> str:
+    from dlgrade.graders.checks.protocol import unknown_word
+
+    return f"unknown key {key!r}{unknown_word(key, known)}"
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _top_level(path: Path, raw: dict) -> None:
+    """Known keys of the right types (one line naming the key)."""
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise SpecError(f"{path}: {_unknown(key, TOP_KEYS)}")
     for key in ("id", "title", "framework", "entry", "checks"):
         if key not in raw:
             raise SpecError(f"{path}: missing required key {key!r}")
+    for key in ("id", "title", "entry", "reference", "mistakes", "signature"):
+        if key in raw and not (isinstance(raw[key], str) and (raw[key].strip() or key == "signature")):
+            raise SpecError(f"{path}: {key} must be a non-empty string (got {raw[key]!r})")
     if raw["framework"] not in FRAMEWORKS:
         raise SpecError(f"{path}: framework must be one of {', '.join(FRAMEWORKS)}")
-    checks = []
-    known = {"name", "kind", "points", "hidden", "cases"}
-    for i, c in enumerate(raw["checks"]):
-        if "kind" not in c or "points" not in c:
-            raise SpecError(f"{path}: check #{i + 1} needs 'kind' and 'points'")
-        checks.append(CheckSpec(
-            name=c.get("name", c["kind"]), kind=c["kind"], points=float(c["points"]),
-            hidden=bool(c.get("hidden", False)), cases=tuple(c.get("cases", ())),
-            options={k: v for k, v in c.items() if k not in known}))
+    if not _ENTRY.match(raw["entry"]):
+        raise SpecError(f"{path}: entry must be a Python name, like \"softmax\" (got {raw['entry']!r})")
+    for key in ("reference", "mistakes"):
+        if raw.get(key) and ":" not in raw[key]:
+            raise SpecError(f"{path}: {key} = {raw[key]!r} must look like 'module:name' or 'file.py:name'")
+    if not isinstance(raw["checks"], list) or not raw["checks"] or not all(isinstance(c, dict) for c in raw["checks"]):
+        raise SpecError(f"{path}: checks must be one or more [[checks]] tables")
+    for key in ("seed",):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], int)):
+            raise SpecError(f"{path}: {key} must be a whole number (got {raw[key]!r})")
+    for key in ("time_limit", "memory_mb"):
+        if key in raw and (not _number(raw[key]) or raw[key] <= 0):
+            raise SpecError(f"{path}: {key} must be a positive number (got {raw[key]!r})")
+    limits = raw.get("limits", {})
+    if not isinstance(limits, dict):
+        raise SpecError(f"{path}: [limits] must be a table")
+    for key, value in limits.items():
+        if key not in LIMIT_KEYS:
+            raise SpecError(f"{path}: [limits] {_unknown(key, LIMIT_KEYS)}")
+        if not _number(value) or value <= 0:
+            raise SpecError(f"{path}: [limits] {key} must be a positive number (got {value!r})")
+    dims = raw.get("dims", {})
+    if not isinstance(dims, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                             for v in dims.values()):
+        raise SpecError(f"{path}: [dims] must be a table of names = positive whole numbers, like N = 8")
     cases = raw.get("cases", {})
-    for c in checks:
-        for name in c.cases:
-            if name not in cases:
-                raise SpecError(f"{path}: check {c.name!r} uses undefined case {name!r}")
-    for diag_id, d in raw.get("diagnoses", {}).items():
-        from dlgrade.graders.diagnose import Diagnosis, register
+    if not isinstance(cases, dict) or not all(isinstance(c, dict) for c in cases.values()):
+        raise SpecError(f"{path}: cases must be [cases.NAME] tables")
+    for name, case in cases.items():
+        for key in ("args", "kwargs", "dims"):
+            want = list if key == "args" else dict
+            if key in case and not isinstance(case[key], want):
+                raise SpecError(f"{path}: [cases.{name}] {key} must be a {'list' if want is list else 'table'}")
+    diagnoses = raw.get("diagnoses", {})
+    if not isinstance(diagnoses, dict) or not all(isinstance(d, dict) for d in diagnoses.values()):
+        raise SpecError(f"{path}: diagnoses must be [diagnoses.ID] tables with a title and a hint")
+    for diag_id, d in diagnoses.items():
+        for key, value in d.items():
+            if key not in DIAGNOSIS_KEYS:
+                raise SpecError(f"{path}: [diagnoses.{diag_id}] {_unknown(key, DIAGNOSIS_KEYS)}")
+            if not isinstance(value, str) or not value.strip():
+                raise SpecError(f"{path}: [diagnoses.{diag_id}] {key} must be a non-empty string")
 
-        register(Diagnosis(diag_id, d.get("title", diag_id), d.get("hint", "")))
-    _validate_options(path, checks, cases)
-    _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
+
+def _check_label(c: dict, i: int) -> str:
+    name = c.get("name", c.get("kind"))
+    return f"check {name!r}" if isinstance(name, str) and name else f"check #{i + 1}"
+
+
+def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
+    """Every [[checks]] table, its kind known and its options typed (one line naming the key)."""
+    from dlgrade.graders.checks.protocol import OptionError, read_options, unknown_word
+
+    framework, cases = raw["framework"], raw.get("cases", {})
+    checks, names = [], set()
+    for i, c in enumerate(raw["checks"]):
+        where = f"{path}: {_check_label(c, i)}"
+        for key in ("kind", "points"):
+            if key not in c:
+                raise SpecError(f"{where}: missing required key {key!r}")
+        kind_name = c["kind"]
+        if not isinstance(kind_name, str) or kind_name not in kinds:
+            usable = kinds.names(framework)
+            raise SpecError(f"{where}: unknown check kind {kind_name!r}{unknown_word(str(kind_name), usable)}")
+        kind = kinds.get(kind_name)
+        name = c.get("name", kind_name)
+        if framework not in kind.frameworks:
+            needs = " or ".join(f'"{f}"' for f in kind.frameworks)
+            raise SpecError(f"{path}: check {name!r} of kind {kind_name!r} needs framework = {needs}")
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(f"{where}: name must be a non-empty string")
+        if name in names:
+            raise SpecError(f"{where}: two checks are named {name!r} (give each its own name)")
+        names.add(name)
+        if not _number(c["points"]) or c["points"] < 0:
+            raise SpecError(f"{where}: points must be a number, 0 or more (got {c['points']!r})")
+        if "hidden" in c and not isinstance(c["hidden"], bool):
+            raise SpecError(f"{where}: hidden must be true or false (got {c['hidden']!r})")
+        case_names = c.get("cases", [])
+        if not isinstance(case_names, list) or not all(isinstance(n, str) for n in case_names):
+            raise SpecError(f"{where}: cases must be a list of case names, like [\"random\"] (got {case_names!r})")
+        for n in case_names:
+            if n not in cases:
+                known = ", ".join(sorted(cases)) or "none"
+                raise SpecError(f"{where}: uses undefined case {n!r} (cases defined: {known})")
+        if framework != "symbolic" and not case_names:
+            raise SpecError(f"{where}: cases must name at least one case, like cases = [\"random\"]")
+        if "label" in c and not (isinstance(c["label"], str) and c["label"].strip()):
+            raise SpecError(f"{where}: label must be a non-empty string, like \"softmax(z)\" (got {c['label']!r})")
+        table = {k: v for k, v in c.items() if k not in CHECK_KEYS}
+        try:
+            if kind.Options is None:  # a kind module that declares no options yet: untyped
+                settings, options = None, dict(table)
+            else:
+                settings, options = read_options(kind.Options, table)
+            if "label" in c:
+                options = {**options, "label": c["label"]}
+        except OptionError as exc:
+            raise SpecError(f"{where}: {exc}") from None
+        except Exception as exc:  # a course kind's Options that is no dataclass
+            raise SpecError(f"{where}: kind {kind_name!r} declares Options that cannot be read ({exc})") from None
+        checks.append(CheckSpec(name=name, kind=kind_name, points=float(c["points"]),
+                                hidden=bool(c.get("hidden", False)), cases=tuple(case_names),
+                                options=options, settings=settings))
+    return checks
+
+
+def _course_kinds(path: Path, table, folder: Path):
+    """The registry for this exercise: dlgrade's kinds plus its own ``[kinds]``
+    (``name = "kinds.py:MyKind"``), loaded here in the trusted grader."""
+    from dlgrade.graders.checks.registry import BUILTIN, CourseKind, kind_problem
+
+    if table is None:
+        return BUILTIN
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise SpecError(f"{path}: [kinds] must be a table of name = \"file.py:Class\"")
+    found = []
+    for name, target in table.items():
+        if name in BUILTIN:
+            raise SpecError(f"{path}: [kinds] {name!r} is a built-in check kind: give yours another name")
+        try:
+            obj = _resolve(target, folder)
+        except SpecError as exc:
+            raise SpecError(f"{path}: [kinds] {name}: {exc}") from None
+        except Exception as exc:  # the course's own module failed to import
+            raise SpecError(f"{path}: [kinds] {name}: importing {target!r} raised "
+                            f"{type(exc).__name__}: {exc}") from None
+        if isinstance(obj, type):
+            obj = obj()
+        if not hasattr(obj, "name"):
+            try:
+                obj.name = name
+            except AttributeError:
+                pass
+        problem = kind_problem(obj)
+        if problem:
+            raise SpecError(f"{path}: [kinds] {name}: {target} {problem}")
+        if obj.name != name:
+            raise SpecError(f"{path}: [kinds] {name}: {target} is named {obj.name!r}; use the same name")
+        found.append(CourseKind(obj))
+    return BUILTIN.with_kinds(found)
+
+
+def load_exercise(folder: Path) -> Exercise:
+    """Parse and check one exercise folder. Raises SpecError: one line naming the file,
+    the check (if any) and the key."""
+    path = folder / "spec.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: {' '.join(str(exc).split())}") from None
+    _top_level(path, raw)
+    _validate_gpu(path, raw.get("gpu", {}), raw["framework"], [])  # the tables first, then the checks
     _validate_symbolic(path, raw.get("symbolic"), raw["framework"])
     rules = _rules(path, raw.get("rules", {}), raw["framework"])
+    if raw["framework"] != "symbolic" and not raw.get("reference"):
+        raise SpecError(f"{path}: missing required key 'reference' (module:function or file.py:function)")
+    kinds = _course_kinds(path, raw.get("kinds"), folder)
+    checks = _checks(path, raw, kinds)
+    _validate_gpu(path, raw.get("gpu", {}), raw["framework"], checks)
     lim = raw.get("limits", {})
     limits = Limits(
         wall_s=float(raw.get("time_limit", lim.get("wall_s", 10.0))),
@@ -201,41 +385,19 @@ def load_exercise(folder: Path) -> Exercise:
         nofile=int(lim.get("nofile", 256)),
         disk_mb=int(lim.get("disk_mb", 512)),
     ).capped()
-    return Exercise(
+    ex = Exercise(
         id=raw["id"], title=raw["title"], framework=raw["framework"], entry=raw["entry"],
-        folder=folder, checks=tuple(checks), cases=cases, dims=raw.get("dims", {}),
+        folder=folder, checks=tuple(checks), cases=raw.get("cases", {}), dims=raw.get("dims", {}),
         reference=raw.get("reference", ""), mistakes=raw.get("mistakes", ""), limits=limits,
         seed=int(raw.get("seed", 0)), signature=raw.get("signature", ""),
-        gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), rules=rules, raw=raw,
+        gpu=raw.get("gpu", {}), symbolic=raw.get("symbolic", {}), rules=rules, raw=raw, kinds=kinds,
     )
-
-
-def _validate_options(path: Path, checks: list[CheckSpec], cases: dict) -> None:
-    """Every check of a kind that declares typed ``Options`` (see dlgrade.graders.checks.options)
-    is parsed now: an unknown key or a wrong type is one line naming the file, the check and
-    the key. A kind may also say whether its checks' cases fit it (``check_cases(options,
-    cases, folder) -> problem or ""``)."""
-    from dlgrade.graders.checks.options import OptionError, parse
-
     for c in checks:
-        name = f"dlgrade.graders.checks.{c.kind.replace('-', '_')}"
-        try:
-            found = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            continue
-        options = getattr(importlib.import_module(name), "Options", None)
-        if options is None:
-            continue
-        try:
-            opts = parse(options, c.options)
-            fits = getattr(importlib.import_module(name), "check_cases", None)
-            problem = fits(opts, {n: cases[n] for n in c.cases}, path.parent) if fits else ""
-        except OptionError as exc:
-            problem = str(exc)
+        validate = getattr(kinds.get(c.kind), "validate", None)
+        problem = validate(c, ex) if validate else None
         if problem:
-            raise SpecError(f"{path}: check {c.name!r} (kind {c.kind!r}): {problem}")
+            raise SpecError(f"{path}: check {c.name!r}: {problem}")
+    return ex
 
 
 RULE_KEYS = ("forbid_imports", "reason")
@@ -297,11 +459,11 @@ def _validate_gpu(path: Path, gpu, framework: str, checks: list[CheckSpec]) -> N
                 f"{path}: GPU check {c.name!r} has points = {c.points:g}, but GPU checks are skipped on "
                 "machines without a GPU, so they must have points = 0 unless [gpu] required = true "
                 "(the score must not depend on the machine)")
-        half = c.opt("half", [])
-        if not isinstance(half, list) or any(h not in HALF_DTYPES for h in half):
+        half = c.opt("half", ())
+        if not isinstance(half, (list, tuple)) or any(h not in HALF_DTYPES for h in half):
             raise SpecError(f"{path}: check {c.name!r}: half must be a list of {', '.join(HALF_DTYPES)}")
-        hc = c.opt("half_cases", list(c.cases))
-        if not isinstance(hc, list) or any(n not in c.cases for n in hc):
+        hc = c.opt("half_cases", c.cases)
+        if not isinstance(hc, (list, tuple)) or any(n not in c.cases for n in hc):
             raise SpecError(f"{path}: check {c.name!r}: half_cases must be among its cases "
                             f"({', '.join(c.cases)})")
 
@@ -372,20 +534,39 @@ def exercise_dirs(extra: tuple[str, ...] | list[str] = ()) -> list[Path]:
 
 
 @lru_cache(maxsize=8)
-def _catalogue(dirs: tuple[Path, ...]) -> dict[str, Exercise]:
+def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
     found: dict[str, Exercise] = {}
+    broken: list[SpecError] = []
     for d in dirs:
         if not d.is_dir():
             raise SpecError(f"exercises folder {d} does not exist")
         for sub in sorted(d.iterdir()):
             if (sub / "spec.toml").is_file():
-                ex = load_exercise(sub)
+                try:
+                    ex = load_exercise(sub)
+                except SpecError as exc:
+                    broken.append(exc)
+                    continue
                 found[ex.id] = ex  # a course's folder may override a built-in id
+    return found, tuple(broken)
+
+
+def survey(extra=()) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
+    """The exercises that load, by id, and the SpecError of each spec that does not
+    (``dlgrade list`` shows both)."""
+    return _survey(tuple(exercise_dirs(extra)))
+
+
+def _catalogue(dirs: tuple[Path, ...]) -> dict[str, Exercise]:
+    found, broken = _survey(dirs)
+    if broken:  # grading with a broken spec around: stop before anyone is graded
+        raise broken[0]
     return found
 
 
 def catalogue(extra=()) -> dict[str, Exercise]:
-    """All exercises by id, built-ins first, then course folders (which may override)."""
+    """All exercises by id, built-ins first, then course folders (which may override).
+    Raises the SpecError of the first spec that does not load."""
     return _catalogue(tuple(exercise_dirs(extra)))
 
 

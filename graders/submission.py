@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlgrade.graders.notebook import MODULE_SUFFIX, MalformedNotebook, Notebook, convert as convert_notebook
+from dlgrade.graders.errors import SubmissionProblem, UserError
 
 SUFFIXES = (".py", ".ipynb", ".txt", ".tex")
 MAX_FILE_BYTES = 2 * 2**20  # a .py, .txt or .tex file
@@ -28,7 +29,7 @@ MAX_FILES = 200  # candidate files read in one submission folder
 MAX_TOTAL_BYTES = 256 * 2**20  # all of them together
 
 
-class SubmissionError(Exception):
+class SubmissionError(UserError):
     """A path that is no submission at all (it does not exist, or is no .py/.ipynb/.txt/.tex
     file or folder): a usage error. A malformed notebook raises it from notebook_to_python."""
 
@@ -176,7 +177,7 @@ class Refusal:
     message: str
 
 
-class LoadFailure(Exception):
+class LoadFailure(SubmissionProblem):
     """An exercise's files cannot be shipped: it is graded as an ``error`` carrying the refusal."""
 
     def __init__(self, refusal: Refusal):

@@ -27,12 +27,13 @@ from dlgrade.graders import diagnose
 from dlgrade.graders.checks.common import result
 from dlgrade.graders.compare import fmt_num
 from dlgrade.graders.spec import SYMBOLIC_PRELOAD
-from dlgrade.graders.engine import GraderError, format_output, outcome_status
+from dlgrade.graders.job import format_output, outcome_status
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.outputs import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
 from dlgrade.graders.sandbox import SandboxError
-from dlgrade.graders.spec import CheckSpec, Exercise
+from dlgrade.graders.spec import CheckSpec, Exercise, SpecError
 from dlgrade.graders.submission import SubmissionSource, literal_string
 
 # The worker imports these before forking jobs (numpy too: a computed answer's file may
@@ -66,7 +67,7 @@ NOT_A_STRING = ("{entry} is {what}, not a string: write the expression in quotes
                 "e.g. {entry} = \"sigmoid(z) - y\"")
 
 
-class SymbolicSpecError(GraderError):
+class SymbolicSpecError(SpecError):
     """A symbolic exercise's spec asks for something this grader does not do."""
 
 

@@ -28,7 +28,10 @@ MAX_EXPONENT = 1000  # a constant exponent
 
 
 class ParseError(ValueError):
-    """The student's text is not an expression we accept; the message says why, in one line."""
+    """The student's text is not an expression we accept; the message says why, in one line.
+
+    A ValueError, not one of dlgrade.graders.errors: this module also runs inside the
+    sandbox, shipped alone with the symbolic evaluator, where dlgrade cannot be imported."""
 
 
 # --------------------------------------------------------------------------- vocabulary

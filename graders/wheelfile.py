@@ -21,6 +21,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+from dlgrade.graders.errors import UserError
+
 NAME = "dlgrade"
 NAMESPACE = "dlgrade"  # the one top-level package a wheel installs
 PACKAGES = ("dlgrade.graders", "dlgrade.reference", "dlgrade.reports", "dlgrade.exercises")
@@ -30,7 +32,7 @@ SKIP_SUFFIXES = (".pyc", ".pyo")
 DATE_TIME = (2020, 1, 1, 0, 0, 0)  # fixed: the same files give the same wheel
 
 
-class WheelError(Exception):
+class WheelError(UserError):
     """The wheel cannot be written (unknown version, an unwritable output)."""
 
 

@@ -169,15 +169,15 @@ def _relative(path: str, workspace: str | None) -> str:
     return path
 
 
-def _diagnosis_text(diag_id: str) -> str:
-    info = describe(diag_id)
+def _diagnosis_text(diag_id: str, result=None) -> str:
+    info = describe(diag_id, result)
     return f"Diagnosis [{diag_id}] {info.title}." + (f" {info.hint}" if info.hint else "")
 
 
 def _check_annotation(r: StudentResult, c: CheckResult, file: str) -> Annotation:
     pts_text = f"{pts(c.score)}/{pts(c.max_score)}"
     if c.status == "failed":
-        message = "\n".join([c.message, *(_diagnosis_text(d) for d in c.diagnoses)])
+        message = "\n".join([c.message, *(_diagnosis_text(d, r) for d in c.diagnoses)])
         return Annotation("error", message, file, check_line(r, c), f"{r.exercise}: {c.name} ({pts_text})")
     return Annotation("warning", c.message, file, check_line(r, c), f"{r.exercise}: {c.name} ({c.status})")
 
@@ -202,7 +202,7 @@ def annotations(report: StudentReport, workspace: str | None = None) -> list[Ann
         on_checks = {d for c in r.checks for d in c.diagnoses}
         for d in r.diagnoses:
             if d not in on_checks:
-                found.append(Annotation("notice", _diagnosis_text(d), file, None, f"{r.exercise}: {describe(d).title}"))
+                found.append(Annotation("notice", _diagnosis_text(d, r), file, None, f"{r.exercise}: {describe(d, r).title}"))
     return found
 
 
@@ -261,7 +261,7 @@ def step_summary(report: StudentReport, min_score: float | None = None) -> str:
                          f"| {points} | {md_escape(c.message)} |")
         lines.append("")
         for d in r.diagnoses:
-            info = describe(d)
+            info = describe(d, r)
             lines.append(f"- **{md_escape(d)}** — {md_escape(info.title)}: {md_escape(info.hint, 1000)}")
         if r.diagnoses:
             lines.append("")

@@ -66,7 +66,7 @@ def _summary(report: StudentReport) -> str:
         if r.status != "graded":
             lines.append(f"  {STATUS_HEADLINE[r.status]}: {r.message}")
         for d in r.diagnoses:
-            info = describe(d)
+            info = describe(d, r)
             lines.append(f"  diagnosis [{d}] {info.title}")
             if info.hint:
                 lines.append(f"    {info.hint}")

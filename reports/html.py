@@ -346,7 +346,7 @@ def exercise_view(r: StudentResult) -> ExerciseView:
         result=pub, anchor=anchor_for(r.exercise), checks=visible,
         hidden=tuple(c for c in pub.checks if c.hidden), hidden_summary=hidden_summary(pub.checks),
         passed=counts["passed"], failed=counts["failed"], skipped=counts["skipped"],
-        diagnoses=tuple(describe(d) for d in pub.diagnoses),
+        diagnoses=tuple(describe(d, pub) for d in pub.diagnoses),
         symbolic=symbolic_view(pub.extra.get("symbolic")) if isinstance(pub.extra, dict) else None,
         output=output_view(r.output), error=err,
         isolation_text=ISOLATION_TEXT.get(r.isolation, r.isolation),
@@ -488,11 +488,13 @@ def class_summary_context(reports: list[Report]) -> dict:
             checks=tuple(CheckRate(n, h, p, c, s) for n, (h, p, c, s) in rates.items()),
         ))
     diag: dict[tuple[str, str], list[str]] = {}
+    worded: dict[tuple[str, str], object] = {}  # a result of that exercise: it carries the exercise's own words
     for rep in reports:
         for r in rep.results:
             for d in r.diagnoses:
                 diag.setdefault((r.exercise, d), []).append(rep.student)
-    diagnoses = sorted((DiagnosisCount(ex, describe(d), tuple(s)) for (ex, d), s in diag.items()),
+                worded.setdefault((r.exercise, d), r)
+    diagnoses = sorted((DiagnosisCount(ex, describe(d, worded[(ex, d)]), tuple(s)) for (ex, d), s in diag.items()),
                        key=lambda x: (-len(x.students), x.exercise, x.diagnosis.id))
     rows = []
     for rep in reports:

@@ -33,7 +33,7 @@ def render_result(r: StudentResult, color: bool) -> list[str]:
         points = f"{pts(c.score)}/{pts(c.max_score)}" if c.status != "skipped" else "-"
         lines.append(f"  {s(word, fg=fg, bold=True)} {c.name:<34} {points:>7}  {c.message}")
     for d in r.diagnoses:
-        info = describe(d)
+        info = describe(d, r)
         lines.append("  " + s("diagnosis", fg="magenta", bold=True) + f" [{d}] {info.title}")
         if info.hint:
             lines.append(f"      {info.hint}")

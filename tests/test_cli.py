@@ -154,7 +154,7 @@ def _internal(exc):
 
 
 COMMANDS_AND_THEIR_INSIDES = [
-    (["list"], "dlgrade.graders.cli.catalogue"),
+    (["list"], "dlgrade.graders.cli.survey"),
     (["show", "stable-softmax"], "dlgrade.graders.cli.get_exercise"),
     (["init", "stable-softmax", "{tmp}/s.py"], "dlgrade.graders.starter.write_starter"),
     (["check", str(FIX / "softmax/correct_shift_max.py")], "dlgrade.graders.api.check"),

@@ -20,3 +20,85 @@ def test_grading_softmax_imports_neither_torch_nor_sympy():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- every module alone, no cycles
+
+import ast  # noqa: E402
+
+import pytest  # noqa: E402
+
+PACKAGES = ("graders", "reports", "reference", "exercises")
+SANDBOX_SIDE = {"dlgrade.graders.worker", "dlgrade.graders.symbolic", "dlgrade.graders.symbolic_text"}
+
+
+def _modules() -> list[str]:
+    found = ["dlgrade", "dlgrade.__main__"]
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).with_suffix("")
+            if "__pycache__" in rel.parts or any(p.startswith(".") or "-" in p for p in rel.parts):
+                continue
+            parts = list(rel.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found.append(".".join(["dlgrade", *parts]))
+    return found
+
+
+def _file(module: str) -> Path:
+    parts = module.split(".")[1:]
+    base = ROOT.joinpath(*parts) if parts and parts[0] in PACKAGES else ROOT.joinpath("dlgrade", *parts)
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def _top_level_imports(module: str) -> set[str]:
+    """dlgrade modules imported when ``module`` is imported (module level, not in functions)."""
+    tree = ast.parse(_file(module).read_text(encoding="utf-8"))
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                break
+            if isinstance(sub, ast.ImportFrom) and sub.module and sub.module.startswith("dlgrade"):
+                names = [f"{sub.module}.{a.name}" for a in sub.names]
+                out |= {n for n in names if n in MODULES} or {sub.module}
+            elif isinstance(sub, ast.Import):
+                out |= {a.name for a in sub.names if a.name.startswith("dlgrade")}
+    return out & set(MODULES)
+
+
+MODULES = _modules()
+
+
+def test_the_module_list_is_complete():
+    assert "dlgrade.graders.engine" in MODULES and "dlgrade.graders.checks.values" in MODULES
+    assert "dlgrade.reports.html" in MODULES and "dlgrade.reference.softmax" in MODULES
+
+
+def test_no_import_cycle_at_module_level():
+    graph = {m: _top_level_imports(m) - {m} for m in MODULES}
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(n):], n]))
+            if not state.get(n):
+                visit(n, [*stack, n])
+        state[m] = 2
+
+    for m in MODULES:
+        if not state.get(m):
+            visit(m, [m])
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if (m not in SANDBOX_SIDE or m.endswith("symbolic_text"))
+                                    and not m.endswith("__main__")])  # the entry points run the CLI
+def test_every_module_imports_alone_in_a_fresh_interpreter(module):
+    r = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT / "tests", capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

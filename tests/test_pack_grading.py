@@ -2,9 +2,8 @@
 
 Every correct fixture (several styles per exercise) gets full marks and no diagnosis;
 every fixture that makes a mistake loses points and is expected to carry exactly that
-mistake's diagnosis. Mistake matching on tuple and dict outputs is broken today
-(issue #12 fixes it): those rows are strict xfails, so they turn into failures the day
-the fix lands and the marks can go. Messages a student reads are pinned word for word.
+mistake's diagnosis, tuple and dict outputs included (mistakes are matched on each
+check's own output path, issue #12). Messages a student reads are pinned word for word.
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from dlgrade.graders.cli import main
 from dlgrade.graders.spec import get_exercise
 
 PACK = Path(__file__).parent / "fixtures" / "pack"
-MATCHING_ON_PATHS = pytest.mark.xfail(strict=True, reason="mistake matching on output paths: #12")
 
 CORRECT = {
     "sigmoid-mse-grad": ["correct_sympy_style.py", "correct_latex.tex", "correct_exp_form.txt",
@@ -42,7 +40,7 @@ CORRECT = {
     "xor-training": ["correct_full_batch_gd.py", "correct_adam_class.py", "correct_minibatch_sgd.py"],
 }
 
-# exercise -> [(fixture, the diagnoses it must get)]; marks where today's engine cannot
+# exercise -> [(fixture, the diagnoses it must get)]
 WRONG = {
     "sigmoid-mse-grad": [
         ("bce_gradient.py", ("bce-gradient",)), ("missing_half.txt", ("missing-half",)),
@@ -54,28 +52,28 @@ WRONG = {
         ("naive_overflow.py", ("overflow",)), ("mutates_input.py", ("mutates-input",)),
     ],
     "activation-grads": [
-        pytest.param("tanh_not_squared.py", ("tanh-not-squared",), marks=MATCHING_ON_PATHS),
-        pytest.param("elu_value_branch.py", ("elu-branch",), marks=MATCHING_ON_PATHS),
-        pytest.param("swish_first_term_only.py", ("swish-product-rule",), marks=MATCHING_ON_PATHS),
-        pytest.param("swish_beta_missing.py", ("swish-beta-missing",), marks=MATCHING_ON_PATHS),
-        pytest.param("softplus_value.py", ("softplus-value",), marks=MATCHING_ON_PATHS),
-        pytest.param("relu_slope_only.py", ("relu-slope-only",), marks=MATCHING_ON_PATHS),
+        ("tanh_not_squared.py", ("tanh-not-squared",)),
+        ("elu_value_branch.py", ("elu-branch",)),
+        ("swish_first_term_only.py", ("swish-product-rule",)),
+        ("swish_beta_missing.py", ("swish-beta-missing",)),
+        ("softplus_value.py", ("softplus-value",)),
+        ("relu_slope_only.py", ("relu-slope-only",)),
         ("kink_right_derivative.py", ()),  # a convention, not a named mistake: it loses the kink points only
         ("returns_a_list.py", ()),
     ],
     "huber-loss": [
-        pytest.param("missing_delta.py", ("missing-delta",), marks=MATCHING_ON_PATHS),
-        pytest.param("missing_delta_in_gradient.py", ("missing-delta",), marks=MATCHING_ON_PATHS),
-        pytest.param("mae_instead.py", ("mae-instead",), marks=MATCHING_ON_PATHS),
-        pytest.param("mse_instead.py", ("mse-instead",), marks=MATCHING_ON_PATHS),
-        pytest.param("sum_not_mean.py", ("sum-not-mean",), marks=MATCHING_ON_PATHS),
-        pytest.param("gradient_wrt_target.py", ("sign-flipped",), marks=MATCHING_ON_PATHS),
+        ("missing_delta.py", ("missing-delta",)),
+        ("missing_delta_in_gradient.py", ("missing-delta",)),
+        ("mae_instead.py", ("mae-instead",)),
+        ("mse_instead.py", ("mse-instead",)),
+        ("sum_not_mean.py", ("sum-not-mean",)),
+        ("gradient_wrt_target.py", ("sign-flipped",)),
         ("returns_loss_only.py", ()),
     ],
     "hinge-loss": [
-        pytest.param("margin_sign.py", ("margin-sign",), marks=MATCHING_ON_PATHS),
-        pytest.param("missing_batch_mean.py", ("missing-batch-mean",), marks=MATCHING_ON_PATHS),
-        pytest.param("sign_flipped.py", ("sign-flipped",), marks=MATCHING_ON_PATHS),
+        ("margin_sign.py", ("margin-sign",)),
+        ("missing_batch_mean.py", ("missing-batch-mean",)),
+        ("sign_flipped.py", ("sign-flipped",)),
         ("kink_gradient_nonzero.py", ()),
     ],
     "batchnorm-forward": [
@@ -83,22 +81,22 @@ WRONG = {
         ("eps_outside_sqrt.py", ("eps-outside-sqrt",)), ("mutates_input.py", ("mutates-input",)),
     ],
     "batchnorm-backward": [
-        pytest.param("batch_stats_constant.py", ("batch-stats-constant",), marks=MATCHING_ON_PATHS),
-        pytest.param("variance_path_missing.py", ("variance-path-missing",), marks=MATCHING_ON_PATHS),
-        pytest.param("dbeta_not_summed.py", ("dbeta-not-summed",), marks=MATCHING_ON_PATHS),
-        pytest.param("dbeta_averaged.py", ("dbeta-not-summed",), marks=MATCHING_ON_PATHS),
+        ("batch_stats_constant.py", ("batch-stats-constant",)),
+        ("variance_path_missing.py", ("variance-path-missing",)),
+        ("dbeta_not_summed.py", ("dbeta-not-summed",)),
+        ("dbeta_averaged.py", ("dbeta-not-summed",)),
     ],
     "l2-backprop": [
         ("biases_regularised.py", ("biases-regularised",)), ("missing_factor_2.py", ("missing-factor-2",)),
         ("half_penalty_cs231n.py", ("missing-factor-2",)), ("reg_not_in_gradient.py", ("reg-not-in-gradient",)),
         ("missing_relu_mask.py", ("missing-relu-mask",)),
-        pytest.param("reg_not_in_loss.py", ("reg-not-in-loss",), marks=MATCHING_ON_PATHS),
+        ("reg_not_in_loss.py", ("reg-not-in-loss",)),
     ],
     "standardise": [
-        pytest.param("test_statistics_leak.py", ("test-statistics-leak",), marks=MATCHING_ON_PATHS),
-        pytest.param("pooled_statistics.py", ("test-statistics-leak",), marks=MATCHING_ON_PATHS),
-        pytest.param("per_row.py", ("per-row",), marks=MATCHING_ON_PATHS),
-        pytest.param("sample_std.py", ("sample-std",), marks=MATCHING_ON_PATHS),
+        ("test_statistics_leak.py", ("test-statistics-leak",)),
+        ("pooled_statistics.py", ("test-statistics-leak",)),
+        ("per_row.py", ("per-row",)),
+        ("sample_std.py", ("sample-std",)),
         ("mutates_input.py", ("mutates-input",)),
     ],
     "momentum-step": [

@@ -934,8 +934,8 @@ def test_exercise_limits_cannot_exceed_the_hard_caps(tmp_path):
     folder.mkdir()
     (folder / "spec.toml").write_text(
         'id = "greedy"\ntitle = "Greedy"\nframework = "numpy"\nentry = "f"\ntime_limit = 100000\n'
-        'memory_mb = 100000\n[limits]\nnproc = 5000\ncpu_s = 2\n'
-        '[[checks]]\nkind = "values"\npoints = 1\n')
+        'reference = "dlgrade.reference.softmax:softmax"\nmemory_mb = 100000\n[limits]\nnproc = 5000\ncpu_s = 2\n'
+        '[cases.a]\nargs = [1.0]\n[[checks]]\nkind = "values"\npoints = 1\ncases = ["a"]\n')
     ex = load_exercise(folder)
     assert (ex.limits.wall_s, ex.limits.cpu_s, ex.limits.memory_mb, ex.limits.nproc) == (300.0, 2.0, 8192, 256)
 

@@ -32,11 +32,13 @@ def test_course_exercise_from_its_own_folder():
     assert "leaky-relu-grad" not in catalogue()
 
 
-def test_course_diagnosis_is_registered():
+def test_course_diagnosis_belongs_to_its_exercise():
     from dlgrade.graders.diagnose import describe
 
-    get_exercise("leaky-relu-grad", (str(COURSE),))
-    assert describe("relu-slope-only").title == "Plain ReLU derivative"
+    ex = get_exercise("leaky-relu-grad", (str(COURSE),))
+    assert ex.diagnosis("relu-slope-only").title == "Plain ReLU derivative"
+    # a course's words stay its own: nothing global is registered for other exercises
+    assert describe("relu-slope-only").title == "Relu slope only"
 
 
 def test_course_exercise_graded_with_its_own_diagnosis(runner):
@@ -51,8 +53,8 @@ def test_course_exercise_graded_with_its_own_diagnosis(runner):
 @pytest.mark.parametrize("text, message", [
     ('id = "x"\n', "missing required key 'title'"),
     ('id="x"\ntitle="t"\nframework="jax"\nentry="f"\nchecks=[]\n', "framework must be one of"),
-    ('id="x"\ntitle="t"\nframework="numpy"\nentry="f"\n[[checks]]\nkind="values"\npoints=1\ncases=["c"]\n',
-     "uses undefined case 'c'"),
+    ('id="x"\ntitle="t"\nframework="numpy"\nentry="f"\nreference="m:f"\n[[checks]]\nkind="values"\npoints=1\n'
+     'cases=["c"]\n', "uses undefined case 'c'"),
     ('id = [', "spec.toml"),
 ])
 def test_malformed_specs_say_what_is_wrong(tmp_path, text, message):
@@ -63,8 +65,8 @@ def test_malformed_specs_say_what_is_wrong(tmp_path, text, message):
 
 def test_limits_are_capped(tmp_path):
     (tmp_path / "spec.toml").write_text(
-        'id="x"\ntitle="t"\nframework="numpy"\nentry="f"\ntime_limit=100000\nmemory_mb=999999\n'
-        '[[checks]]\nkind="values"\npoints=1\n')
+        'id="x"\ntitle="t"\nframework="numpy"\nentry="f"\nreference="m:f"\ntime_limit=100000\nmemory_mb=999999\n'
+        '[cases.a]\nargs=[1]\n[[checks]]\nkind="values"\npoints=1\ncases=["a"]\n')
     ex = load_exercise(tmp_path)
     assert ex.limits.wall_s == 300 and ex.limits.memory_mb == 8192
 
@@ -93,7 +95,8 @@ def test_generators_shapes_dims_and_special_values():
     assert ((case.kwargs["eps"].value >= 5) & (case.kwargs["eps"].value < 6)).all()
 
 
-RULES_SPEC = 'id="x"\ntitle="t"\nframework="{fw}"\nentry="f"\n[[checks]]\nkind="values"\npoints=1\n[rules]\n{rules}\n'
+RULES_SPEC = ('id="x"\ntitle="t"\nframework="{fw}"\nentry="f"\nreference="m:f"\n[cases.a]\nargs=[1]\n'
+              '[[checks]]\nkind="{kind}"\npoints=1\ncases=["a"]\n[rules]\n{rules}\n')
 
 
 @pytest.mark.parametrize("fw, rules, message", [
@@ -107,7 +110,8 @@ RULES_SPEC = 'id="x"\ntitle="t"\nframework="{fw}"\nentry="f"\n[[checks]]\nkind="
     ("numpy", 'reason = ""', "[rules] reason must be a non-empty string"),
 ])
 def test_a_typo_in_rules_is_one_line_naming_the_file_and_key(tmp_path, fw, rules, message):
-    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw=fw, rules=rules))
+    kind = "symbolic-equivalence" if fw == "symbolic" else "values"
+    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw=fw, rules=rules, kind=kind))
     with pytest.raises(SpecError) as err:
         load_exercise(tmp_path)
     assert str(err.value) == f"{tmp_path / 'spec.toml'}: {message}" or str(err.value).startswith(
@@ -115,7 +119,7 @@ def test_a_typo_in_rules_is_one_line_naming_the_file_and_key(tmp_path, fw, rules
 
 
 def test_rules_parse_and_match_submodules(tmp_path):
-    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw="numpy", rules='forbid_imports = ["torch", "jax"]'))
+    (tmp_path / "spec.toml").write_text(RULES_SPEC.format(fw="numpy", kind="values", rules='forbid_imports = ["torch", "jax"]'))
     rules = load_exercise(tmp_path).rules
     assert (rules.forbid_imports, rules.reason) == (("torch", "jax"), "this exercise is numpy only")
     assert [rules.forbidden(m) for m in ("torch", "torch.autograd", "torchvision", "jaxlib", "jax.numpy")] == [

@@ -16,14 +16,22 @@ in-place change of a leaf).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from dlgrade.graders.checks.common import (
     call_failure_message, case_label, error_text, label_of, result, returned_type_word,
 )
 from dlgrade.graders.compare import compare, fmt_num, tolerance_for
-from dlgrade.graders.engine import Call, Context, to_torch
+from dlgrade.graders.context import Context, to_torch
+from dlgrade.graders.job import Call
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.spec import CheckSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    rtol: float | None = field(default=None, metadata={"help": "relative tolerance of the gradients"})
+    atol: float | None = field(default=None, metadata={"help": "absolute tolerance of the gradients"})
 
 # Errors torch raises when autograd is cut or broken in the forward pass itself.
 AUTOGRAD_ERRORS = (

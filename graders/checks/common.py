@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dlgrade.graders.engine import CallResult, Context, error_text  # noqa: F401  (checks import it from here)
+from dlgrade.graders.context import Context  # noqa: F401  (checks import them from here)
+from dlgrade.graders.job import CallResult, error_text  # noqa: F401  (checks import them from here)
 from dlgrade.graders.outputs import Leaf, Opaque
 from dlgrade.graders.results import CheckResult
 from dlgrade.graders.spec import CheckSpec

@@ -20,11 +20,20 @@ real GPU check (``kind = "gpu"``) then adds what only real hardware shows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dlgrade.graders.checks.common import error_text, label_of, result
 from dlgrade.graders.checks.gpu import device_calls, examine, failure_details, finding_message
 from dlgrade.graders.devices import Accelerator
-from dlgrade.graders.engine import Call, Context
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call
 from dlgrade.graders.spec import CheckSpec
+
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options of its own (``label`` is a key every check has)."""
 
 META = Accelerator("meta")
 ON = "the meta device (a stand-in for a GPU)"

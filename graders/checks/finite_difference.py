@@ -30,7 +30,7 @@ Options: ``tolerance`` (default 1e-4), ``step`` (1e-6), ``directions`` (2),
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,8 +38,10 @@ from dlgrade.graders import gradcheck
 from dlgrade.graders.checks.common import call_failure_message, case_label, result
 from dlgrade.graders.checks.gradients import call_id, gradient_spec, structure
 from dlgrade.graders.compare import fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.context import Context, leaf_array, select
+from dlgrade.graders.job import Call
 from dlgrade.graders.inputs import derive_seed
+from dlgrade.graders.checks.protocol import OutputPath, Table
 from dlgrade.graders.spec import CheckSpec, _resolve
 
 DEFAULT_TOLERANCE = 1e-4
@@ -72,6 +74,25 @@ class Probe:
     def array_name(self) -> str:
         safe = "".join(ch if ch.isalnum() else "_" for ch in f"{self.case}_{self.param}")[:40]
         return f"fdv_{safe}_{self.k}.npy"
+
+
+@dataclass(frozen=True)
+class Options:
+    tolerance: float = field(default=DEFAULT_TOLERANCE, metadata={"help": "the largest disagreement accepted"})
+    step: float = field(default=DEFAULT_STEP, metadata={"help": "the finite-difference step h"})
+    directions: int = field(default=DEFAULT_DIRECTIONS, metadata={"help": "random directions per parameter"})
+    samples: int = field(default=DEFAULT_SAMPLES, metadata={"help": "sampled elements per parameter"})
+    kinks: str = field(default="", metadata={"help": "module:function naming the loss's kinks"})
+    params: Table | None = field(default=None, metadata={
+        "help": "grads key -> argument index (default: the exercise's [gradient] params)"})
+    loss: OutputPath | None = field(default=None, metadata={"help": "where the loss is in the output ([0])"})
+    grads: OutputPath | None = field(default=None, metadata={"help": "where the dict of gradients is ([1])"})
+
+
+def validate(check: CheckSpec, exercise) -> str | None:
+    from dlgrade.graders.checks.gradients import validate as gradients_validate
+
+    return gradients_validate(check, exercise)
 
 
 def _options(check: CheckSpec) -> tuple[float, float, int, int]:

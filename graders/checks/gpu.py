@@ -39,8 +39,10 @@ import numpy as np
 from dlgrade.graders.checks.common import call_failure_message, case_label, error_text, label_of, result, skipped
 from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, tolerance_for
 from dlgrade.graders.devices import Accelerator, accelerator
-from dlgrade.graders.engine import Call, CallResult, Context
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call, CallResult
 from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.checks.protocol import Names
 from dlgrade.graders.spec import CheckSpec
 
 META_TENSOR = Opaque("tensor on the meta device")
@@ -50,6 +52,14 @@ META_TENSOR = Opaque("tensor on the meta device")
 HALF_TOLERANCES = {"float16": (5e-2, 1e-2), "bfloat16": (1e-1, 5e-2)}
 HALF_DTYPES = ("float16", "bfloat16")
 NO_GPU = "skipped: no GPU"
+
+
+@dataclass(frozen=True)
+class Options:
+    half: Names = field(default=(), metadata={"help": "also run in these dtypes: float16, bfloat16"})
+    half_cases: Names | None = field(default=None, metadata={"help": "the cases run in half precision"})
+    half_rtol: float | None = field(default=None, metadata={"help": "relative tolerance in half precision"})
+    half_atol: float | None = field(default=None, metadata={"help": "absolute tolerance in half precision"})
 # What torch says when tensors of two devices meet (or a device tensor meets numpy).
 DEVICE_ERRORS = (
     "Expected all tensors to be on the same device",

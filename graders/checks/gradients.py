@@ -20,16 +20,74 @@ Options: ``tolerance`` (default 1e-6), ``nonfinite_diagnosis`` (e.g. ``overflow`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from dlgrade.graders import diagnose, gradcheck
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, GraderError, select
+from dlgrade.graders.context import Context, select
+from dlgrade.graders.job import Call
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.checks.protocol import Compared, OptionError, OutputPath, Table, read_options
 from dlgrade.graders.spec import CheckSpec
+
+
+@dataclass(frozen=True)
+class Options:
+    tolerance: float = field(default=1e-6, metadata={"help": "the largest relative error accepted"})
+    nonfinite_diagnosis: str = field(default="", metadata={
+        "help": "the diagnosis for non-finite gradients where the reference is finite"})
+    params: Table | None = field(default=None, metadata={
+        "help": "grads key -> argument index (default: the exercise's [gradient] params)"})
+    loss: OutputPath | None = field(default=None, metadata={"help": "where the loss is in the output ([0])"})
+    grads: OutputPath | None = field(default=None, metadata={"help": "where the dict of gradients is ([1])"})
+
+
+@dataclass(frozen=True)
+class GradientTable:
+    """The exercise's ``[gradient]`` table: what the gradient checks differentiate."""
+
+    params: Table | None = field(default=None, metadata={"help": "grads key -> argument index"})
+    loss: OutputPath = field(default=(0,), metadata={"help": "where the loss is in the output"})
+    grads: OutputPath = field(default=(1,), metadata={"help": "where the dict of gradients is"})
+
+
+def validate(check: CheckSpec, exercise) -> str | None:
+    """The merged ``[gradient]`` table and options name parameters that are arguments of every case."""
+    gradient = exercise.raw.get("gradient", {})
+    if not isinstance(gradient, dict):
+        return "[gradient] must be a table"
+    try:
+        read_options(GradientTable, gradient, "[gradient] key")
+    except OptionError as exc:
+        return str(exc)
+    table = {**exercise.raw.get("gradient", {}), **{k: v for k, v in check.options.items() if k in GRAD_KEYS}}
+    params = table.get("params")
+    if not isinstance(params, dict) or not params:
+        return "needs [gradient] params = { W1 = 2, ... } (grads key -> argument index)"
+    for key, index in params.items():
+        if isinstance(index, bool) or not isinstance(index, int):
+            return f"[gradient] params.{key} must be an argument index, a whole number (got {index!r})"
+        for case in check.cases:
+            n = len(exercise.cases[case].get("args", []))
+            if not 0 <= index < n:
+                return (f"[gradient] params.{key} = {index} is not an argument of case {case!r} "
+                        f"(it has {n} argument{'s' if n != 1 else ''})")
+    return None
+
+
+GRAD_KEYS = ("params", "loss", "grads")
+
+
+def compared(check: CheckSpec, ctx: Context) -> list[Compared]:
+    """The loss, case by case. The gradients are matched against the buggy references by
+    this kind itself, parameter by parameter (:func:`diagnose_params`), with a stricter
+    rule: the mistakes named must together explain every wrong parameter."""
+    spec = gradient_spec(check, ctx)
+    return [Compared(call_id(case), spec.loss) for case in check.cases]
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -45,7 +103,7 @@ class GradientSpec:
 
 def gradient_spec(check: CheckSpec, ctx: Context) -> GradientSpec:
     """The ``[gradient]`` table of the exercise, overridden by the check's own options."""
-    table = {**ctx.exercise.raw.get("gradient", {}), **check.options}
+    table = {**ctx.exercise.raw.get("gradient", {}), **{k: v for k, v in check.options.items() if k in GRAD_KEYS}}
     params = table.get("params")
     if not check.cases:
         raise GraderError(f"{ctx.exercise.id}: check {check.name!r} lists no cases")
@@ -54,6 +112,28 @@ def gradient_spec(check: CheckSpec, ctx: Context) -> GradientSpec:
                           "(grads key -> argument index)")
     return GradientSpec(params={str(k): int(v) for k, v in params.items()},
                         loss=tuple(table.get("loss", (0,))), grads=tuple(table.get("grads", (1,))))
+
+
+def mistake_paths(check: CheckSpec, ctx: Context) -> list[tuple[str, tuple]]:
+    """(case, path) of each parameter's gradient: where :func:`diagnose_params` tells mistakes apart."""
+    spec = gradient_spec(check, ctx)
+    return [(case, (*spec.grads, key)) for case in check.cases for key in spec.params]
+
+
+def reference_problem(check: CheckSpec, ctx: Context) -> str | None:
+    """What the reference returns does not fit the ``[gradient]`` table (one line), or None."""
+    spec = gradient_spec(check, ctx)
+    for case in check.cases:
+        grads = select(ctx.reference(case), spec.grads)
+        shown = "[" + ", ".join(str(k) if isinstance(k, int) else f'"{k}"' for k in spec.grads) + "]"
+        if not isinstance(grads, dict):
+            return (f"[gradient] grads = {shown} does not lead to a dict of gradients in what the reference "
+                    f"returns on case {case!r}")
+        missing = [k for k in spec.params if k not in grads]
+        if missing:
+            return (f"[gradient] params names {missing[0]!r}, but the reference's gradients on case {case!r} "
+                    f"have keys {', '.join(repr(k) for k in grads)}")
+    return None
 
 
 def call_id(case: str) -> str:

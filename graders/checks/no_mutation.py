@@ -5,12 +5,21 @@ element, with what was sent. A change is reported as ``mutates-input``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result
-from dlgrade.graders.engine import Call, Context
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call
 from dlgrade.graders.outputs import Leaf
 from dlgrade.graders.spec import CheckSpec
+
+
+
+@dataclass(frozen=True)
+class Options:
+    """No options of its own (``label`` is a key every check has)."""
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:

@@ -14,22 +14,45 @@ reference is finite, e.g. ``overflow``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from dlgrade.graders.checks.common import (
     call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
 )
 from dlgrade.graders.compare import compare, fmt_index, fmt_num, tolerance_for
-from dlgrade.graders.engine import Call, Context, leaf_array, select
+from dlgrade.graders.context import Context, leaf_array, select
+from dlgrade.graders.job import Call
 from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.checks.protocol import Compared, OutputPath
 from dlgrade.graders.spec import CheckSpec
 
 
-def plan(check: CheckSpec, ctx: Context) -> list[Call]:
+@dataclass(frozen=True)
+class Options:
+    output: OutputPath = field(default=(), metadata={"help": "where the compared value is in the returned one"})
+    rtol: float | None = field(default=None, metadata={"help": "relative tolerance (default: by dtype)"})
+    atol: float | None = field(default=None, metadata={"help": "absolute tolerance (default: by dtype)"})
+    dtype: str = field(default="", metadata={"help": "\"same\": the input's float dtype must be kept"})
+    nonfinite_diagnosis: str = field(default="", metadata={
+        "help": "the diagnosis for non-finite output where the reference is finite"})
+
+
+def validate(check: CheckSpec, exercise) -> str | None:
+    if check.settings is not None and check.settings.dtype not in ("", "same"):
+        return f'option dtype must be "same" (got "{check.settings.dtype}")'
+    return None
+
+
+def compared(check: CheckSpec, ctx: Context) -> list[Compared]:
     path = tuple(check.opt("output", ()))
+    return [Compared(f"values:{case}", path) for case in check.cases]
+
+
+def plan(check: CheckSpec, ctx: Context) -> list[Call]:
     # the call returns the whole value; selection happens here, so other checks can share it
-    return [Call(id=f"values:{case}", case=case, compare=True) for case in check.cases] + \
-        ([] if not path else [])
+    return [Call(id=f"values:{case}", case=case, compare=True) for case in check.cases]
 
 
 def _input_float_dtype(ctx: Context, case: str) -> str | None:
