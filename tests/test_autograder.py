@@ -67,7 +67,7 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
             assert (digest, int(size)) == (f"sha256={expected}", len(data)), name
         assert {r[0] for r in record} == names
     assert {f"dlgrade/{n}" for n in (
-        "graders/worker.py", "graders/checks/values.py", "graders/data/doctor_softmax.py", "reports/junit.py",
+        "graders/sandboxed_worker.py", "graders/checks/values.py", "graders/data/doctor_softmax.py", "reports/junit.py",
         "reference/softmax.py", "exercises/stable-softmax/spec.toml", "exercises/stable-softmax/statement.md",
         "exercises/stable-softmax/starter.py")} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
