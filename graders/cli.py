@@ -239,12 +239,12 @@ def check(submission, exercise_ids, as_json, html_file, junit_file, gradescope_f
             raise
         raise _failure(exc, f"dlgrade could not grade {submission}: ")
     from dlgrade.graders.results import StudentReport
-    from dlgrade.reports import outputs
+    from dlgrade.reports import report_files
 
     from dlgrade.reports import github
 
     view = StudentReport.of(report)  # every rendering the student reads; --json is the full record
-    outputs.write_all(view, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
+    report_files.write_all(view, html_file=html_file, junit_file=junit_file, gradescope_file=gradescope_file)
     on_github = github.on_github()
     if as_json:
         text = json.dumps(report.to_dict()["results"] if len(report.results) != 1

@@ -10,7 +10,7 @@ import numpy as np
 
 from dlgrade.graders.inputs import Case
 from dlgrade.graders.job import Call, CallResult  # noqa: F401  (a check's planned calls)
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 
 if TYPE_CHECKING:  # pragma: no cover
     from dlgrade.graders.spec import Exercise

@@ -17,7 +17,7 @@ you mean; catching :class:`DlgradeError` means "any failure dlgrade foresaw".
 
 Private control-flow exceptions (``symbolic._OutOfTime`` is a BaseException so
 that student-facing ``except Exception`` cannot swallow it) and the standalone
-sandbox worker's own classes (``worker.py`` imports nothing of dlgrade) stay
+sandbox worker's own classes (``sandboxed_worker.py`` imports nothing of dlgrade) stay
 outside this tree on purpose.
 """
 from __future__ import annotations

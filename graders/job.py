@@ -5,11 +5,11 @@ the worker writes, and what they mean (the outcome).
   :func:`build_plan` turns the planned calls into the job's JSON plan plus the
   ``.npy`` arrays shipped with it (``plan["_arrays"]``).
 * :class:`CallResult` — one call's record of the journal, decoded here by
-  :func:`collect_calls` (only plain arrays and JSON cross: dlgrade.graders.outputs).
+  :func:`collect_calls` (only plain arrays and JSON cross: dlgrade.graders.decoding).
 * :func:`outcome_status` — whether the job as a whole failed (timeout, crash,
   syntax error, missing entry...) and the one line the student reads.
 
-The worker's side of the same format is graders/worker.py, which imports
+The worker's side of the same format is graders/sandboxed_worker.py, which imports
 nothing of dlgrade; this module is the grader's side.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dlgrade.graders.errors import GraderError
-from dlgrade.graders.outputs import decode
+from dlgrade.graders.decoding import decode
 
 if TYPE_CHECKING:  # pragma: no cover
     from dlgrade.graders.context import Context
@@ -184,7 +184,7 @@ def outcome_status(ex: Exercise, outcome: JobOutcome, source=None) -> tuple[str,
     ``import-error``, ``exception``, ``missing``, ``not-callable``, ``tampering``.
     ``source`` (a SubmissionSource) turns lines into notebook cells.
     """
-    from dlgrade.graders.worker import MAX_FILES
+    from dlgrade.graders.sandboxed_worker import MAX_FILES
 
     reply = outcome.reply
     journal = outcome.journal
@@ -320,7 +320,7 @@ def format_output(out: dict) -> str:
     Paths of the private job directory are shown as bare file names; control
     characters (terminal escape sequences) as visible escapes.
     """
-    from dlgrade.graders.outputs import clean_text
+    from dlgrade.graders.decoding import clean_text
 
     if not isinstance(out, dict) or not out:
         return ""

@@ -23,7 +23,7 @@ cell; what IPython would do with a magic is written on the magic's own line:
   ``%run`` does; in an assignment, ``x = %time f(x)`` assigns ``f(x)``,
   ``files = !ls`` an empty list and any other magic None.
 
-The worker (``graders/worker.py``) recognises such a module by its name (it ends
+The worker (``graders/sandboxed_worker.py``) recognises such a module by its name (it ends
 in :data:`MODULE_SUFFIX`) and gives it what Jupyter gives a notebook: the runtime
 the rewritten magics call (``_dlgrade_nb``), ``display`` and ``get_ipython`` as
 builtins, and a stand-in ``IPython.display`` where IPython is not installed. A
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 from dlgrade.graders.errors import SubmissionProblem
 
-MODULE_SUFFIX = "_ipynb.py"  # a converted notebook's file name ends so (graders/worker.py relies on it)
+MODULE_SUFFIX = "_ipynb.py"  # a converted notebook's file name ends so (graders/sandboxed_worker.py relies on it)
 RUNTIME_NAME = "_dlgrade_nb"  # the worker's notebook runtime, as the converted module calls it
 
 # cell magics whose body is Python that runs in the notebook's namespace

@@ -11,7 +11,7 @@ verdict is this module's, from two kinds of evidence:
   file and in helper modules, followed by name), or when nothing uses what it
   imports (a bare ``import torch``). An import that only *other* code uses (a
   notebook's label-smoothing cell next to its backprop cell) does not;
-* **the worker's report** (``dlgrade.graders.worker``, the child's import guard): a
+* **the worker's report** (``dlgrade.graders.sandboxed_worker``, the child's import guard): a
   forbidden import attempted while the entry ran (which the guard refused), or
   one made while the submission loaded from a line that holds no import
   statement (a computed ``importlib.import_module(name)``).

@@ -1,6 +1,6 @@
 """Where student code runs: warm, sandboxed worker processes.
 
-One :class:`Worker` owns one zygote (``graders/worker.py``) started either
+One :class:`Worker` owns one zygote (``graders/sandboxed_worker.py``) started either
 inside bubblewrap (isolation ``"sandbox"``: no network, read-only system,
 private PID/IPC/UTS namespaces, only the worker file and a per-worker jobs
 directory visible, dlgrade's own tree masked) or, where bubblewrap is missing
@@ -18,7 +18,7 @@ enforced, the job can signal nothing but its own processes, and two workers'
 jobs share nothing. After each job its directory is moved out of the jobs
 directory the sandbox sees, so no later job (another student's) can read it.
 
-Everything the child produced is read back by :mod:`dlgrade.graders.outputs` as plain
+Everything the child produced is read back by :mod:`dlgrade.graders.decoding` as plain
 data; nothing here interprets it.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import ClassVar
 
 from dlgrade.graders.errors import GraderError
 
-WORKER_FILE = Path(__file__).with_name("worker.py")
+WORKER_FILE = Path(__file__).with_name("sandboxed_worker.py")
 # the folder holding dlgrade's top-level packages: a checkout (or an unpacked
 # sdist) for an editable install, a site-packages directory for a wheel
 PACKAGES_DIR = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ class JobOutcome:
         return self.reply.get("status", "harness-error")
 
     def cleanup(self) -> None:
-        from dlgrade.graders.outputs import forget
+        from dlgrade.graders.decoding import forget
 
         forget(self.job_dir)
         remove_tree(self.job_dir)
@@ -402,7 +402,7 @@ def our_package_dirs(binds: list[str] = ()) -> list[str]:
         for name in OUR_PACKAGES:
             candidate = os.path.join(root, name)
             if os.path.isdir(candidate) and (
-                    os.path.exists(os.path.join(candidate, "worker.py"))
+                    os.path.exists(os.path.join(candidate, "sandboxed_worker.py"))
                     or os.path.exists(os.path.join(candidate, "__init__.py"))):
                 found.append(candidate)
     return list(dict.fromkeys(found))
@@ -968,7 +968,7 @@ class Worker:
                     _kill_token_processes(token)
             reply = {"status": "worker-hung" if hung else "worker-died", "output": dict(_EMPTY_OUTPUT)}
         job_dir = self._retire(host)
-        from dlgrade.graders.outputs import read_journal
+        from dlgrade.graders.decoding import read_journal
 
         return JobOutcome(reply=reply, job_dir=job_dir, isolation=self.isolation,
                           journal=read_journal(job_dir))

@@ -243,7 +243,7 @@ def _unreadable(display: str, exc: OSError) -> Refusal:
 def printable_name(name: str) -> str:
     """A file or folder name a student chose, safe to print and to write into any report:
     control characters, bidirectional overrides and undecodable bytes shown as escapes."""
-    from dlgrade.graders.outputs import clean_text
+    from dlgrade.graders.decoding import clean_text
 
     return clean_text(name, limit=None)
 

@@ -30,7 +30,7 @@ from dlgrade.graders.spec import SYMBOLIC_PRELOAD
 from dlgrade.graders.job import format_output, outcome_status
 from dlgrade.graders.errors import GraderError
 from dlgrade.graders.inputs import derive_seed
-from dlgrade.graders.outputs import Leaf, Opaque, decode
+from dlgrade.graders.decoding import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
 from dlgrade.graders.sandbox import SandboxError
 from dlgrade.graders.spec import CheckSpec, Exercise, SpecError

@@ -6,7 +6,7 @@ and perturbed references through the real grading path
 course's) trusted code: they are not files a student submits, and the sandbox
 hides them from the worker. :class:`TrustedRunner` takes the worker's place
 for them: it executes the plan's calls with the worker's own code
-(:func:`dlgrade.graders.worker._run_call`: the same argument building, seeding,
+(:func:`dlgrade.graders.sandboxed_worker._run_call`: the same argument building, seeding,
 argument watching, output encoding and backward pass) in a private job
 directory, and hands back a :class:`~dlgrade.graders.sandbox.JobOutcome` the
 engine reads exactly as it reads a sandboxed one.
@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from dlgrade.graders import worker
-from dlgrade.graders.outputs import read_journal
+from dlgrade.graders import sandboxed_worker as worker
+from dlgrade.graders.decoding import read_journal
 from dlgrade.graders.sandbox import JobOutcome
 
 ISOLATION = "trusted (in-process)"

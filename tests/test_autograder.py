@@ -66,7 +66,7 @@ def test_the_wheel_installs_offline_with_its_data_and_an_honest_record(tmp_path,
             expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             assert (digest, int(size)) == (f"sha256={expected}", len(data)), name
         assert {r[0] for r in record} == names
-    assert {"dlgrade/__init__.py", "dlgrade/__main__.py", "dlgrade/graders/worker.py",
+    assert {"dlgrade/__init__.py", "dlgrade/__main__.py", "dlgrade/graders/sandboxed_worker.py",
             "dlgrade/graders/checks/values.py", "dlgrade/graders/data/doctor_softmax.py", "dlgrade/reports/junit.py",
             "dlgrade/reference/softmax.py", "dlgrade/exercises/stable-softmax/spec.toml",
             "dlgrade/exercises/stable-softmax/statement.md", "dlgrade/exercises/stable-softmax/starter.py"} <= names

@@ -12,7 +12,7 @@ import pytest
 
 from dlgrade.graders import engine
 from dlgrade.graders.inputs import make_cases
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec, get_exercise
 from dlgrade.graders.submission import Submission
 

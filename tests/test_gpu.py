@@ -20,7 +20,7 @@ from dlgrade.graders.checks import gpu as gpu_check
 from dlgrade.graders.devices import Accelerator, GpuUnavailable, cuda_device_count
 from dlgrade.graders.engine import CallResult, Context
 from dlgrade.graders.inputs import make_cases
-from dlgrade.graders.outputs import Leaf, Opaque, TensorInfo
+from dlgrade.graders.decoding import Leaf, Opaque, TensorInfo
 from dlgrade.graders.sandbox import GPU_HEADROOM, Limits, gpu_limits
 from dlgrade.graders.spec import SpecError, get_exercise, load_exercise
 from dlgrade.graders.submission import Submission

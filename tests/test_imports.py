@@ -29,7 +29,7 @@ import ast  # noqa: E402
 import pytest  # noqa: E402
 
 PACKAGES = ("graders", "reports", "reference", "exercises")
-SANDBOX_SIDE = {"dlgrade.graders.worker", "dlgrade.graders.symbolic", "dlgrade.graders.symbolic_text"}
+SANDBOX_SIDE = {"dlgrade.graders.sandboxed_worker", "dlgrade.graders.symbolic", "dlgrade.graders.symbolic_text"}
 
 
 def _modules() -> list[str]:

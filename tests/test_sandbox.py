@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlgrade.graders import outputs, worker
+from dlgrade.graders import decoding as outputs, sandboxed_worker as worker
 from dlgrade.graders.api import grade_one
 from dlgrade.graders.engine import format_output
-from dlgrade.graders.outputs import Leaf, Opaque, clean_text, decode, read_array, read_journal
+from dlgrade.graders.decoding import Leaf, Opaque, clean_text, decode, read_array, read_journal
 from dlgrade.graders.runner import Runner
 from dlgrade.graders.sandbox import Limits, Worker, basic_warning, remove_tree, sandbox_status
 from dlgrade.graders.spec import get_exercise, load_exercise
@@ -999,7 +999,7 @@ def test_python_subprocess_still_works_in_a_job(any_runner, tmp_path):
 
 
 def test_worker_file_is_self_contained():
-    text = (ROOT / "graders" / "worker.py").read_text()
+    text = (ROOT / "graders" / "sandboxed_worker.py").read_text()
     imports = set(re.findall(r"^\s*(?:import|from) (\w+)", text, re.M))
     assert imports <= {"__future__", "json", "os", "resource", "select", "signal", "sys", "time", "traceback", "io", "linecache", "site",
                        "ctypes", "platform", "errno", "fcntl", "importlib", "random", "numpy", "torch",

@@ -152,7 +152,7 @@ def test_options_are_typed(tmp_path):
 from dlgrade.graders import engine  # noqa: E402
 from dlgrade.graders.checks import sequences  # noqa: E402
 from dlgrade.graders.inputs import make_cases  # noqa: E402
-from dlgrade.graders.outputs import Leaf  # noqa: E402
+from dlgrade.graders.decoding import Leaf  # noqa: E402
 from dlgrade.graders.spec import get_exercise  # noqa: E402
 
 STUDENTS = [f"student-{i}" for i in range(20)] + ["alice", "李", "o'brien"]

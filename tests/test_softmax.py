@@ -104,7 +104,7 @@ def _mutation_ctx(args_after):
 
 def test_unreadable_argument_fails_without_a_mutation_diagnosis():
     from dlgrade.graders.checks import no_mutation
-    from dlgrade.graders.outputs import Opaque
+    from dlgrade.graders.decoding import Opaque
 
     for after in (lambda v: [Opaque("unreadable array")], lambda v: []):
         check, ctx = _mutation_ctx(after)
@@ -116,7 +116,7 @@ def test_unreadable_argument_fails_without_a_mutation_diagnosis():
 
 def test_argument_resized_in_place_is_a_mutation():
     from dlgrade.graders.checks import no_mutation
-    from dlgrade.graders.outputs import Leaf
+    from dlgrade.graders.decoding import Leaf
 
     check, ctx = _mutation_ctx(lambda v: [Leaf(array=v.reshape(-1).copy())])
     r = no_mutation.evaluate(check, ctx)

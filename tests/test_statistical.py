@@ -155,7 +155,7 @@ def test_spec_typos_are_one_line(tmp_path):
 from dlgrade.graders import engine  # noqa: E402
 from dlgrade.graders.checks import statistical  # noqa: E402
 from dlgrade.graders.inputs import make_cases  # noqa: E402
-from dlgrade.graders.outputs import Leaf  # noqa: E402
+from dlgrade.graders.decoding import Leaf  # noqa: E402
 from dlgrade.reference import initialisation  # noqa: E402
 
 STUDENTS = [f"student-{i}" for i in range(12)] + ["alice", "李"]

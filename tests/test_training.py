@@ -127,7 +127,7 @@ def graded_in_process(student: str, train):
     """The kind's own plan and evaluation, the sandbox's call replaced by ``train`` run here
     on the same shipped arrays and generator seed: (score, diagnoses)."""
     from dlgrade.graders.engine import CallResult
-    from dlgrade.graders.outputs import Leaf
+    from dlgrade.graders.decoding import Leaf
 
     ex = get_exercise("xor-training")
     ctx = Context(ex, student, make_cases(ex, student, ["quadrants"]))

@@ -290,7 +290,7 @@ def _full_record():
 @pytest.mark.parametrize("render", [
     "dlgrade.reports.terminal:render_report", "dlgrade.reports.html:render_student_report", "dlgrade.reports.junit:junit_xml",
     "dlgrade.reports.gradescope:gradescope_results", "dlgrade.reports.github:annotations", "dlgrade.reports.github:step_summary",
-    "dlgrade.reports.github:workflow_commands", "dlgrade.reports.outputs:write_all",
+    "dlgrade.reports.github:workflow_commands", "dlgrade.reports.report_files:write_all",
 ])
 def test_every_student_renderer_refuses_the_full_record(render):
     import importlib

@@ -8,7 +8,7 @@ import numpy as np
 
 from dlgrade.graders.context import Context  # noqa: F401  (checks import them from here)
 from dlgrade.graders.job import CallResult, error_text  # noqa: F401  (checks import them from here)
-from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.decoding import Leaf, Opaque
 from dlgrade.graders.results import CheckResult
 from dlgrade.graders.spec import CheckSpec
 

@@ -41,7 +41,7 @@ from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, toler
 from dlgrade.graders.devices import Accelerator, accelerator
 from dlgrade.graders.context import Context
 from dlgrade.graders.job import Call, CallResult
-from dlgrade.graders.outputs import Leaf, Opaque
+from dlgrade.graders.decoding import Leaf, Opaque
 from dlgrade.graders.checks.protocol import Names
 from dlgrade.graders.spec import CheckSpec
 

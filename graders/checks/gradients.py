@@ -30,7 +30,7 @@ from dlgrade.graders.compare import fmt_index, fmt_num
 from dlgrade.graders.context import Context, select
 from dlgrade.graders.job import Call
 from dlgrade.graders.errors import GraderError
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.checks.protocol import Compared, OptionError, OutputPath, Table, read_options
 from dlgrade.graders.spec import CheckSpec
 

@@ -12,7 +12,7 @@ import numpy as np
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result
 from dlgrade.graders.context import Context
 from dlgrade.graders.job import Call
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec
 
 

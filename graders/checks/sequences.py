@@ -32,7 +32,7 @@ from dlgrade.graders.checks import options as typed
 from dlgrade.graders.checks.common import case_label, error_text, label_of, result, returned_type_word
 from dlgrade.graders.compare import compare, fmt_index, fmt_num
 from dlgrade.graders.engine import Call, Context, GraderError, _safe
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec
 
 KIND = "sequences"

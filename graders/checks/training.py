@@ -33,7 +33,7 @@ from dlgrade.graders.checks.common import call_failure_message, case_label, labe
 from dlgrade.graders.compare import fmt_num
 from dlgrade.graders.engine import Call, Context, _safe
 from dlgrade.graders.inputs import derive_seed
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec, _resolve
 
 MEASURES = ("parameters", "accuracy")

@@ -24,7 +24,7 @@ from dlgrade.graders.checks.common import (
 from dlgrade.graders.compare import compare, fmt_index, fmt_num, tolerance_for
 from dlgrade.graders.context import Context, leaf_array, select
 from dlgrade.graders.job import Call
-from dlgrade.graders.outputs import Leaf
+from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.checks.protocol import Compared, OutputPath
 from dlgrade.graders.spec import CheckSpec
 
