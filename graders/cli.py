@@ -605,6 +605,7 @@ def new(exercise_id, framework, dest):
     import shlex
 
     from dlgrade.graders.scaffold import ScaffoldError, new_exercise
+    from dlgrade.graders.spec import SpecError, catalogue
 
     try:
         folder = new_exercise(exercise_id, framework, dest)
@@ -646,12 +647,12 @@ def test_exercise(exercise, every, seeds, as_json, exercises_dirs):
       dlgrade test-exercise --all --exercises-dir course/exercises
     """
     from dlgrade.graders import selftest
-    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.errors import GraderError
     from dlgrade.graders.sandbox import SandboxError
 
-    try:
+    try:  # an unknown id or a broken spec is a UserError: exit 2 (DlgradeGroup)
         chosen = selftest.exercises_to_test(exercise, every, exercises_dirs)
-    except (UnknownExercise, SpecError, ValueError) as exc:
+    except ValueError as exc:
         raise _usage(str(exc))
     if not chosen:
         raise _usage(f"no exercises in {', '.join(exercises_dirs)}")

@@ -240,6 +240,17 @@ def _exc_line(exc: BaseException) -> str:
 
 
 def exercises_to_test(target: str | None, every: bool, dirs=()) -> list[Exercise]:
+    """The exercises :func:`_exercises_named` picks, each probed against its reference
+    (dlgrade.graders.spec_probe): a spec that cannot grade is a SpecError before any test."""
+    from dlgrade.graders.spec_probe import verified
+
+    chosen = _exercises_named(target, every, dirs)
+    for ex in chosen:
+        verified(ex)
+    return chosen
+
+
+def _exercises_named(target: str | None, every: bool, dirs=()) -> list[Exercise]:
     """What ``dlgrade test-exercise`` tests: the exercise ``target`` names (an id, or a
     folder holding a ``spec.toml``), or with ``every`` all those in the ``dirs`` folders
     (every exercise of the catalogue when no folder is named).

@@ -89,7 +89,7 @@ def _course_copy(tmp_path: Path) -> Path:
      "check 'adding a constant to every logit changes nothing': option shift must be a number (got \"500\")"),
     (('kind = "shift-invariance"', 'kind = "shift-invariant"'),
      "check 'adding a constant to every logit changes nothing': unknown check kind 'shift-invariant'; did you mean "
-     "'shift-invariance'? (known: finite-difference, gradients, no-mutation, shift-invariance, values)"),
+     "'shift-invariance'? (known: finite-difference, gradients, no-mutation, sequences, shift-invariance, statistical, training, values)"),
     (('shift-invariance = "kinds.py:ShiftInvariance"', 'shift-invariance = "kinds.py:ShiftInvarience"'),
      "[kinds] shift-invariance: kinds.py has no 'ShiftInvarience'"),
     (('shift-invariance = "kinds.py:ShiftInvariance"', 'shift-invariance = "kind.py:ShiftInvariance"'),

@@ -133,13 +133,13 @@ def test_a_typo_in_an_option_is_one_line_naming_the_file_and_key(tmp_path):
     with pytest.raises(SpecError) as err:
         load_exercise(folder)
     assert str(err.value) == (
-        f"{folder / 'spec.toml'}: check 'first step from zero velocity' (kind 'sequences'): unknown option "
-        "'states' (known: atol, label, returns, rtol, state, step_number)")
+        f"{folder / 'spec.toml'}: check 'first step from zero velocity': unknown option "
+        "'states'; did you mean 'state'? (known: atol, label, returns, rtol, state, step_number)")
 
 
 def test_options_are_typed(tmp_path):
     folder = _spec_with(tmp_path, "state = 1\n", 'state = "one"\n')
-    with pytest.raises(SpecError, match=re.escape("option 'state' must be an integer (got 'one')")):
+    with pytest.raises(SpecError, match=re.escape('option state must be a whole number (got "one")')):
         load_exercise(folder)
     with pytest.raises(typed.OptionError, match=re.escape(
             "option 'returns' must name 2 values, like \"(w, v)\" (got '(w, m, v)')")):
@@ -202,5 +202,5 @@ def test_a_case_that_does_not_fit_the_kind_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError) as err:
         load_exercise(folder)
     assert str(err.value) == (
-        f"{folder / 'spec.toml'}: check 'six steps' (kind 'sequences'): case 'trajectory': the gradients must "
+        f"{folder / 'spec.toml'}: check 'six steps': case 'trajectory': the gradients must "
         "have shape (steps, *w0.shape) = (steps, 3, 4), got (6, 4, 3)")

@@ -73,10 +73,10 @@ def swap(old: str, new: str) -> str:
 BROKEN = [
     (swap('kind = "values"\npoints = 1', 'kind = "valeus"\npoints = 1'),
      "check 'the loss': unknown check kind 'valeus'; did you mean 'values'? (known: finite-difference, "
-     "gradients, no-mutation, values)"),
+     "gradients, no-mutation, sequences, statistical, training, values)"),
     (swap('kind = "values"\npoints = 1', 'kind = "common"\npoints = 1'),
      "check 'the loss': unknown check kind 'common' (known: finite-difference, gradients, "
-     "no-mutation, values)"),
+     "no-mutation, sequences, statistical, training, values)"),
     (swap('output = [0]', 'output = [0]\nrtoll = 0.5'),
      "check 'the loss': unknown option 'rtoll'; did you mean 'rtol'? (known: atol, dtype, "
      "nonfinite_diagnosis, output, rtol)"),
@@ -253,7 +253,7 @@ def test_list_marks_a_broken_course_spec_and_lists_the_rest(tmp_path):
     assert any(line.startswith("stable-softmax ") for line in lines)
     assert any(line.startswith("good-step ") for line in lines)
     assert lines[-1] == (f"BROKEN  {folder / 'spec.toml'}: check 'the loss': unknown check kind 'valeus'; did you "
-                         "mean 'values'? (known: finite-difference, gradients, no-mutation, values)")
+                         "mean 'values'? (known: finite-difference, gradients, no-mutation, sequences, statistical, training, values)")
 
 
 def test_show_prints_the_probes_warnings(tmp_path):
@@ -274,7 +274,7 @@ def test_every_builtin_kind_is_registered_and_declares_typed_options():
     from dlgrade.graders.checks.protocol import ModuleKind
     from dlgrade.graders.checks.registry import BUILTIN, BUILTIN_KINDS
 
-    helpers = {"common", "protocol", "registry"}  # shared code, not kinds
+    helpers = {"common", "protocol", "registry", "options", "bands"}  # shared code, not kinds
     modules = {m.name for m in pkgutil.iter_modules(checks_pkg.__path__)} - helpers
     registered = {k.module_name.rsplit(".", 1)[1] for k in BUILTIN_KINDS if isinstance(k, ModuleKind)}
     assert modules == registered

@@ -142,7 +142,7 @@ def test_spec_typos_are_one_line(tmp_path):
     with pytest.raises(SpecError) as err:
         load_exercise(folder)
     assert str(err.value) == (
-        f"{folder / 'spec.toml'}: check 'variance 1/n_in' (kind 'statistical'): option 'test' must be one of "
+        f"{folder / 'spec.toml'}: check 'variance 1/n_in': option 'test' must be one of "
         "support, rate, identity, shape, not-constant, mean, variance, normal, generator (got 'varience')")
     with pytest.raises(typed.OptionError, match=re.escape("test 'mean' needs option 'std'")):
         typed.parse(Options, {"test": "mean"})
@@ -237,10 +237,10 @@ def test_non_finite_values_and_lists_are_named_before_any_statistic(grade):
 def test_a_case_without_a_generator_or_a_std_that_does_not_resolve_is_a_spec_error(tmp_path):
     folder = _spec_with(tmp_path, "args = [400, 100, {rng = true}]", "args = [400, 100, 7]")
     with pytest.raises(SpecError, match=re.escape(
-            "check 'shape (n_in, n_out)' (kind 'statistical'): case 'wide' needs an {rng = true} argument")):
+            "check 'shape (n_in, n_out)': case 'wide' needs an {rng = true} argument")):
         load_exercise(folder)
     folder = _spec_with(tmp_path / "b", 'std = "dlgrade.reference.initialisation:STD"',
                         'std = "dlgrade.reference.initialisation:SDT"')
     with pytest.raises(SpecError, match=re.escape(
-            "check 'mean 0' (kind 'statistical'): option 'std': dlgrade.reference.initialisation has no 'SDT'")):
+            "check 'mean 0': option 'std': dlgrade.reference.initialisation has no 'SDT'")):
         load_exercise(folder)

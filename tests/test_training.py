@@ -116,7 +116,7 @@ def test_options_are_checked_when_the_spec_loads(tmp_path):
     text = (ROOT / "exercises" / "xor-training" / "spec.toml").read_text()
     (folder / "spec.toml").write_text(text.replace('measure = "accuracy"', 'measure = "acuracy"'))
     with pytest.raises(SpecError, match=re.escape(
-            "check 'held-out accuracy at least 95%' (kind 'training'): option 'measure' must be one of "
+            "check 'held-out accuracy at least 95%': option 'measure' must be one of "
             "parameters, accuracy (got 'acuracy')")):
         load_exercise(folder)
     with pytest.raises(typed.OptionError, match="option 'params': W1 must be a shape"):
@@ -155,6 +155,6 @@ def test_a_trusted_function_that_does_not_resolve_is_a_spec_error(tmp_path):
     (folder / "spec.toml").write_text(text.replace('predict = "dlgrade.reference.xor:predict"',
                                                    'predict = "dlgrade.reference.xor:predcit"'))
     with pytest.raises(SpecError, match=re.escape(
-            "check 'held-out accuracy at least 95%' (kind 'training'): option 'predict': dlgrade.reference.xor "
+            "check 'held-out accuracy at least 95%': option 'predict': dlgrade.reference.xor "
             "has no 'predcit'")):
         load_exercise(folder)

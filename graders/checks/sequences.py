@@ -31,12 +31,17 @@ import numpy as np
 from dlgrade.graders.checks import options as typed
 from dlgrade.graders.checks.common import case_label, error_text, label_of, result, returned_type_word
 from dlgrade.graders.compare import compare, fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, GraderError, _safe
+from dlgrade.graders.context import Context
+from dlgrade.graders.errors import GraderError
+from dlgrade.graders.job import Call, _safe
 from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec
 
 KIND = "sequences"
 
+
+# its cases are not the entry's arguments: the spec probe leaves them to check_cases
+cases_are_arguments = False
 
 @dataclass(frozen=True)
 class Options:

@@ -42,7 +42,9 @@ from dlgrade.graders.checks import bands
 from dlgrade.graders.checks import options as typed
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_index, fmt_num
-from dlgrade.graders.engine import Call, Context, GraderError, _safe, to_plain
+from dlgrade.graders.context import Context, to_plain
+from dlgrade.graders.errors import GraderError
+from dlgrade.graders.job import Call, _safe
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec, _resolve
@@ -51,6 +53,9 @@ KIND = "statistical"
 TESTS = ("support", "rate", "identity", "shape", "not-constant", "mean", "variance", "normal", "generator")
 GLOBAL_SEEDS = (1, 2, 1)  # numpy's global seed before the generator test's calls A, B, C
 
+
+# its cases are not the entry's arguments: the spec probe leaves them to check_cases
+cases_are_arguments = False
 
 @dataclass(frozen=True)
 class Options:

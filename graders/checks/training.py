@@ -31,13 +31,17 @@ import numpy as np
 from dlgrade.graders.checks import options as typed
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_num
-from dlgrade.graders.engine import Call, Context, _safe
+from dlgrade.graders.context import Context
+from dlgrade.graders.job import Call, _safe
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.decoding import Leaf
 from dlgrade.graders.spec import CheckSpec, _resolve
 
 MEASURES = ("parameters", "accuracy")
 
+
+# its cases are not the entry's arguments: the spec probe leaves them to check_cases
+cases_are_arguments = False
 
 @dataclass(frozen=True)
 class Options:
