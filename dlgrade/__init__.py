@@ -7,6 +7,9 @@ running, diagnosing), ``dlgrade.reference`` (the trusted reference maths),
 mapped here by ``pyproject.toml``'s ``package-dir``; an installed dlgrade holds
 them inside this package.
 
+From a script: ``dlgrade.check_file(path)`` grades a saved submission as ``dlgrade
+check`` does, ``dlgrade.grade(submissions, out)`` a class as ``dlgrade grade`` does.
+
 In a notebook: ``%load_ext dlgrade`` then ``%dlgrade check [EXERCISE ...]``, or
 ``dlgrade.check()`` from Python, grades the cells the kernel has run
 (dlgrade.graders.kernel_check). Importing dlgrade imports nothing heavy.
@@ -55,3 +58,39 @@ def unload_ipython_extension(ip) -> None:
     from dlgrade.graders.kernel_check import unload
 
     unload(ip)
+
+
+def _dirs(exercises_dir) -> tuple[str, ...]:
+    if isinstance(exercises_dir, (str, _os.PathLike)):
+        return (str(exercises_dir),)
+    return tuple(str(d) for d in exercises_dir)
+
+
+def check_file(path, *exercises: str, student: str | None = None, exercises_dir=(),
+               require_sandbox: bool = False):
+    """Grade a saved submission (a ``.py`` file, a notebook, an answer file or a folder)
+    as ``dlgrade check PATH`` does: every exercise it defines unless some are named.
+
+    Returns a Report (``.score``, ``.max_score``, ``.results``, ``.to_dict()`` is the
+    ``--json`` record). Raises a ``dlgrade.graders.errors.UserError`` for a bad path, an
+    unknown exercise or a broken spec, a ``GraderError`` when dlgrade cannot grade.
+    """
+    from dlgrade.graders.api import check as _check
+
+    return _check(path, exercise_ids=tuple(exercises), exercises_dirs=_dirs(exercises_dir),
+                  student=student, require_sandbox=require_sandbox)
+
+
+def grade(submissions, out, *exercises: str, jobs: int | None = None, exercises_dir=(),
+          layout: str | None = None, roster=None, force: bool = False, require_sandbox: bool = False):
+    """Grade a class (a folder of submissions or an LMS download) into the folder ``out``
+    as ``dlgrade grade`` does: reports, ``grades.csv``, ``results.json``, resumable.
+
+    Returns the summary (``.batch.graded``, ``.batch.students``...). Raises as
+    :func:`check_file` does.
+    """
+    from dlgrade.graders import lms
+
+    return lms.grade(submissions, out, layout=layout, roster_file=roster, jobs=jobs,
+                     exercise_ids=tuple(exercises), exercises_dirs=_dirs(exercises_dir), force=force,
+                     require_sandbox=require_sandbox)
