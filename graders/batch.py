@@ -113,7 +113,7 @@ class GradingFailed(GraderError):
 
 
 def _one_line(exc: BaseException) -> str:
-    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.errors import GraderError
     from dlgrade.graders.sandbox import SandboxError, failure_line
 
     text = failure_line(exc)

@@ -38,6 +38,7 @@ from typing import Iterator
 
 from dlgrade.graders import batch
 from dlgrade.graders.batch import BatchError, BatchPlan, ExecutorFailed, ExerciseFailed, Student
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.results import Report
 
 MIN_WINDOW = 32
@@ -119,7 +120,6 @@ def _remote_error(kind: str, message: str) -> BaseException:
     """The failure a worker described, as the client's own exception (built here from its
     type's name and message: nothing a worker sent is unpickled)."""
     from dlgrade.graders.devices import GpuUnavailable
-    from dlgrade.graders.engine import GraderError
     from dlgrade.graders.sandbox import SandboxError
     from dlgrade.graders.spec import SpecError
 
@@ -129,7 +129,7 @@ def _remote_error(kind: str, message: str) -> BaseException:
     return cls(message) if cls is not None else WorkerError(f"{kind}: {message}")
 
 
-class WorkerError(Exception):
+class WorkerError(GraderError):
     """A failure of dlgrade on a worker, as the worker described it."""
 
 

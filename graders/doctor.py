@@ -314,7 +314,7 @@ def secret_paths() -> list[str]:
 def grade_probe() -> list[Finding]:
     """Grade the doctor's correct answer as ``dlgrade check`` does; see what it sees."""
     from dlgrade.graders import api
-    from dlgrade.graders.engine import GraderError
+    from dlgrade.graders.errors import GraderError
     from dlgrade.graders.sandbox import SandboxBroken, SandboxError, failure_line
 
     secrets = secret_paths()

@@ -230,7 +230,7 @@ class KernelSession:
         """Grade what ``ip`` has run. Raises NotebookCheckError (one line for the student)."""
         from dlgrade.graders import api
         from dlgrade.graders.devices import GpuUnavailable
-        from dlgrade.graders.engine import GraderError
+        from dlgrade.graders.errors import GraderError
         from dlgrade.graders.sandbox import SandboxError, SandboxRequired, failure_line
         from dlgrade.graders.spec import SpecError, UnknownExercise
         from dlgrade.graders.submission import SubmissionError

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from string import Template
 
+from dlgrade.graders.errors import UserError
 from dlgrade.graders.spec import FRAMEWORKS
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -20,7 +21,7 @@ FILES = ("spec.toml", "statement.md", "starter.py", "reference.py",
          "submissions/correct.py", "submissions/wrong.py")
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(UserError, ValueError):
     """The id, framework or destination cannot be used (one line for the author)."""
 
 

@@ -29,8 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dlgrade.graders.errors import UserError
 from dlgrade.graders import engine
-from dlgrade.graders.engine import GraderError
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.inputs import make_cases
 from dlgrade.graders.results import ExerciseResult
 from dlgrade.graders.sandbox import SandboxError
@@ -76,7 +77,7 @@ class Candidate:
     text: str | None = None
 
 
-class SelfTestError(Exception):
+class SelfTestError(UserError):
     """The exercise cannot be self-tested here (its reference or a buggy reference fails to build)."""
 
 

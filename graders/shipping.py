@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from dlgrade.graders.errors import GraderError
 from dlgrade.graders.spec import Exercise, SpecError, load_exercise
 from dlgrade.graders.submission import Refusal, Submission, SubmissionError, SubmittedFile
 
@@ -26,7 +27,7 @@ EXERCISE_DIFFERS = ("exercise {id!r} differs on this worker from the client's (d
                     "package and dlgrade on every worker")
 
 
-class ShippingError(Exception):
+class ShippingError(GraderError):
     """Shipped data is malformed (never from a student: the client wrote it)."""
 
 

@@ -19,11 +19,13 @@ USER = [
     "batch.BatchError", "layouts.LayoutError", "archives.ArchiveError", "roster.RosterError",
     "overrides.OverrideError", "gradebook.GradebookError", "autograder.AutograderError",
     "wheelfile.WheelError", "devices.GpuUnavailable", "symbolic_grade.SymbolicSpecError",
-    "checks.protocol.OptionError",
+    "checks.protocol.OptionError", "checks.options.OptionError", "scaffold.ScaffoldError",
+    "selftest.SelfTestError",
 ]
 GRADER = [
     "engine.GraderError", "sandbox.SandboxError", "sandbox.SandboxRequired", "sandbox.SandboxBroken",
-    "batch.ExerciseFailed", "batch.GradingFailed", "pool.PoolStopped",
+    "batch.ExerciseFailed", "batch.GradingFailed", "pool.PoolStopped", "batch.ExecutorFailed",
+    "distributed.WorkerError", "shipping.ShippingError",
 ]
 SUBMISSION = [
     "submission.LoadFailure", "notebook.MalformedNotebook",
@@ -33,7 +35,8 @@ SUBMISSION = [
 OUTSIDE = {"symbolic._OutOfTime", "symbolic._Undefined", "symbolic._NotReal", "symbolic._Overflow",
            "submission._LinkInPath", "batch.Interrupted",
            "symbolic_text.ParseError",  # runs in the sandbox too, where dlgrade cannot be imported
-           "cli.UsageFailure", "cli.GraderFailure"}  # the last two: click's exceptions, how the CLI prints
+           "cli.UsageFailure", "cli.GraderFailure",  # click's exceptions, how the CLI prints
+           "kernel_check.NotebookCheckError"}  # how a kernel prints either branch (its kind says which)  # the last two: click's exceptions, how the CLI prints
 
 
 def _cls(dotted: str):

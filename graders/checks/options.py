@@ -9,6 +9,8 @@ a default is required.
 """
 from __future__ import annotations
 
+from dlgrade.graders.errors import UserError
+
 import dataclasses
 import types
 import typing
@@ -18,7 +20,7 @@ from typing import Any
 COMMON_KEYS = ("name", "kind", "points", "hidden", "cases", "label")
 
 
-class OptionError(ValueError):
+class OptionError(UserError, ValueError):
     """A check's options do not fit its kind's ``Options`` (the message names the key)."""
 
 
