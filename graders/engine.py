@@ -27,6 +27,7 @@ from dlgrade.graders.outputs import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
 from dlgrade.graders.sandbox import JobOutcome, SandboxError
 from dlgrade.graders.spec import CheckSpec, Exercise
+from dlgrade.graders.threads import one_torch_thread
 
 
 class GraderError(Exception):
@@ -103,9 +104,9 @@ class Context:
         if self.exercise.framework == "torch":
             args = [to_torch(a, spec, device, dtype) for a, spec in zip(args, case.args)]
             kwargs = {k: to_torch(v, case.kwargs[k], device, dtype) for k, v in kwargs.items()}
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), one_torch_thread():
             out = fn(*args, **kwargs)
-        return to_plain(out)
+            return to_plain(out)
 
     def call(self, call_id: str) -> CallResult:
         return self.calls.get(call_id, CallResult(status="not-run"))
@@ -449,8 +450,19 @@ def _evidence(ctx: Context, value_calls, diag_id: str, variant: int) -> list[tup
             continue
         rtol, atol = _tol_for(ctx, g)
         differs = not _close(bug_a, ref_a, rtol * 10, atol * 10)
-        pairs.append((_close(g, bug_a, rtol, atol), differs))
+        matches = _close(g, bug_a, rtol, atol)
+        if not matches and _nonfinite_where_finite(g, ref_a):
+            continue  # another mistake (overflow, ...) made this output nan: no evidence either way
+        pairs.append((matches, differs))
     return pairs
+
+
+def _nonfinite_where_finite(got: np.ndarray, ref: np.ndarray) -> bool:
+    try:
+        with np.errstate(invalid="ignore"):
+            return got.shape == ref.shape and bool((~np.isfinite(got.astype(float)) & np.isfinite(ref)).any())
+    except (TypeError, ValueError):
+        return False
 
 
 def _tol_for(ctx: Context, g: np.ndarray) -> tuple[float, float]:

@@ -124,6 +124,11 @@ class Exercise:
     def reference_fn(self) -> Callable:
         return _resolve(self.reference, self.folder)
 
+    def case_conditions(self) -> dict[str, Callable]:
+        """case name -> the predicate its inputs must satisfy (``condition = "module:function"``)."""
+        return {n: _resolve(c["condition"], self.folder) for n, c in self.cases.items()
+                if isinstance(c, dict) and c.get("condition")}
+
     def mistake_fns(self) -> dict[str, Callable]:
         if not self.mistakes:
             return {}
@@ -179,6 +184,12 @@ def load_exercise(folder: Path) -> Exercise:
             hidden=bool(c.get("hidden", False)), cases=tuple(c.get("cases", ())),
             options={k: v for k, v in c.items() if k not in known}))
     cases = raw.get("cases", {})
+    from dlgrade.graders.inputs import case_problem
+
+    for name, case in cases.items():
+        problem = case_problem(name, case)
+        if problem:
+            raise SpecError(f"{path}: {problem}")
     for c in checks:
         for name in c.cases:
             if name not in cases:
