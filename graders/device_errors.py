@@ -1,10 +1,11 @@
 """Code that names a device this machine does not have (``.cuda()``, ``device="cuda"``).
 
-On a CPU-only machine such code fails every check with torch's own words
-("Torch not compiled with CUDA enabled", "Found no NVIDIA driver on your system",
-...). That error is evidence of ``device-mismatch`` (CONTRACT §3: a hard-coded
-``.cuda()``), like the meta-device probe's: the code does not run on the input's
-device. The student's message names the line and says what to write instead.
+Every check but the GPU check runs without a GPU (on a GPU machine too: the main
+job never sees it), so such code fails them with torch's own words ("Torch not
+compiled with CUDA enabled", "Found no NVIDIA driver on your system", "No CUDA GPUs
+are available", ...). That error is evidence of ``device-mismatch`` (CONTRACT §3: a
+hard-coded ``.cuda()``), like the meta-device probe's: the code does not run on the
+input's device. The student's message names the line and says what to write instead.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ CUDA_UNAVAILABLE = (
     "no CUDA-capable device is detected",
     "Cannot initialize CUDA without ATen_cuda library",
     "The NVIDIA driver on your system is too old",
-    "Torch not compiled with ROCm",  # AMD builds word it their own way
 )
 DIAGNOSIS = "device-mismatch"
 
@@ -40,5 +40,5 @@ def where(err: dict) -> str:
 def advice(err: dict, input_name: str) -> str:
     """The sentence after the error: the line, and what to write instead."""
     at = where(err)
-    return (f": {at} asks for a CUDA device, which this machine does not have; "
+    return (f": {at} asks for a CUDA device, but the input is on the CPU here; "
             f"use the input's device ({input_name}.device) instead of .cuda() or device=\"cuda\"")

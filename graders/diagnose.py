@@ -5,7 +5,10 @@ spec): functions that make one classic mistake on purpose. A diagnosis is
 reported only when the evidence shows it: on every input where the buggy
 reference and the true reference disagree, the submission agrees with the
 buggy one (and there is at least one such input). A correct submission agrees
-with the true reference, so it can never be diagnosed this way.
+with the true reference, so it can never be diagnosed this way. An input where the
+submission's output is non-finite (and the buggy one's is not) counts neither way:
+another mistake broke it, so one submission can show several (``overflow`` and
+``wrong-axis``).
 
 Behavioural diagnoses (``mutates-input``, ``overflow``, ``device-mismatch``,
 ``not-differentiable``) are reported by the checks that observe the behaviour.

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from dlgrade.graders.threads import one_torch_thread
+
 GENERATORS = ("normal", "uniform", "randint", "value")
 CASE_KEYS = ("args", "kwargs", "dims", "description", "shared", "condition")
 CONDITION_ATTEMPTS = 64  # redraws a condition may ask for before the spec is called broken
@@ -157,7 +159,7 @@ def build_case(exercise, student: str, name: str, condition=None) -> Case:
         if condition is None:
             return case
         args, kwargs = case.arrays()
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), one_torch_thread():
             if condition(*args, **kwargs):
                 return case
     raise CaseError(f"{exercise.id}: case {name!r}: no inputs satisfied its condition "

@@ -39,3 +39,40 @@ def two_layer_scores(X, y, W1, b1, W2, b2, *rest, **kwargs) -> bool:
     z1 = np.asarray(X, dtype=np.float64) @ W1 + b1
     scores = np.maximum(z1, 0) @ W2 + b2
     return bool(np.abs(z1).min() > 1e-3) and logits(scores)
+
+
+# A mistake must be visible on a case for every student or for none: its output either
+# coincides with the truth (within a tenth of the tolerance: the mistake cannot show
+# there, e.g. ε spread over C − 1 classes when ε = 0) or differs by at least ten times
+# the tolerance (the evidence rule's margin). Draws in between, where a cancellation
+# hides the mistake from one student and not from another, are drawn again.
+APART = 10.0
+RTOL = {"float64": 1e-6, "float32": 1e-4}
+
+
+def decisive(truth: float, buggy: list[float], dtype: str) -> bool:
+    """Whether every buggy value is clearly equal to ``truth`` or clearly apart from it."""
+    rtol = RTOL.get(dtype, 1e-6)
+    for b in buggy:
+        rel = abs(b - truth) / max(abs(truth), 1e-300)
+        if not np.isfinite(b) or rel >= APART * rtol:
+            continue
+        if rel > rtol / APART:
+            return False
+    return True
+
+
+def label_smoothing_case(logits_, target, epsilon, *rest, **kwargs) -> bool:
+    """Well-conditioned logits on which every label-smoothing mistake shows, or none does."""
+    if not logits(logits_):
+        return False
+    import torch
+
+    from dlgrade.reference.label_smoothing import MISTAKES, label_smoothing_ce
+
+    z = torch.from_numpy(np.ascontiguousarray(logits_))
+    t = torch.from_numpy(np.ascontiguousarray(target))
+    with torch.no_grad():
+        truth = float(label_smoothing_ce(z, t, epsilon))
+        buggy = [float(fn(z, t, epsilon)) for fn in MISTAKES.values()]
+    return decisive(truth, buggy, np.asarray(logits_).dtype.name)

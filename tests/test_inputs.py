@@ -100,3 +100,26 @@ def test_a_spec_with_a_bad_case_option_fails_to_load_naming_file_and_case(tmp_pa
         load_exercise(folder)
     assert str(exc.value) == (f"{folder / 'spec.toml'}: case 'r': argument #1: bound must be a number of at "
                               "least half the scale (2)")
+
+
+def test_a_mistake_must_show_clearly_or_not_at_all():
+    from dlgrade.reference.conditioning import decisive
+
+    assert decisive(2.0, [2.0 + 1e-13, 2.5, -2.0, float("nan")], "float64")  # coincides, apart, apart, nan
+    assert not decisive(2.0, [2.0 + 2e-6], "float64")  # one student's cancellation: drawn again
+    assert decisive(2.0, [2.0 + 2e-6], "float32")  # within a tenth of float32's tolerance
+    assert not decisive(2.0, [2.0 + 2e-4], "float32")
+
+
+def test_label_smoothing_cases_show_every_smoothing_mistake_for_every_student():
+    """Issue #16's invariance test found ε/(C − 1) passing the float32 case for one id in 20."""
+    import torch
+
+    from dlgrade.reference.label_smoothing import label_smoothing_ce, smoothing_over_c_minus_1
+
+    ex = get_exercise("label-smoothing")
+    for s in [f"id-{i}" for i in range(40)]:
+        (z, t, eps), _ = make_cases(ex, s, ["float32"])["float32"].arrays()
+        z, t = torch.from_numpy(z), torch.from_numpy(t)
+        truth, bug = float(label_smoothing_ce(z, t, eps)), float(smoothing_over_c_minus_1(z, t, eps))
+        assert abs(bug - truth) >= 1e-3 * abs(truth), s

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlgrade.graders import diagnose, gradcheck, nonfinite
-from dlgrade.graders.checks.common import call_diagnoses, call_failure_message, case_label, label_of, result, returned_type_word
+from dlgrade.graders.checks.common import (
+    call_diagnoses, call_failure_message, case_label, label_of, result, returned_type_word,
+)
 from dlgrade.graders.compare import fmt_index, fmt_num
 from dlgrade.graders.engine import Call, Context, GraderError, select
 from dlgrade.graders.outputs import Leaf
