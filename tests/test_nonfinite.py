@@ -164,3 +164,9 @@ def test_device_mismatch_hint_covers_a_hard_coded_device():
     d = describe("device-mismatch")
     assert d.title == "Not on the input's device"
     assert "`.cuda()`" in d.hint and "device=logits.device" in d.hint
+
+
+def test_a_colab_notebook_with_a_hard_coded_device_names_its_cell(grade):
+    r = grade("label-smoothing", "notebooks/colab_label_smoothing_cuda.ipynb")
+    assert r.diagnoses == ("device-mismatch",)
+    assert by_name(r)["loss on random logits"].message.endswith(f"(case 'random'): cell 4, line 3 {CUDA_ADVICE}")
