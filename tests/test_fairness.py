@@ -170,3 +170,31 @@ def test_no_ordinary_softmax_probability_falls_near_the_guards_of_textbook_code(
             floor = softmax_floor(scores, axis=1)  # the smallest probability times C
             assert floor >= 1e-2, (n, s, floor)
             assert floor / scores.shape[1] >= 1e-5, (n, s, floor)  # no probability below 1e-5
+
+
+# --------------------------------------------------------------------------- guarded logs
+
+
+@pytest.mark.parametrize("fixture", ["backprop/textbook_clip_1e7.py", "backprop/log_plus_eps_1e12.py",
+                                     "backprop/log_plus_eps_1e9.py", "backprop/cs231n_class_with_reg.py"])
+def test_code_that_guards_its_log_loses_only_the_shared_large_case(grade, fixture):
+    """Issue #16: these scored 5, 7 or 9 by student id; a clip or an epsilon is right on
+    every well-conditioned batch and wrong (finite) on the large scores, for everyone."""
+    r = grade("two-layer-backprop", fixture)
+    assert r.score == 9 and r.diagnoses == ()
+    assert [c.name for c in r.checks if not c.passed] == ["loss on large scores"]
+
+
+def test_a_cs231n_class_with_reg_and_a_clip_gets_full_marks_for_l2(grade):
+    r = grade("l2-backprop", "pack/l2-backprop/correct_cs231n_class.py")
+    assert r.score == r.max_score and r.diagnoses == ()
+
+
+@pytest.mark.parametrize("fixture", ["label_smoothing/clamp_log_probs_textbook.py",
+                                     "label_smoothing/log_softmax_plus_eps.py"])
+def test_a_guarded_log_of_softmax_fails_only_on_large_logits(grade, fixture):
+    r = grade("label-smoothing", fixture)
+    assert r.diagnoses == ()
+    failed = {c.name for c in r.checks if c.status == "failed"}
+    assert failed == {"large logits stay finite", "gradient w.r.t. logits (autograd)"}
+    assert r.score == 6
