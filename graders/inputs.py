@@ -13,11 +13,13 @@ passed through as they are.
 Seeds derive from the exercise, the student and the case name, so a regrade
 gives the same inputs, and two students get different ones. Fairness (a score
 depends on the code, never on the student id) asks every such case to be well
-conditioned for every seed, which three options make explicit:
+conditioned for every seed, which these options make explicit:
 
 - ``bound = B`` on a ``normal`` argument: a truncated normal, every value within
   ``loc ± B`` (values drawn outside are drawn again), so no student gets a
   four-sigma outlier that another does not.
+- a list ``scale`` broadcasts against the shape (``scale = [[0.01], [100.0]]``:
+  rows at different scales).
 - ``condition = "module:function"`` on a case: a predicate over the case's
   arguments (plain arrays); inputs it refuses are drawn again from the next
   seed of the same student, so e.g. every softmax probability of a network's
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from dlgrade.graders.spec import SpecError
 from dlgrade.graders.threads import one_torch_thread
 
 GENERATORS = ("normal", "uniform", "randint", "value")
@@ -42,8 +45,9 @@ CONDITION_ATTEMPTS = 64  # redraws a condition may ask for before the spec is ca
 _REDRAW_ROUNDS = 200  # truncation: redraw rounds before the last few outliers are clipped
 
 
-class CaseError(Exception):
-    """A case's inputs cannot be built as the spec describes (a spec problem, not the student's)."""
+class CaseError(SpecError):
+    """A case's inputs cannot be built as the spec describes: the spec's problem (exit 2),
+    never the student's."""
 
 
 def derive_seed(*parts: object) -> int:

@@ -123,3 +123,28 @@ def test_label_smoothing_cases_show_every_smoothing_mistake_for_every_student():
         z, t = torch.from_numpy(z), torch.from_numpy(t)
         truth, bug = float(label_smoothing_ce(z, t, eps)), float(smoothing_over_c_minus_1(z, t, eps))
         assert abs(bug - truth) >= 1e-3 * abs(truth), s
+
+
+def test_a_condition_nothing_satisfies_is_the_specs_problem_not_dlgrades():
+    assert issubclass(CaseError, SpecError)  # exit 2 with one line, like any broken spec
+
+
+def test_dlgrade_check_says_so_in_one_line_and_exits_2(tmp_path: Path):
+    import subprocess
+    import sys
+
+    course = tmp_path / "course" / "imp"
+    course.mkdir(parents=True)
+    (course / "spec.toml").write_text(
+        'id = "impossible-softmax"\ntitle = "t"\nframework = "numpy"\nentry = "softmax"\n'
+        'reference = "dlgrade.reference.softmax:softmax"\n'
+        '[cases.r]\ncondition = "dlgrade.reference.conditioning:logits"\n'
+        'args = [{normal = [8, 10], scale = 100.0}]\n'
+        '[[checks]]\nkind = "values"\npoints = 1\ncases = ["r"]\n')
+    sub = Path(__file__).parent / "fixtures" / "softmax" / "correct_shift_max.py"
+    proc = subprocess.run([sys.executable, "-m", "dlgrade", "check", str(sub), "--exercise", "impossible-softmax",
+                           "--exercises-dir", str(course.parent)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "Error: impossible-softmax: case 'r': no inputs satisfied its condition "
+        "'dlgrade.reference.conditioning:logits' in 64 draws"]
