@@ -170,3 +170,21 @@ def test_a_colab_notebook_with_a_hard_coded_device_names_its_cell(grade):
     r = grade("label-smoothing", "notebooks/colab_label_smoothing_cuda.ipynb")
     assert r.diagnoses == ("device-mismatch",)
     assert by_name(r)["loss on random logits"].message.endswith(f"(case 'random'): cell 4, line 3 {CUDA_ADVICE}")
+
+
+def test_softmax_cross_entropy_gradient_with_one_max_for_the_batch(grade):
+    r = grade("softmax-ce-grad", "pack/softmax-ce-grad/global_max_shift.py")
+    assert r.diagnoses == ("global-max-shift",) and r.score == 7
+    assert by_name(r)["large logits stay finite"].message == (
+        "softmax_ce_grad(z, y) returned 3 non-finite values on large logits like [20, 134, 854] (case 'large') "
+        "(first at (3, 0): nan); expected finite values")
+    assert grade("softmax-ce-grad", "pack/softmax-ce-grad/naive_overflow.py").diagnoses == ("overflow",)
+
+
+def test_the_batch_wide_shift_of_the_gradient_reference():
+    from dlgrade.reference.losses import SOFTMAX_CE_MISTAKES, ce_global_max_shift, softmax_ce_grad
+
+    z, y = np.array([[1000.0, 999.0], [0.0, -1.0]]), np.array([0, 1])
+    assert np.isnan(ce_global_max_shift(z, y)[1]).all()
+    np.testing.assert_allclose(ce_global_max_shift(z, y)[0], softmax_ce_grad(z, y)[0], rtol=1e-12)
+    assert SOFTMAX_CE_MISTAKES["global-max-shift"] is ce_global_max_shift

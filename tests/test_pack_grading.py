@@ -264,7 +264,7 @@ def test_exercises_waiting_for_new_kinds_have_content_but_no_spec_yet(exercise_i
 BUILTIN_IDS = {"sign-flipped", "missing-chain-rule", "sigmoid-derivative-only", "mse-gradient", "overflow",
                "mutates-input", "wrong-axis", "missing-batch-mean", "transposed", "missing-relu-mask",
                "bias-not-summed", "smoothing-over-c-minus-1", "smoothing-not-applied", "device-mismatch",
-               "not-differentiable"}
+               "not-differentiable", "log-underflow", "global-max-shift"}
 WAITING = {"momentum-step": "dlgrade.reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "dlgrade.reference.optimizers:ADAM_MISTAKES",
            "rmsprop-step": "dlgrade.reference.optimizers:RMSPROP_MISTAKES",
            "dropout": "dlgrade.reference.regularisation:DROPOUT_MISTAKES",
