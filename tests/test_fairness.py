@@ -5,9 +5,10 @@ runner; any change of status, score or diagnoses between ids fails. Fixtures are
 found by folder (each folder's exercise below; a notebook folder by the entries
 its files define), so a new fixture is covered without being listed here.
 
-Runtime: 10 minutes on two CPUs shared with other work (load average 6-7; 204
-fixture/exercise pairs x 20 ids = 4,080 gradings; 72 s of CPU in the test process, the
-rest in sandboxed jobs), so the grading test is ``slow``; the input-level tests are fast.
+Runtime: 5 min 7 s on two CPUs shared with other work at load average ~3, 10 min at
+6-7 (212 fixture/exercise pairs x 20 ids = 4,240 gradings; ~70 s of CPU in the test
+process, the rest in sandboxed jobs), so the grading test is ``slow``; the input-level
+tests are fast.
 """
 from __future__ import annotations
 
