@@ -113,7 +113,8 @@ def compare(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> 
         same_inf = np.isinf(g) & np.isinf(e) & (np.sign(g) == np.sign(e))
         special = both_nan | same_inf
         diff = np.abs(g - e)
-        bad = ~special & ~(diff <= atol + rtol * np.abs(e))
+        # an infinite expected value is matched only by the same infinity (rtol·inf would allow anything)
+        bad = ~special & (~np.isfinite(e) | ~(diff <= atol + rtol * np.abs(e)))
         diff = np.where(special, 0.0, diff)
         diff = np.where(np.isnan(diff), np.inf, diff)
         rel = np.where(np.abs(e) > 0, diff / np.abs(e), np.where(diff > 0, np.inf, 0.0))

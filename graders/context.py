@@ -11,6 +11,7 @@ import numpy as np
 from dlgrade.graders.inputs import Case
 from dlgrade.graders.job import Call, CallResult  # noqa: F401  (a check's planned calls)
 from dlgrade.graders.decoding import Leaf
+from dlgrade.graders.threads import one_torch_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from dlgrade.graders.spec import Exercise
@@ -58,9 +59,9 @@ class Context:
         if self.exercise.framework == "torch":
             args = [to_torch(a, spec, device, dtype) for a, spec in zip(args, case.args)]
             kwargs = {k: to_torch(v, case.kwargs[k], device, dtype) for k, v in kwargs.items()}
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), one_torch_thread():  # the grader's own torch: one thread
             out = fn(*args, **kwargs)
-        return to_plain(out)
+            return to_plain(out)
 
     def call(self, call_id: str) -> CallResult:
         return self.calls.get(call_id, CallResult(status="not-run"))

@@ -5,7 +5,10 @@ spec): functions that make one classic mistake on purpose. A diagnosis is
 reported only when the evidence shows it: on every input where the buggy
 reference and the true reference disagree, the submission agrees with the
 buggy one (and there is at least one such input). A correct submission agrees
-with the true reference, so it can never be diagnosed this way.
+with the true reference, so it can never be diagnosed this way. An input where the
+submission's output is non-finite (and the buggy one's is not) counts neither way:
+another mistake broke it, so one submission can show several (``overflow`` and
+``wrong-axis``).
 
 Behavioural diagnoses (``mutates-input``, ``overflow``, ``device-mismatch``,
 ``not-differentiable``) are reported by the checks that observe the behaviour.
@@ -13,6 +16,10 @@ Two belong to check kinds rather than to one exercise: ``ignores-rng`` (the
 statistical kind's generator test: numpy's global generator used instead of the
 ``rng`` given) and ``linear-model`` (the training kind: a trained network whose
 boundary is a straight line).
+
+A non-finite output is put down to the buggy reference that reproduces it
+(``log-underflow``, ``global-max-shift``, ...) before the check's generic
+``nonfinite_diagnosis`` (see :mod:`dlgrade.graders.nonfinite`).
 """
 from __future__ import annotations
 
@@ -88,10 +95,25 @@ SMOOTHING_NOT_APPLIED = _d(
     "Your result is the plain cross-entropy: ε has no effect. Build the smoothed target "
     "q = (1 − ε)·onehot(target) + ε/C and take −Σ q·log_softmax(logits).")
 DEVICE_MISMATCH = _d(
-    "device-mismatch", "Breaks on a GPU",
-    "Some tensor is created on the CPU (or moved there) while the input lives on another "
-    "device. Create new tensors with `device=logits.device` (or use `torch.zeros_like`, "
-    "`F.one_hot(...).to(logits)`), and avoid `.numpy()`/`.item()` in the computation.")
+    "device-mismatch", "Not on the input's device",
+    "Your code decides the device itself instead of following its input: a tensor created on "
+    "the CPU (or moved there) while the input lives on a GPU, or a hard-coded `.cuda()` / "
+    "`device=\"cuda\"`, which fails on any machine without CUDA (and on CPU inputs). Use the "
+    "input's device: create new tensors with `device=logits.device` (or `torch.zeros_like`, "
+    "`F.one_hot(...).to(logits)`), never name a device, and avoid `.numpy()`/`.item()` in the "
+    "computation.")
+LOG_UNDERFLOW = _d(
+    "log-underflow", "A probability underflowed to 0 before the log",
+    "Your loss is infinite although every score is finite: the softmax probability of a class "
+    "far below the best one is smaller than the smallest float, rounds to 0, and log(0) = -inf. "
+    "Subtracting the maximum does not help here (it is what makes the best class 1 and the others "
+    "0). Compute the log-probabilities directly with log-softmax, log p = s − max − "
+    "log Σ exp(s − max) (log-sum-exp), and never take the log of a probability.")
+GLOBAL_MAX_SHIFT = _d(
+    "global-max-shift", "One max for the whole array, not one per slice",
+    "You subtract the maximum of the whole array, so a row (or slice) far below the largest "
+    "value becomes exp(−1000) = 0 everywhere and 0/0 = nan. Each slice is its own softmax: "
+    "subtract each slice's own maximum, `z - z.max(axis=axis, keepdims=True)`.")
 NOT_DIFFERENTIABLE = _d(
     "not-differentiable", "Gradients cannot flow back",
     "autograd cannot differentiate your result: it was detached, rebuilt from numpy or Python "
@@ -114,7 +136,7 @@ DIAGNOSES: dict[str, Diagnosis] = {
         SIGN_FLIPPED, MISSING_CHAIN_RULE, SIGMOID_DERIVATIVE_ONLY, MSE_GRADIENT, OVERFLOW,
         MUTATES_INPUT, WRONG_AXIS, MISSING_BATCH_MEAN, TRANSPOSED, MISSING_RELU_MASK,
         BIAS_NOT_SUMMED, SMOOTHING_OVER_C_MINUS_1, SMOOTHING_NOT_APPLIED, DEVICE_MISMATCH,
-        NOT_DIFFERENTIABLE, IGNORES_RNG, LINEAR_MODEL,
+        NOT_DIFFERENTIABLE, IGNORES_RNG, LINEAR_MODEL, LOG_UNDERFLOW, GLOBAL_MAX_SHIFT,
     )
 }
 BUILTIN_DIAGNOSES: dict[str, Diagnosis] = dict(DIAGNOSES)  # dlgrade's own (nothing ever adds to them)

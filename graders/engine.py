@@ -109,8 +109,19 @@ def _evidence(ctx: Context, observed, diag_id: str, variant: int) -> list[tuple[
             continue
         rtol, atol = _tol_for(ctx, g)
         differs = not _close(bug_a, ref_a, rtol * 10, atol * 10)
-        pairs.append((_close(g, bug_a, rtol, atol), differs))
+        matches = _close(g, bug_a, rtol, atol)
+        if not matches and _nonfinite_where_finite(g, ref_a):
+            continue  # another mistake (overflow, ...) made this output nan: no evidence either way
+        pairs.append((matches, differs))
     return pairs
+
+
+def _nonfinite_where_finite(got: np.ndarray, ref: np.ndarray) -> bool:
+    try:
+        with np.errstate(invalid="ignore"):
+            return got.shape == ref.shape and bool((~np.isfinite(got.astype(float)) & np.isfinite(ref)).any())
+    except (TypeError, ValueError):
+        return False
 
 
 def _tol_for(ctx: Context, g: np.ndarray) -> tuple[float, float]:

@@ -14,7 +14,22 @@ Shapes may use the spec's ``[dims]`` names. Plain values (``axis = 0``) are
 passed through as they are.
 
 Seeds derive from the exercise, the student and the case name, so a regrade
-gives the same inputs, and two students get different ones.
+gives the same inputs, and two students get different ones. Fairness (a score
+depends on the code, never on the student id) asks every such case to be well
+conditioned for every seed, which these options make explicit:
+
+- ``bound = B`` on a ``normal`` argument: a truncated normal, every value within
+  ``loc ± B`` (values drawn outside are drawn again), so no student gets a
+  four-sigma outlier that another does not.
+- a list ``scale`` broadcasts against the shape (``scale = [[0.01], [100.0]]``:
+  rows at different scales).
+- ``condition = "module:function"`` on a case: a predicate over the case's
+  arguments (plain arrays); inputs it refuses are drawn again from the next
+  seed of the same student, so e.g. every softmax probability of a network's
+  scores stays far from 0 (see :mod:`dlgrade.reference.conditioning`).
+- ``shared = true`` on a case: one seed for every student (the exercise and case
+  name only). Cases named for extreme values (large logits, ...) use it, so the
+  extremes are the same for everyone.
 """
 from __future__ import annotations
 
@@ -24,7 +39,18 @@ from typing import Any
 
 import numpy as np
 
+from dlgrade.graders.spec import SpecError
+from dlgrade.graders.threads import one_torch_thread
+
 GENERATORS = ("normal", "uniform", "randint", "value")
+CASE_KEYS = ("args", "kwargs", "dims", "description", "shared", "condition")
+CONDITION_ATTEMPTS = 64  # redraws a condition may ask for before the spec is called broken
+_REDRAW_ROUNDS = 200  # truncation: redraw rounds before the last few outliers are clipped
+
+
+class CaseError(SpecError):
+    """A case's inputs cannot be built as the spec describes: the spec's problem (exit 2),
+    never the student's."""
 
 
 def derive_seed(*parts: object) -> int:
@@ -82,7 +108,11 @@ def make_arg(spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
         return Arg(value=spec)
     if "normal" in spec:
         shape = tuple(_dim(d, dims) for d in spec["normal"])
-        val = rng.normal(spec.get("loc", 0.0), spec.get("scale", 1.0), size=shape)
+        # a list scale broadcasts against the shape: [[0.01], [100.0]] gives rows at two scales
+        scale = np.broadcast_to(np.asarray(spec.get("scale", 1.0), dtype=float), shape)
+        val = rng.normal(spec.get("loc", 0.0), scale, size=shape)
+        if "bound" in spec:
+            val = _truncate(val, rng, float(spec.get("loc", 0.0)), scale, float(spec["bound"]))
     elif "uniform" in spec:
         shape = tuple(_dim(d, dims) for d in spec["uniform"])
         val = rng.uniform(spec.get("low", 0.0), spec.get("high", 1.0), size=shape)
@@ -105,6 +135,17 @@ def make_arg(spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
                requires_grad=bool(spec.get("requires_grad", False)), dtype=dtype)
 
 
+def _truncate(val: np.ndarray, rng: np.random.Generator, loc: float, scale, bound: float) -> np.ndarray:
+    """A normal draw truncated to ``loc ± bound``: outliers are drawn again (same generator)."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=float), np.shape(val))
+    for _ in range(_REDRAW_ROUNDS):
+        out = np.abs(val - loc) > bound
+        if not out.any():
+            return val
+        val[out] = rng.normal(loc, scale[out])
+    return np.clip(val, loc - bound, loc + bound)  # only for a bound far below the scale
+
+
 def make_case(name: str, spec: dict, dims: dict[str, int], seed: int) -> Case:
     rng = np.random.default_rng(seed)
     case_dims = {**dims, **spec.get("dims", {})}
@@ -114,9 +155,60 @@ def make_case(name: str, spec: dict, dims: dict[str, int], seed: int) -> Case:
     return Case(name=name, args=args, kwargs=kwargs, seed=seed, meta=meta)
 
 
+def case_seed(exercise, student: str, name: str, attempt: int = 0) -> int:
+    """The seed of one case: per student, or the same for all with ``shared = true``;
+    ``attempt`` > 0 when a ``condition`` refused the earlier draws."""
+    spec = exercise.cases[name]
+    who = "*shared*" if spec.get("shared", False) else student
+    parts = (exercise.id, exercise.seed, who, name) + ((attempt,) if attempt else ())
+    return derive_seed(*parts)
+
+
+def build_case(exercise, student: str, name: str, condition=None) -> Case:
+    """One case for this student; redrawn until ``condition(*args, **kwargs)`` holds.
+
+    Raises CaseError when no draw satisfies the condition (the spec asks for too much)."""
+    spec = exercise.cases[name]
+    for attempt in range(CONDITION_ATTEMPTS if condition is not None else 1):
+        case = make_case(name, spec, exercise.dims, case_seed(exercise, student, name, attempt))
+        if condition is None:
+            return case
+        args, kwargs = case.arrays()
+        with np.errstate(all="ignore"), one_torch_thread():
+            if condition(*args, **kwargs):
+                return case
+    raise CaseError(f"{exercise.id}: case {name!r}: no inputs satisfied its condition "
+                    f"{spec['condition']!r} in {CONDITION_ATTEMPTS} draws")
+
+
 def make_cases(exercise, student: str, names) -> dict[str, Case]:
-    """The named cases of an exercise, seeded for this student."""
-    return {
-        n: make_case(n, exercise.cases[n], exercise.dims, derive_seed(exercise.id, exercise.seed, student, n))
-        for n in names
-    }
+    """The named cases of an exercise, seeded for this student (see the module docstring)."""
+    conditions = getattr(exercise, "case_conditions", lambda: {})()
+    return {n: build_case(exercise, student, n, conditions.get(n)) for n in names}
+
+
+def case_problem(name: str, spec) -> str | None:
+    """What is wrong with one ``[cases.NAME]`` table, or None (checked when a spec loads)."""
+    if not isinstance(spec, dict):
+        return f"case {name!r} must be a table"
+    unknown = [k for k in spec if k not in CASE_KEYS]
+    if unknown:
+        return f"case {name!r}: unknown key {unknown[0]!r} (known: {', '.join(CASE_KEYS)})"
+    if "shared" in spec and not isinstance(spec["shared"], bool):
+        return f"case {name!r}: shared must be true or false"
+    cond = spec.get("condition")
+    if cond is not None and (not isinstance(cond, str) or ":" not in cond):
+        return f"case {name!r}: condition must look like 'module:function'"
+    for i, arg in enumerate([*spec.get("args", []), *spec.get("kwargs", {}).values()]):
+        if isinstance(arg, dict) and "bound" in arg:
+            b = arg["bound"]
+            if "normal" not in arg:
+                return f"case {name!r}: argument #{i + 1}: bound is only for a normal argument"
+            try:
+                half = 0.5 * float(np.max(np.asarray(arg.get("scale", 1.0), dtype=float)))
+            except (TypeError, ValueError):
+                return f"case {name!r}: argument #{i + 1}: scale must be a number or a list of numbers"
+            if isinstance(b, bool) or not isinstance(b, (int, float)) or not b >= half:
+                return (f"case {name!r}: argument #{i + 1}: bound must be a number of at least half "
+                        f"the scale ({half:g})")
+    return None

@@ -145,6 +145,11 @@ class Exercise:
     def reference_fn(self) -> Callable:
         return _resolve(self.reference, self.folder)
 
+    def case_conditions(self) -> dict[str, Callable]:
+        """case name -> the predicate its inputs must satisfy (``condition = "module:function"``)."""
+        return {n: _resolve(c["condition"], self.folder) for n, c in self.cases.items()
+                if isinstance(c, dict) and c.get("condition")}
+
     def mistake_fns(self) -> dict[str, Callable]:
         if not self.mistakes:
             return {}
@@ -248,6 +253,12 @@ def _top_level(path: Path, raw: dict) -> None:
             want = list if key == "args" else dict
             if key in case and not isinstance(case[key], want):
                 raise SpecError(f"{path}: [cases.{name}] {key} must be a {'list' if want is list else 'table'}")
+    from dlgrade.graders.inputs import case_problem
+
+    for name, case in cases.items():  # the generators and the fairness options (bound, condition...)
+        problem = case_problem(name, case)
+        if problem:
+            raise SpecError(f"{path}: {problem}")
     diagnoses = raw.get("diagnoses", {})
     if not isinstance(diagnoses, dict) or not all(isinstance(d, dict) for d in diagnoses.values()):
         raise SpecError(f"{path}: diagnoses must be [diagnoses.ID] tables with a title and a hint")

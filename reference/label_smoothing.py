@@ -66,6 +66,16 @@ def naive_log_softmax(logits, target, epsilon):
     return -(q * logp).sum(dim=1).mean()
 
 
+def log_of_softmax(logits, target, epsilon):
+    """log(softmax(z)): softmax is stable, but a probability below the smallest float is 0 and
+    its log -inf, so the loss is inf for large logits (``log-underflow``)."""
+    c = logits.shape[1]
+    logp = torch.log(torch.softmax(logits, dim=1))
+    q = torch.full_like(logp, epsilon / c)
+    q.scatter_(1, target[:, None], 1.0 - epsilon + epsilon / c)
+    return -(q * logp).sum(dim=1).mean()
+
+
 MISTAKES = {
     "smoothing-over-c-minus-1": smoothing_over_c_minus_1,
     "smoothing-not-applied": plain_cross_entropy,
@@ -73,4 +83,5 @@ MISTAKES = {
     "sign-flipped": sign_flipped,
     "wrong-axis": log_softmax_over_batch,
     "overflow": naive_log_softmax,
+    "log-underflow": log_of_softmax,
 }

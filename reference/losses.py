@@ -92,12 +92,21 @@ def ce_naive_softmax(z, y):
         return (e / e.sum(axis=1, keepdims=True) - _onehot(y, z.shape)) / z.shape[0]
 
 
+def ce_global_max_shift(z, y):
+    """``global-max-shift``: one max for the whole batch, so a row far below it is 0/0 = nan."""
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        e = np.exp(z - z.max())
+        return (e / e.sum(axis=1, keepdims=True) - _onehot(y, z.shape)) / z.shape[0]
+
+
 SOFTMAX_CE_MISTAKES = {
     "missing-batch-mean": ce_summed,
     "onehot-not-subtracted": ce_onehot_not_subtracted,
     "wrong-axis": (ce_softmax_over_batch, ce_softmax_over_everything),
     "sign-flipped": ce_sign_flipped,
     "overflow": ce_naive_softmax,
+    "global-max-shift": ce_global_max_shift,
 }
 
 # --------------------------------------------------------------------------- Huber

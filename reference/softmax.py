@@ -38,7 +38,17 @@ def softmax_whole_array(z, axis=-1):
     return e / e.sum()
 
 
+def softmax_global_max(z, axis=-1):
+    """Shifts by the max of the whole array, not of each slice (``global-max-shift``):
+    a slice far below the largest value becomes 0/0 = nan."""
+    z = np.asarray(z)
+    with np.errstate(all="ignore"):
+        e = np.exp(z - np.max(z))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
 MISTAKES = {
     "overflow": naive_softmax,
     "wrong-axis": (softmax_axis0, softmax_last_axis, softmax_whole_array),
+    "global-max-shift": softmax_global_max,
 }

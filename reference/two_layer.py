@@ -141,6 +141,17 @@ def _transform(fn, name: str):
     return buggy
 
 
+def log_of_softmax(X, y, W1, b1, W2, b2):
+    """``log-underflow``: the loss as -log(softmax(s)[y]), max shifted out: a class far below
+    the best gets probability 0 and the loss is inf; the gradients (p - onehot) stay right."""
+    loss, grads = two_layer_backprop(X, y, W1, b1, W2, b2)
+    s = np.maximum(np.asarray(X, dtype=np.float64) @ W1 + b1, 0) @ W2 + b2
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(p[np.arange(len(p)), np.asarray(y, dtype=np.int64)]))), grads
+
+
 transposed_W1 = _transform(np.transpose, "W1")
 transposed_W2 = _transform(np.transpose, "W2")
 negated = _transform(np.negative, "*")
@@ -152,4 +163,5 @@ MISTAKES = {
     "bias-not-summed": (bias_kept_per_example, bias_first_row, bias_mean_not_sum,
                         bias_summed_wrong_axis, bias_summed_everything),
     "sign-flipped": negated,
+    "log-underflow": log_of_softmax,
 }

@@ -75,7 +75,8 @@ def test_reference_is_the_definition_on_a_hand_example():
 @pytest.mark.parametrize("diag", sorted(ref.MISTAKES))
 def test_each_buggy_reference_differs_from_the_truth(diag):
     g = torch.Generator().manual_seed(1)
-    logits = torch.randn(8, 6, generator=g, dtype=torch.float64) * (1000.0 if diag == "overflow" else 2.0)
+    large = diag in ("overflow", "log-underflow")  # mistakes of stability show only on large logits
+    logits = torch.randn(8, 6, generator=g, dtype=torch.float64) * (1000.0 if large else 2.0)
     target = torch.randint(0, 6, (8,), generator=g)
     bug = ref.MISTAKES[diag](logits, target, 0.3)
     truth = ref.label_smoothing_ce(logits, target, 0.3)
@@ -148,10 +149,12 @@ def test_mean_over_classes_fails_without_a_guessed_diagnosis(grade):
     assert r.diagnoses == ()  # off by a factor C: no mistake in the library shows that
 
 
-@pytest.mark.parametrize("name", ["ls_naive_exp.py", "ls_log_of_softmax.py"])
-def test_unstable_log_softmax_overflows_on_large_logits(grade, name):
+@pytest.mark.parametrize("name,cause", [("ls_naive_exp.py", "overflow"), ("ls_log_of_softmax.py", "log-underflow"),
+                                        ("ls_log_softmax_module.py", "log-underflow")])
+def test_unstable_log_softmax_fails_on_large_logits_with_its_cause(grade, name, cause):
+    """exp() without a shift overflows (nan); log(softmax) underflows (inf): two causes, two cures."""
     r = grade(EX, f"label_smoothing/{name}")
-    assert r.diagnoses == ("overflow",)
+    assert r.diagnoses == (cause,)
     failed = {c.name for c in r.checks if c.status == "failed"}
     assert failed == {"large logits stay finite", "gradient w.r.t. logits (autograd)"}
     assert r.score == 6

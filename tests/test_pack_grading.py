@@ -290,7 +290,7 @@ def test_the_starter_is_found_and_scores_nothing(grade, tmp_path, exercise_id):
 BUILTIN_IDS = {"sign-flipped", "missing-chain-rule", "sigmoid-derivative-only", "mse-gradient", "overflow",
                "mutates-input", "wrong-axis", "missing-batch-mean", "transposed", "missing-relu-mask",
                "bias-not-summed", "smoothing-over-c-minus-1", "smoothing-not-applied", "device-mismatch",
-               "not-differentiable", "ignores-rng", "linear-model"}
+               "not-differentiable", "ignores-rng", "linear-model", "log-underflow", "global-max-shift"}
 WAITING = {"momentum-step": "dlgrade.reference.optimizers:MOMENTUM_MISTAKES", "adam-step": "dlgrade.reference.optimizers:ADAM_MISTAKES",
            "rmsprop-step": "dlgrade.reference.optimizers:RMSPROP_MISTAKES",
            "dropout": "dlgrade.reference.regularisation:DROPOUT_MISTAKES",

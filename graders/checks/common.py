@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlgrade.graders import device_errors
 from dlgrade.graders.context import Context  # noqa: F401  (checks import them from here)
 from dlgrade.graders.job import CallResult, error_text  # noqa: F401  (checks import them from here)
 from dlgrade.graders.decoding import Leaf, Opaque
@@ -60,12 +61,32 @@ def expected_type_word(ctx: Context, expected: np.ndarray) -> str:
     return f"an array of shape {tuple(expected.shape)}" if expected.ndim else "a number"
 
 
+def call_diagnoses(res: CallResult) -> tuple[str, ...]:
+    """What a failed call shows by itself: ``device-mismatch`` for code that asked for a
+    CUDA device this machine does not have (see dlgrade.graders.device_errors)."""
+    if res.status == "exception" and device_errors.names_missing_device(res.error):
+        return (device_errors.DIAGNOSIS,)
+    return ()
+
+
+def first_tensor_name(ctx: Context) -> str:
+    """How the statement names the first tensor argument (``logits``), for advice."""
+    import re
+
+    m = re.match(r"\s*\w+\s*\(([^)]*)\)", ctx.exercise.signature or "")
+    names = [p.split("=")[0].split(":")[0].strip() for p in m.group(1).split(",")] if m else []
+    return names[0] if names and names[0] else "z"
+
+
 def call_failure_message(check: CheckSpec, ctx: Context, case: str, res: CallResult) -> str:
     """One line for a call that did not return normally."""
     label = label_of(check, ctx)
     where = case_label(ctx, case)
     if res.status == "exception":
-        return f"{label} raised {error_text(res.error)} on {where}"
+        msg = f"{label} raised {error_text(res.error)} on {where}"
+        if device_errors.names_missing_device(res.error):
+            msg += device_errors.advice(res.error, first_tensor_name(ctx))
+        return msg
     if res.status == "memory":
         return f"{label} ran out of memory on {where} (the limit is {ctx.exercise.limits.memory_mb} MB)"
     if res.status == "exit":

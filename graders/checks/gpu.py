@@ -38,6 +38,7 @@ import numpy as np
 
 from dlgrade.graders.checks.common import call_failure_message, case_label, error_text, label_of, result, skipped
 from dlgrade.graders.compare import Mismatch, compare, fmt_index, fmt_num, tolerance_for
+from dlgrade.graders.device_errors import names_missing_device
 from dlgrade.graders.devices import Accelerator, accelerator
 from dlgrade.graders.context import Context
 from dlgrade.graders.job import Call, CallResult
@@ -142,6 +143,8 @@ class Finding:
 
     @property
     def diagnoses(self) -> tuple[str, ...]:
+        if self.problem == "cpu-failed" and names_missing_device(self.error):
+            return ("device-mismatch",)  # a hard-coded .cuda() on a machine without CUDA
         return ("device-mismatch",) if self.problem in DEVICE_PROBLEMS else ()
 
 

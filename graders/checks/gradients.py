@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dlgrade.graders import diagnose, gradcheck
-from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
+from dlgrade.graders import diagnose, gradcheck, nonfinite
+from dlgrade.graders.checks.common import (
+    call_diagnoses, call_failure_message, case_label, label_of, result, returned_type_word,
+)
 from dlgrade.graders.compare import fmt_index, fmt_num
 from dlgrade.graders.context import Context, select
 from dlgrade.graders.job import Call
@@ -299,7 +301,7 @@ def _check_case(check: CheckSpec, ctx: Context, spec: GradientSpec, case: str, t
     res = ctx.call(call_id(case))
     if res.status != "ok":
         return [], (call_failure_message(check, ctx, case, res),
-                    {**_unchecked(spec, ctx, case, tolerance), "error": res.error}, ())
+                    {**_unchecked(spec, ctx, case, tolerance), "error": res.error}, call_diagnoses(res))
     st = structure(check, ctx, case, res.output, spec)
     if st.problem:
         grads = select(res.output, spec.grads) if isinstance(res.output, tuple) else None
@@ -311,10 +313,10 @@ def _check_case(check: CheckSpec, ctx: Context, spec: GradientSpec, case: str, t
         return errors, None
     first = next((p for p in bad if p.nonfinite), bad[0])
     others = [p.name for p in bad if p is not first]
-    diag = check.opt("nonfinite_diagnosis")
+    diags = nonfinite.explain(check, ctx, case, st.grads[first.name], (*spec.grads, first.name)) \
+        if first.nonfinite else ()
     return errors, (value_message(first, case_label(ctx, case), others),
-                    {"case": case, "params": [p.as_details() for p in errors]},
-                    (diag,) if first.nonfinite and diag else ())
+                    {"case": case, "params": [p.as_details() for p in errors]}, diags)
 
 
 def evaluate(check: CheckSpec, ctx: Context):

@@ -10,7 +10,8 @@ Options: ``output`` (a path into the returned value, e.g. ``[1, "W1"]``),
 ``label`` (how messages name the output, default ``entry(...)``), ``rtol``,
 ``atol``, ``dtype = "same"`` (the float dtype of the input must be kept),
 ``nonfinite_diagnosis`` (a diagnosis id for non-finite output where the
-reference is finite, e.g. ``overflow``).
+reference is finite, e.g. ``overflow``, reported when no buggy reference of the
+exercise reproduces that output: see :mod:`dlgrade.graders.nonfinite`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlgrade.graders import nonfinite
 from dlgrade.graders.checks.common import (
-    call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
+    call_diagnoses, call_failure_message, case_label, expected_type_word, label_of, result, returned_type_word,
 )
 from dlgrade.graders.compare import compare, fmt_index, fmt_num, tolerance_for
 from dlgrade.graders.context import Context, leaf_array, select
@@ -93,7 +95,7 @@ def evaluate_case(check: CheckSpec, ctx: Context, case: str, got_tree, path: tup
     if bad_nonfinite.any():
         first = tuple(int(i) for i in np.argwhere(bad_nonfinite)[0]) if g.ndim else ()
         n = int(bad_nonfinite.sum())
-        diag = (check.opt("nonfinite_diagnosis"),) if check.opt("nonfinite_diagnosis") else ()
+        diag = nonfinite.explain(check, ctx, case, g, path)
         at = f"first at {fmt_index(first)}: {fmt_num(g[first])}" if g.ndim else f"got {fmt_num(g)}"
         return False, (f"{label} returned {n} non-finite value{'s' if n != 1 else ''} on {where} "
                        f"({at}); expected finite values"), {
@@ -120,7 +122,7 @@ def evaluate(check: CheckSpec, ctx: Context):
         res = ctx.call(f"values:{case}")
         if res.status != "ok":
             return result(check, False, call_failure_message(check, ctx, case, res),
-                          {"case": case, "cases": per_case, "error": res.error})
+                          {"case": case, "cases": per_case, "error": res.error}, diagnoses=call_diagnoses(res))
         ok, message, details, diags = evaluate_case(check, ctx, case, res.output, path)
         per_case.append(details)
         if not ok:
