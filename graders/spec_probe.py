@@ -106,6 +106,8 @@ def probe_exercise(ex: Exercise) -> tuple[str, ...]:
     names = sorted({n for c in ex.checks for n in c.cases})
     try:
         cases = make_cases(ex, PROBE_STUDENT, names)
+    except SpecError as exc:  # a case no draw can satisfy, say: its own words
+        raise SpecError(f"{where}: {exc}") from None
     except Exception as exc:  # a malformed generator: a KeyError, a bad dim name...
         raise SpecError(f"{where}: [cases] cannot be built: {_one_line(exc)}") from None
     ctx = Context(ex, PROBE_STUDENT, cases)

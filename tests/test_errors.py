@@ -20,7 +20,7 @@ USER = [
     "overrides.OverrideError", "gradebook.GradebookError", "autograder.AutograderError",
     "wheelfile.WheelError", "devices.GpuUnavailable", "symbolic_grade.SymbolicSpecError",
     "checks.protocol.OptionError", "checks.options.OptionError", "scaffold.ScaffoldError",
-    "selftest.SelfTestError",
+    "selftest.SelfTestError", "inputs.CaseError",
 ]
 GRADER = [
     "engine.GraderError", "sandbox.SandboxError", "sandbox.SandboxRequired", "sandbox.SandboxBroken",

@@ -146,5 +146,5 @@ def test_dlgrade_check_says_so_in_one_line_and_exits_2(tmp_path: Path):
                            "--exercises-dir", str(course.parent)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "Error: impossible-softmax: case 'r': no inputs satisfied its condition "
+        f"Error: {course / 'spec.toml'}: impossible-softmax: case 'r': no inputs satisfied its condition "
         "'dlgrade.reference.conditioning:logits' in 64 draws"]
