@@ -746,7 +746,8 @@ class Worker:
             env=env, cwd=cwd, start_new_session=True, text=True, bufsize=1,
         )
         self.starts += 1
-        threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True)
+        self._stderr_thread.start()
 
     def await_ready(self) -> None:
         """Wait for a launched zygote's ready line; raise SandboxError if it never comes."""
@@ -757,6 +758,7 @@ class Worker:
             info = None
         if not isinstance(info, dict) or not info.get("ready"):
             self.kill()
+            self._stderr_thread.join(timeout=2.0)  # its last words may still be in the pipe
             tail = "; ".join(line for line in self._stderr_lines[-5:] if line.strip())
             raise SandboxError(f"the {self.isolation} worker did not start: {tail or 'no output'}",
                                sandbox=self.isolation == "sandbox")
