@@ -56,7 +56,9 @@ def test_the_bundled_example_passes_every_row():
     rows = rows_of(r.output)
     assert rows["reference"] == ("ok", "full marks (3/3) under 10 student ids, no diagnosis")
     assert rows["mistake relu-slope-only"][0] == "ok"
-    assert rows["check 'derivative values' can fail"] == ("ok", "fails for: every output shifted")
+    assert rows["check 'derivative values' can fail"] == (
+        "ok", "fails for: every output shifted; every output replaced by zeros; "
+              "the first argument added to every output of its shape")
     assert rows["check 'argument left unmodified' can fail"] == ("ok", "fails for: arguments modified in place")
     assert rows["deterministic"] == (
         "ok", "reference and mistake relu-slope-only: the same result twice as selftest-000")
@@ -123,7 +125,8 @@ def test_a_check_that_cannot_fail_fails_its_row(tmp_path):
     r = run("test-exercise", str(folder), "--seeds", "2")
     assert r.exit_code == 1
     assert rows_of(r.output)["check 'derivative values' can fail"] == (
-        "FAIL", "passes every perturbed reference (every output shifted; arguments modified in place)")
+        "FAIL", "passes every perturbed reference (every output shifted; every output replaced by zeros; "
+                "the first argument added to every output of its shape; arguments modified in place)")
 
 
 def test_grading_twice_must_agree():
@@ -162,7 +165,8 @@ def test_torch_exercise_every_check_can_fail():
     rows = {r.test: r for r in t.rows}
     assert t.passed, [r for r in t.rows if not r.passed]
     assert rows["check 'gradient w.r.t. logits (autograd)' can fail"].detail == (
-        "fails for: every output shifted; arguments modified in place; result detached from autograd")
+        "fails for: every output shifted; every output replaced by zeros; arguments modified in place; "
+        "result detached from autograd")
     assert rows["check 'runs on any device (probe)' can fail"].detail == (
         "fails for: result combined with a tensor made on the CPU")
 
@@ -173,7 +177,8 @@ def test_each_output_leaf_is_perturbed_in_turn():
     assert t.passed, [r for r in t.rows if not r.passed]
     assert rows["check 'gradients of your own loss' can fail"].detail == (
         "fails for: every output shifted; output [0] shifted; output [1, 'W1'] shifted; "
-        "output [1, 'b1'] shifted; output [1, 'W2'] shifted; output [1, 'b2'] shifted")
+        "output [1, 'b1'] shifted; output [1, 'W2'] shifted; output [1, 'b2'] shifted; "
+        "every 2-D output transposed; output [1] key 'W1' dropped")
 
 
 def test_tuple_output_mistakes_are_diagnosed():
