@@ -9,7 +9,8 @@ Four properties, each a row of the table (a :class:`Row`):
 3. **check NAME can fail** — every check fails for at least one perturbed
    reference (every output shifted, each output leaf shifted in turn, every
    2-D output transposed, every output replaced by zeros, a returned dict's key
-   dropped, the ``rng`` argument ignored, the arguments modified in place; for
+   dropped, the ``rng`` argument ignored, the first argument added to the output,
+   the arguments modified in place; for
    torch, the result detached or combined with a tensor made on the CPU; for
    symbolic answers, an unreadable text and a shifted expression): a check no
    perturbation fails proves nothing;
@@ -336,7 +337,8 @@ def _mistake_row(ex: Exercise, diag_id: str, cand: Candidate, ids: list[str], ru
 
 
 def _can_fail_rows(ex: Exercise, ref: Candidate, student: str, runner) -> list[Row]:
-    perturbed = [(label, _graded(ex, cand, student, runner)) for label, cand in _perturbations(ex, ref, student, runner)]
+    perturbed = [(label, _graded(ex, cand, student, runner))
+                 for label, cand in _perturbations(ex, ref, student, runner)]
     rows = []
     for check in ex.checks:
         test = f"check {check.name!r} can fail"
@@ -388,10 +390,11 @@ def _perturbations(ex: Exercise, ref: Candidate, student: str, runner=None) -> l
     a wrong shape (every 2-D output transposed, offered when one is not square), a
     constant output or a model that learnt nothing (every output replaced by zeros: an
     argmax of shifted scores is unchanged, of zeros it is one class), a missing entry
-    (a returned dict's first key dropped, for each dict returned) and a function that
-    ignores the generator it is given (each ``{rng = true}`` argument replaced by a
-    generator seeded from numpy's global one, offered when the reference is handed a
-    generator). What the reference returns and is handed is seen by grading it once,
+    (a returned dict's first key dropped, for each dict returned), an output that no longer
+    ignores a shift of its input (the first argument added to every output of its shape,
+    offered when one has it) and a function that ignores the generator it is given (each
+    numpy Generator argument replaced by one seeded from numpy's global generator,
+    offered when the reference is handed one). What the reference returns and is handed is seen by grading it once,
     recorded (:class:`_Recorder`), so that kinds which build their calls' arguments
     themselves (training) are perturbed as well as those whose cases hold them.
     """
