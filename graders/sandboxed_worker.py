@@ -1139,10 +1139,18 @@ def _run_plan(job: dict, harness: _Harness) -> None:
         return
     journal.write({"step": "entry", "status": "ok"})
 
+    run_calls(value, plan, job_dir, inputs, journal.write)
+
+
+def run_calls(fn, plan: dict, job_dir: str, inputs: dict, write) -> None:
+    """Run the plan's calls on ``fn`` in order, ``write(record)`` after each: the one loop
+    both this worker and dlgrade's trusted in-process runner (graders/trusted_runner.py)
+    run a plan with, so that chained arguments (``{"prev": id, "item": i}`` from a call
+    marked ``keep``), generators (``{"rng": seed}``), per-call ``global_seed`` and
+    ``report_global`` mean the same in both."""
     kept: dict = {}  # call id -> copies of the arrays it returned, for calls that chain
     for call in plan.get("calls", []):
-        record = _run_call(value, call, job_dir, inputs, kept)
-        journal.write(record)
+        write(_run_call(fn, call, job_dir, inputs, kept))
 
 
 def _keep(out) -> list:

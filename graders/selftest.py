@@ -7,10 +7,13 @@ Four properties, each a row of the table (a :class:`Row`):
 2. **mistake ID** — each buggy reference of the spec's ``mistakes`` (each
    variant, when an id lists several) loses points and is diagnosed with its id;
 3. **check NAME can fail** — every check fails for at least one perturbed
-   reference (every output shifted, each output leaf shifted in turn, the
-   arguments modified in place; for torch, the result detached or combined
-   with a tensor made on the CPU; for symbolic answers, an unreadable text and
-   a shifted expression): a check no perturbation fails proves nothing;
+   reference (every output shifted, each output leaf shifted in turn, every
+   2-D output transposed, every output replaced by zeros, a returned dict's key
+   dropped, the ``rng`` argument ignored, the first argument added to the output,
+   the arguments modified in place; for
+   torch, the result detached or combined with a tensor made on the CPU; for
+   symbolic answers, an unreadable text and a shifted expression): a check no
+   perturbation fails proves nothing;
 4. **deterministic** — the same candidate graded twice under the same id gets
    the same score, checks, messages and diagnoses.
 
@@ -334,7 +337,8 @@ def _mistake_row(ex: Exercise, diag_id: str, cand: Candidate, ids: list[str], ru
 
 
 def _can_fail_rows(ex: Exercise, ref: Candidate, student: str, runner) -> list[Row]:
-    perturbed = [(label, _graded(ex, cand, student, runner)) for label, cand in _perturbations(ex, ref, student)]
+    perturbed = [(label, _graded(ex, cand, student, runner))
+                 for label, cand in _perturbations(ex, ref, student, runner)]
     rows = []
     for check in ex.checks:
         test = f"check {check.name!r} can fail"
@@ -379,17 +383,50 @@ def _fingerprint(r: ExerciseResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------- perturbations
 
 
-def _perturbations(ex: Exercise, ref: Candidate, student: str) -> list[tuple[str, Candidate]]:
-    """Wrong references, each one simple way of being wrong, none of them raising."""
+def _perturbations(ex: Exercise, ref: Candidate, student: str, runner=None) -> list[tuple[str, Candidate]]:
+    """Wrong references, each one simple way of being wrong, none of them raising.
+
+    Shifting every number catches a wrong value; the others catch what a shift cannot:
+    a wrong shape (every 2-D output transposed, offered when one is not square), a
+    constant output or a model that learnt nothing (every output replaced by zeros: an
+    argmax of shifted scores is unchanged, of zeros it is one class), a missing entry
+    (a returned dict's first key dropped, for each dict returned), an output that no longer
+    ignores a shift of its input (the first argument added to every output of its shape,
+    offered when one has it) and a function that ignores the generator it is given (each
+    numpy Generator argument replaced by one seeded from numpy's global generator,
+    offered when the reference is handed one). What the reference returns and is handed is seen by grading it once,
+    recorded (:class:`_Recorder`), so that kinds which build their calls' arguments
+    themselves (training) are perturbed as well as those whose cases hold them.
+    """
     if ref.text is not None:
         return [("an unreadable answer", Candidate("unreadable", text=f"(({ref.text}")),
                 ("the expression shifted", Candidate("shifted", text=f"({ref.text})*{SCALE} + {OFFSET}"))]
     fn = ref.fn
+    seen = _Recorder(fn)
+    _graded(ex, Candidate("reference", fn=seen), student, runner)
+    value = _reference_output(ex, fn, student)
+    if value is None:
+        value = seen.first
     out = [("every output shifted", Candidate("shifted", fn=_shifted(fn, None)))]
-    paths = _leaf_paths(ex, fn, student)
+    paths: list[tuple] = []
+    if value is not None:
+        _walk(value, (), paths)
+    paths = paths or [()]
     if len(paths) > 1:
         out += [(f"output {_path_text(p)} shifted", Candidate(f"shifted {_path_text(p)}", fn=_shifted(fn, p)))
                 for p in paths]
+    if value is not None and _has_oblong(value):
+        out.append(("every 2-D output transposed", Candidate("transposed", fn=_mapped(fn, _transpose))))
+    out.append(("every output replaced by zeros", Candidate("zeros", fn=_mapped(fn, _zeros))))
+    if seen.first_arg_shape is not None and _has_shape(seen.first, seen.first_arg_shape):
+        out.append(("the first argument added to every output of its shape",
+                    Candidate("plus first argument", fn=_plus_first_argument(fn))))
+    for path, key in _dict_keys(value, ()) if value is not None else []:
+        where = f"output {_path_text(path)}" if path else "output"
+        out.append((f"{where} key {key!r} dropped", Candidate(f"dropped {key!r}", fn=_dropped(fn, path, key))))
+    if seen.handed_generator:
+        out.append(("the rng argument ignored (numpy's global generator used)",
+                    Candidate("ignores rng", fn=_ignoring_rng(fn))))
     out.append(("arguments modified in place", Candidate("mutates", fn=_mutating(fn))))
     if ex.framework == "torch":
         out += [("result detached from autograd", Candidate("detached", fn=_detached(fn))),
@@ -397,19 +434,35 @@ def _perturbations(ex: Exercise, ref: Candidate, student: str) -> list[tuple[str
     return out
 
 
-def _leaf_paths(ex: Exercise, fn: Callable, student: str) -> list[tuple]:
-    """Where the numbers are in what the reference returns (on the first case)."""
+class _Recorder:
+    """A trusted function that notes the first value it returns and whether it was ever
+    handed a numpy Generator, and is otherwise that function."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.first, self.handed_generator = fn, None, False
+        self.first_arg_shape: tuple | None = None  # of the first call's first argument, an array
+
+    def __call__(self, *args, **kwargs):
+        if any(isinstance(a, np.random.Generator) for a in [*args, *kwargs.values()]):
+            self.handed_generator = True
+        out = self.fn(*args, **kwargs)
+        if self.first is None:
+            self.first = out
+            self.first_arg_shape = _shape_of(args[0]) if args and _is_array(args[0]) else None
+        return out
+
+
+def _reference_output(ex: Exercise, fn: Callable, student: str) -> Any:
+    """What the reference returns on the checks' first case in the grader's own process
+    (None when the checks name no case, or the case's arguments are not the spec's)."""
     names = sorted({n for c in ex.checks for n in c.cases})
     if not names:
-        return [()]
+        return None
     ctx = engine.Context(ex, student, make_cases(ex, student, names[:1]))
     try:
-        value = ctx.reference(names[0])
+        return ctx.reference(names[0])
     except Exception:
-        return [()]
-    paths: list[tuple] = []
-    _walk(value, (), paths)
-    return paths or [()]
+        return None
 
 
 def _walk(value, path: tuple, paths: list) -> None:
@@ -444,17 +497,20 @@ def _shift(value):
     return value
 
 
-def _map_at(value, path: tuple | None, f: Callable):
-    """``value`` with ``f`` applied to the leaf at ``path`` (every leaf when None)."""
+def _map_at(value, path: tuple | None, f: Callable, whole: bool = False):
+    """``value`` with ``f`` applied to the leaf at ``path`` (every leaf when None; with
+    ``whole``, to the value at ``path`` itself, a container or not)."""
     if path is not None and path:
         head, rest = path[0], path[1:]
         if isinstance(value, dict) and head in value:
-            return {**value, head: _map_at(value[head], rest, f)}
+            return {**value, head: _map_at(value[head], rest, f, whole)}
         if isinstance(value, (tuple, list)) and isinstance(head, int) and head < len(value):
             items = list(value)
-            items[head] = _map_at(items[head], rest, f)
+            items[head] = _map_at(items[head], rest, f, whole)
             return type(value)(items) if isinstance(value, tuple) else items
         return value
+    if whole:
+        return f(value)
     if isinstance(value, dict):
         return {k: _map_at(v, None, f) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
@@ -467,6 +523,113 @@ def _shifted(fn: Callable, path: tuple | None) -> Callable:
     def shifted(*args, **kwargs):
         return _map_at(fn(*args, **kwargs), path, _shift)
     return shifted
+
+
+def _mapped(fn: Callable, f: Callable) -> Callable:
+    def mapped(*args, **kwargs):
+        return _map_at(fn(*args, **kwargs), None, f)
+    return mapped
+
+
+def _is_array(value) -> bool:
+    torch = _torch()
+    return isinstance(value, np.ndarray) or (torch is not None and isinstance(value, torch.Tensor))
+
+
+def _has_shape(value, shape: tuple) -> bool:
+    """Whether some array in ``value`` has this shape."""
+    found: list[bool] = []
+    _map_at(value, None, lambda v: found.append(_is_array(v) and _shape_of(v) == shape))
+    return any(found)
+
+
+def _plus_first_argument(fn: Callable) -> Callable:
+    """``fn`` with its first argument (as it was handed) added to every output array of
+    that shape: an output that no longer ignores a shift of the input, say."""
+    def plus_first_argument(*args, **kwargs):
+        first = args[0] if args and _is_array(args[0]) else None
+        if first is not None:
+            first = first.detach().clone() if not isinstance(first, np.ndarray) else np.array(first, copy=True)
+        out = fn(*args, **kwargs)
+        if first is None:
+            return out
+
+        def add(v):
+            if not _is_array(v) or _shape_of(v) != _shape_of(first) or v.dtype == bool:
+                return v
+            if isinstance(v, np.ndarray):
+                return (v + np.asarray(first)).astype(v.dtype)
+            torch = _torch()
+            return v + torch.as_tensor(first).to(dtype=v.dtype, device=v.device)
+        return _map_at(out, None, add)
+    return plus_first_argument
+
+
+def _shape_of(value) -> tuple:
+    torch = _torch()
+    if isinstance(value, np.ndarray) or (torch is not None and isinstance(value, torch.Tensor)):
+        return tuple(value.shape)
+    return ()
+
+
+def _has_oblong(value) -> bool:
+    """Whether some array in ``value`` has two or more dimensions, the last two unequal."""
+    found: list[bool] = []
+    _map_at(value, None, lambda v: found.append(len(_shape_of(v)) >= 2 and _shape_of(v)[-1] != _shape_of(v)[-2]))
+    return any(found)
+
+
+def _transpose(value):
+    if len(_shape_of(value)) < 2:
+        return value
+    if isinstance(value, np.ndarray):
+        return np.ascontiguousarray(np.swapaxes(value, -1, -2))
+    return value.transpose(-1, -2).contiguous()
+
+
+def _zeros(value):
+    torch = _torch()
+    if torch is not None and isinstance(value, torch.Tensor):
+        return torch.zeros_like(value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.zeros_like(value)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return type(value)(0)
+    return value
+
+
+def _dict_keys(value, path: tuple) -> list[tuple[tuple, Any]]:
+    """``(path, first key)`` of each dict in ``value`` (tuples and lists walked)."""
+    if isinstance(value, dict):
+        found = [(path, next(iter(value)))] if value else []
+        for k, v in value.items():
+            found += _dict_keys(v, path + (k,))
+        return found
+    if isinstance(value, (tuple, list)):
+        return [f for i, v in enumerate(value) for f in _dict_keys(v, path + (i,))]
+    return []
+
+
+def _dropped(fn: Callable, path: tuple, key) -> Callable:
+    def dropped(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return _map_at(out, path, lambda d: {k: v for k, v in d.items() if k != key}, whole=True)
+    return dropped
+
+
+def _ignoring_rng(fn: Callable) -> Callable:
+    """``fn`` handed, for each numpy Generator argument, one seeded from numpy's global
+    generator instead (the worker seeds that per call, so the result is reproducible)."""
+    def swap(a):
+        if isinstance(a, np.random.Generator):
+            return np.random.default_rng(int(np.random.randint(0, 2**32, dtype=np.int64)))
+        return a
+
+    def ignoring_rng(*args, **kwargs):
+        return fn(*[swap(a) for a in args], **{k: swap(v) for k, v in kwargs.items()})
+    return ignoring_rng
 
 
 def _mutating(fn: Callable) -> Callable:

@@ -6,8 +6,8 @@ and perturbed references through the real grading path
 course's) trusted code: they are not files a student submits, and the sandbox
 hides them from the worker. :class:`TrustedRunner` takes the worker's place
 for them: it executes the plan's calls with the worker's own code
-(:func:`dlgrade.graders.sandboxed_worker._run_call`: the same argument building, seeding,
-argument watching, output encoding and backward pass) in a private job
+(:func:`dlgrade.graders.sandboxed_worker.run_calls`: the same argument building, chained
+arguments, generators, seeding, argument watching, output encoding and backward pass) in a private job
 directory, and hands back a :class:`~dlgrade.graders.sandbox.JobOutcome` the
 engine reads exactly as it reads a sandboxed one.
 
@@ -62,8 +62,7 @@ class TrustedRunner:
                 journal.write({"step": "load", "status": "ok", "seconds": 0.0})
                 journal.write({"step": "entry", "status": "ok"})
                 with np.errstate(all="ignore"):
-                    for call in plan.get("calls", []):
-                        journal.write(worker._run_call(self.fn, call, str(job_dir), inputs))
+                    worker.run_calls(self.fn, plan, str(job_dir), inputs, journal.write)
             finally:
                 journal.f.close()
         finally:

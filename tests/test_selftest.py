@@ -56,7 +56,9 @@ def test_the_bundled_example_passes_every_row():
     rows = rows_of(r.output)
     assert rows["reference"] == ("ok", "full marks (3/3) under 10 student ids, no diagnosis")
     assert rows["mistake relu-slope-only"][0] == "ok"
-    assert rows["check 'derivative values' can fail"] == ("ok", "fails for: every output shifted")
+    assert rows["check 'derivative values' can fail"] == (
+        "ok", "fails for: every output shifted; every output replaced by zeros; "
+              "the first argument added to every output of its shape")
     assert rows["check 'argument left unmodified' can fail"] == ("ok", "fails for: arguments modified in place")
     assert rows["deterministic"] == (
         "ok", "reference and mistake relu-slope-only: the same result twice as selftest-000")
@@ -123,7 +125,8 @@ def test_a_check_that_cannot_fail_fails_its_row(tmp_path):
     r = run("test-exercise", str(folder), "--seeds", "2")
     assert r.exit_code == 1
     assert rows_of(r.output)["check 'derivative values' can fail"] == (
-        "FAIL", "passes every perturbed reference (every output shifted; arguments modified in place)")
+        "FAIL", "passes every perturbed reference (every output shifted; every output replaced by zeros; "
+                "the first argument added to every output of its shape; arguments modified in place)")
 
 
 def test_grading_twice_must_agree():
@@ -162,7 +165,8 @@ def test_torch_exercise_every_check_can_fail():
     rows = {r.test: r for r in t.rows}
     assert t.passed, [r for r in t.rows if not r.passed]
     assert rows["check 'gradient w.r.t. logits (autograd)' can fail"].detail == (
-        "fails for: every output shifted; arguments modified in place; result detached from autograd")
+        "fails for: every output shifted; every output replaced by zeros; arguments modified in place; "
+        "result detached from autograd")
     assert rows["check 'runs on any device (probe)' can fail"].detail == (
         "fails for: result combined with a tensor made on the CPU")
 
@@ -173,7 +177,8 @@ def test_each_output_leaf_is_perturbed_in_turn():
     assert t.passed, [r for r in t.rows if not r.passed]
     assert rows["check 'gradients of your own loss' can fail"].detail == (
         "fails for: every output shifted; output [0] shifted; output [1, 'W1'] shifted; "
-        "output [1, 'b1'] shifted; output [1, 'W2'] shifted; output [1, 'b2'] shifted")
+        "output [1, 'b1'] shifted; output [1, 'W2'] shifted; output [1, 'b2'] shifted; "
+        "every 2-D output transposed; output [1] key 'W1' dropped")
 
 
 def test_tuple_output_mistakes_are_diagnosed():
@@ -314,3 +319,120 @@ def test_json_rows(tmp_path):
         "reference", "mistake relu-slope-only", "check 'derivative values' can fail",
         "check 'argument left unmodified' can fail", "deterministic"]
     assert [row["passed"] for row in ex["rows"]] == [True, False, False, True, True]
+
+
+# --------------------------------------------------------------------------- chained calls
+
+
+def test_the_trusted_runner_runs_a_chained_plan_as_the_worker_does():
+    """prev/keep, rng, global_seed and report_global: the worker's own call loop."""
+    def step(w, g, rng):
+        draw = np.random.random()  # numpy's global generator: seeded by global_seed, reported
+        return (w - g + rng.integers(0, 1) + 0 * draw,)
+
+    w, g = np.arange(3.0), np.ones(3)
+    plan = {"seed": 0, "_arrays": {"w.npy": w, "g.npy": g}, "calls": [
+        {"id": "a", "n": 0, "keep": True, "args": [{"npy": "w.npy"}, {"npy": "g.npy"}, {"rng": 5}]},
+        {"id": "b", "n": 1, "keep": True, "global_seed": 3, "report_global": True,
+         "args": [{"prev": "a", "item": 0}, {"npy": "g.npy"}, {"rng": 5}]},
+        {"id": "c", "n": 2, "args": [{"prev": "b", "item": 1}, {"npy": "g.npy"}, {"rng": 5}]},
+    ]}
+    outcome = TrustedRunner(step).run(None, plan, {})
+    calls = {r["id"]: r for r in outcome.journal if r.get("step") == "call"}
+    assert [calls[i]["status"] for i in "abc"] == ["ok", "ok", "skipped"]
+    assert calls["b"]["global_changed"] is True and "global_changed" not in calls["a"]
+    assert calls["c"]["error"] == {"kind": "chain", "after": "b"}  # b returned no item 1
+    b_out = np.load(outcome.job_dir / calls["b"]["output"]["items"][0]["file"])
+    np.testing.assert_array_equal(b_out, w - 2 * g)  # fed a's own returned w
+    outcome.cleanup()
+
+
+def test_the_worker_and_the_trusted_runner_share_one_call_loop():
+    from dlgrade.graders import sandboxed_worker, trusted_runner
+
+    src = Path(sandboxed_worker.__file__).read_text()
+    assert "run_calls(value, plan, job_dir, inputs, journal.write)" in src
+    assert "dlgrade" not in "".join(line for line in src.splitlines() if line.lstrip().startswith(("import", "from")))
+    assert "worker.run_calls(" in Path(trusted_runner.__file__).read_text()
+
+
+def test_a_sequences_exercise_passes_every_row():
+    t = selftest.self_test(get_exercise("momentum-step"), seeds=2)
+    rows = {r.test: r for r in t.rows}
+    assert t.passed, [r for r in t.rows if not r.passed]
+    assert rows["reference"].detail == "full marks (10/10) under 2 student ids, no diagnosis"
+    assert rows["mistake ema-velocity"].detail.startswith(
+        "loses points and is diagnosed ema-velocity under 2 student ids (last: ")
+
+
+def test_a_chained_mistake_is_graded_in_process_as_in_the_sandbox():
+    """As tests/test_sequences.py's sandboxed velocity_not_decayed.py: right first step,
+    wrong from step 2 (it is fed its own returned velocity)."""
+    ex = get_exercise("momentum-step")
+    fn = ex.mistake_fns()["velocity-not-decayed"]
+    fn = fn[0] if isinstance(fn, (list, tuple)) else fn
+    r = selftest.grade_candidate(ex, selftest.Candidate("mistake", fn=fn), "s-7")
+    checks = {c.name: c for c in r.checks}
+    assert checks["first step from zero velocity"].message == (
+        "w follows the reference over 1 step on 1 input (max abs error 0)")
+    msg = checks["six steps"].message
+    assert re.fullmatch(re.escape("w after step 2 is wrong on six steps from zero velocity (w of shape 3 x 4) "
+                                  "(case 'trajectory'): 12 / 12 elements (100%) differ; worst at ") + r".*", msg), msg
+    assert r.diagnoses == ("velocity-not-decayed",)
+
+
+# --------------------------------------------------------------------------- perturbations a shift cannot stand in for
+
+
+def test_a_statistical_exercise_passes_every_row_and_each_check_fails_for_what_it_tests():
+    t = selftest.self_test(get_exercise("xavier-init"), seeds=2)
+    rows = {r.test: r.detail for r in t.rows}
+    assert t.passed, [r for r in t.rows if not r.passed]
+    assert rows["reference"] == "full marks (10/10) under 2 student ids, no diagnosis"
+    assert rows["check 'shape (n_in, n_out)' can fail"] == "fails for: every 2-D output transposed"
+    assert rows["check 'not constant' can fail"] == (
+        "fails for: every 2-D output transposed; every output replaced by zeros")
+    assert rows["check 'uses its generator' can fail"] == (
+        "fails for: the rng argument ignored (numpy's global generator used)")
+
+
+def test_a_training_exercise_fails_for_a_dropped_key_and_a_zero_network():
+    t = selftest.self_test(get_exercise("xor-training"), seeds=1)
+    rows = {r.test: r.detail for r in t.rows}
+    assert t.passed, [r for r in t.rows if not r.passed]
+    assert rows["check \"returns the network's parameters\" can fail"] == (
+        "fails for: every 2-D output transposed; output key 'W1' dropped")
+    assert "every output replaced by zeros" in rows["check 'held-out accuracy at least 95%' can fail"]
+
+
+def test_an_invariance_check_fails_when_the_input_is_added_to_the_output():
+    r = run("test-exercise", "log-softmax", "--exercises-dir", str(ROOT / "examples" / "course-exercises"),
+            "--seeds", "1")
+    assert r.exit_code == 0, r.output
+    assert rows_of(r.output)["check 'adding a constant to every logit changes nothing' can fail"] == (
+        "ok", "fails for: the first argument added to every output of its shape")
+
+
+def test_perturbations_are_offered_only_where_they_change_something():
+    ex = get_exercise("stable-softmax")
+    labels = [label for label, _ in selftest._perturbations(
+        ex, selftest.Candidate("reference", fn=ex.reference_fn()), "selftest-000")]
+    assert "the rng argument ignored (numpy's global generator used)" not in labels  # no generator handed
+    assert not any("dropped" in label for label in labels)  # no dict returned
+    assert "every output replaced by zeros" in labels
+
+
+def test_each_new_perturbation_does_what_its_name_says():
+    ref = lambda x, rng: {"W": x + rng.random(), "b": np.ones(2)}  # noqa: E731
+    x = np.zeros((2, 3))
+    assert selftest._mapped(ref, selftest._transpose)(x, np.random.default_rng(0))["W"].shape == (3, 2)
+    zeros = selftest._mapped(ref, selftest._zeros)(x, np.random.default_rng(0))
+    assert not zeros["W"].any() and not zeros["b"].any()
+    assert set(selftest._dropped(ref, (), "W")(x, np.random.default_rng(0))) == {"b"}
+    np.random.seed(1)
+    a = selftest._ignoring_rng(ref)(x, np.random.default_rng(0))["W"]
+    np.random.seed(1)
+    assert np.array_equal(a, selftest._ignoring_rng(ref)(x, np.random.default_rng(99))["W"])  # the given one unused
+    assert not np.array_equal(a, ref(x, np.random.default_rng(0))["W"])
+    plus = selftest._plus_first_argument(lambda z: z * 0)(np.full((2, 3), 4.0))
+    np.testing.assert_array_equal(plus, np.full((2, 3), 4.0))
