@@ -39,10 +39,11 @@ FOLDERS = {  # fixture folder -> the exercise its files are submissions for
     "symbolic": "sigmoid-bce-grad",
     "gpu": "label-smoothing",
 }
-BY_ENTRY = ("notebooks", "batch", "ci")  # folders of submissions for several exercises: by entry
+BY_ENTRY = ("notebooks", "batch", "ci", "sequences", "statistical", "training")  # several exercises: by entry
 # Not scores a seed could move, and each costs its time limit 20 times over: hangs and
 # deliberately slow imports (the batch tests use them to interrupt a class).
-EXCLUDED = {"batch/infinite_loop.py", "batch/slow_import_softmax.py", "ci/softmax_infinite_loop.py"}
+EXCLUDED = {"batch/infinite_loop.py", "batch/slow_import_softmax.py", "ci/softmax_infinite_loop.py",
+            "training/trains_forever.py"}
 # Folders that hold no exercise's submissions: sandbox attacks (test_trust, test_sandbox),
 # report records (test_html), a course made up by test_spec.
 NOT_SUBMISSIONS = ("hostile", "html", "course")

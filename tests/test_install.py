@@ -496,7 +496,7 @@ def test_a_course_author_scaffolds_and_self_tests_with_the_installed_wheel(home_
     r = sh(["dlgrade", "test-exercise", "course/tanh-grad", "--seeds", "2"], cwd=tmp_path, env=env)
     assert r.stdout.splitlines()[-1].startswith("1 exercise, 5 tests, 0 failed; ")
     r = sh(["dlgrade", "test-exercise", "stable-softmax", "--seeds", "2"], cwd=tmp_path, env=env)
-    assert r.stdout.splitlines()[-1].startswith("1 exercise, 12 tests, 0 failed; ")
+    assert r.stdout.splitlines()[-1].startswith("1 exercise, 13 tests, 0 failed; ")
 
 
 PACK_FROM_WHEEL = {  # (exercise, fixture) -> (score, diagnoses): the pack's new check kinds, installed

@@ -120,9 +120,10 @@ WRONG = {
         ("global_rng.py", ("ignores-rng",)), ("transposed.py", ("transposed",)),
     ],
     "xor-training": [
-        ("linear_model.py", ("linear-model",)), ("undertrained.py", ()),  # curved: not named by guessing
-        # trained without the tanh: named only where its boundary came out straight (student-1's draw)
-        ("forgot_tanh.py", ("linear-model",)),
+        # the data are shared by every student: a trainer's boundary is the same under every id
+        ("linear_model.py", ("linear-model",)),
+        ("undertrained.py", ("linear-model",)),  # 30 small steps: tanh still in its linear regime
+        ("forgot_tanh.py", ("linear-model",)),  # no tanh: a straight boundary
         ("one_output_column.py", ()),
     ],
 }
