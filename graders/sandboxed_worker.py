@@ -1192,6 +1192,17 @@ def _exit_code(exc: SystemExit):
     return str(code)[:200]
 
 
+def _failed(record: dict, exc: BaseException, job_dir: str) -> dict:
+    """The call's record for a call (or the encoding of its result) that raised: sys.exit
+    is an ``exit`` with its code, a MemoryError ``memory``, anything else ``exception``."""
+    if isinstance(exc, SystemExit):
+        record.update(status="exit", code=_exit_code(exc))
+    else:
+        record.update(status="memory" if _is_memory_error(exc) else "exception",
+                      error=_describe_exception(exc, job_dir))
+    return record
+
+
 def _run_call(fn, call: dict, job_dir: str, inputs: dict, kept: dict | None = None) -> dict:
     import numpy as np
 
@@ -1222,13 +1233,8 @@ def _run_call(fn, call: dict, job_dir: str, inputs: dict, kept: dict | None = No
         else:
             with tracker:
                 out = fn(*args, **kwargs)
-    except SystemExit as exc:
-        record.update(status="exit", code=_exit_code(exc))
-        return record
     except BaseException as exc:
-        record.update(status="memory" if _is_memory_error(exc) else "exception",
-                      error=_describe_exception(exc, job_dir))
-        return record
+        return _failed(record, exc, job_dir)
     record["seconds"] = time.perf_counter() - t0
     if call.get("report_global"):
         after = _global_state()
@@ -1249,13 +1255,8 @@ def _run_call(fn, call: dict, job_dir: str, inputs: dict, kept: dict | None = No
                                     for a, b in zip(args, before)]
         if call.get("backward"):
             record["backward"] = _backward(out, args, enc, job_dir)
-    except SystemExit as exc:
-        record.update(status="exit", code=_exit_code(exc))
-        return record
     except BaseException as exc:
-        record.update(status="memory" if _is_memory_error(exc) else "exception",
-                      error=_describe_exception(exc, job_dir))
-        return record
+        return _failed(record, exc, job_dir)
     record["status"] = "ok"
     return record
 

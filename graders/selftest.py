@@ -32,14 +32,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlgrade.graders.errors import UserError
 from dlgrade.graders import engine
-from dlgrade.graders.errors import GraderError
+from dlgrade.graders.errors import GraderError, UserError
 from dlgrade.graders.inputs import make_cases
 from dlgrade.graders.results import ExerciseResult
 from dlgrade.graders.sandbox import SandboxError
 from dlgrade.graders.spec import Exercise
 from dlgrade.graders.submission import SubmissionSource
+from dlgrade.graders.threads import one_torch_thread
 from dlgrade.graders.trusted_runner import FILE_NAME, TrustedRunner
 
 SEEDS = 10  # student ids the reference is graded under
@@ -99,31 +99,18 @@ def self_test(ex: Exercise, seeds: int = SEEDS, runner=None) -> ExerciseTest:
         from dlgrade.graders.runner import Runner
 
         runner = Runner()
-    threads = _single_torch_thread() if ex.framework == "torch" else None
+    if ex.framework == "torch":
+        # loaded now, so that one_torch_thread applies: the trusted functions run here on
+        # tiny tensors, where torch's thread pool costs far more than it saves (a small
+        # cross-entropy: 24 ms on two threads of a busy 2-core machine, 0.24 ms on one)
+        import torch  # noqa: F401
     try:
-        rows = _rows(ex, max(1, int(seeds)), runner)
+        with one_torch_thread():
+            rows = _rows(ex, max(1, int(seeds)), runner)
     finally:
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
         if own:
             runner.close()
     return ExerciseTest(ex.id, tuple(rows), time.perf_counter() - t0)
-
-
-def _single_torch_thread() -> int:
-    """Run torch on one thread (as the worker does), returning the count to restore.
-
-    The trusted functions run here on tiny tensors, where torch's thread pool costs far
-    more than it saves: on a busy 2-core machine a small cross-entropy took 24 ms on
-    two threads and 0.24 ms on one.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return before
 
 
 def self_test_all(exercises, seeds: int = SEEDS, progress: Callable | None = None,

@@ -35,6 +35,10 @@ the key, before anything is graded. ``frameworks`` says which exercises may
 use the kind. An optional ``validate(check, exercise) -> str | None`` returns
 a further problem with the check (one line, without the file and check,
 which the caller adds), or None.
+A module kind may give ``check_cases(options, cases, folder) -> str`` instead,
+for the shape of its cases only. A kind whose cases are not the entry's
+arguments (an optimiser trajectory, a trainer's data) sets
+``cases_are_arguments = False``: the spec probe then leaves its cases to it.
 
 Built-in kinds are modules of ``dlgrade.graders.checks`` listed in
 :mod:`dlgrade.graders.checks.registry`; a course defines its own as a class
