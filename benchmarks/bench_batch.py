@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from dlgrade.graders import sandbox  # noqa: E402
 from dlgrade.graders.batch import Progress, grade_class  # noqa: E402
+from dlgrade.reports.class_pages import HTML_PAGES  # noqa: E402
 from dlgrade.graders.sandbox import sandbox_status, scratch_root  # noqa: E402
 from dlgrade.graders.spec import catalogue  # noqa: E402
 
@@ -409,7 +410,7 @@ def main() -> None:
     while rounds < args.rounds or probe.count < args.rss_at:
         t0 = time.perf_counter()
         s = grade_class(subs, out, jobs=args.jobs, exercises_dirs=[str(ex_dir)], force=rounds > 0,
-                        progress=probe)
+                        progress=probe, pages=HTML_PAGES)  # the pages `dlgrade grade` writes
         walls.append(time.perf_counter() - t0)
         summaries.append(s)
         rounds += 1
@@ -417,7 +418,7 @@ def main() -> None:
     grader_cpu = meter.grader_cpu() - cpu0
     load_after = os.getloadavg()
     t0 = time.perf_counter()
-    resumed = grade_class(subs, out, jobs=args.jobs, exercises_dirs=[str(ex_dir)])
+    resumed = grade_class(subs, out, jobs=args.jobs, exercises_dirs=[str(ex_dir)], pages=HTML_PAGES)
     resume_s = time.perf_counter() - t0
     assert resumed.graded == [] and len(resumed.unchanged) == args.students
 

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dlgrade.graders.batch import grade_class  # noqa: E402
+from dlgrade.reports.class_pages import HTML_PAGES  # noqa: E402
 from dlgrade.graders.sandbox import sandbox_status  # noqa: E402
 from dlgrade.graders.spec import get_exercise  # noqa: E402
 
@@ -109,7 +110,7 @@ def class_benchmark(students: int, jobs: int, seed: int) -> list[str]:
         picks = write_class(subs, students, seed)
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
-        s = grade_class(subs, out, jobs=jobs, exercise_ids=EXERCISES)
+        s = grade_class(subs, out, jobs=jobs, exercise_ids=EXERCISES, pages=HTML_PAGES)
         wall = time.perf_counter() - t0
         load_after = os.getloadavg()[0]
         results = json.loads((out / "results.json").read_text())

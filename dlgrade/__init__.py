@@ -90,7 +90,8 @@ def grade(submissions, out, *exercises: str, jobs: int | None = None, exercises_
     :func:`check_file` does.
     """
     from dlgrade.graders import lms
+    from dlgrade.reports.class_pages import HTML_PAGES
 
     return lms.grade(submissions, out, layout=layout, roster_file=roster, jobs=jobs,
                      exercise_ids=tuple(exercises), exercises_dirs=_dirs(exercises_dir), force=force,
-                     require_sandbox=require_sandbox)
+                     require_sandbox=require_sandbox, pages=HTML_PAGES)

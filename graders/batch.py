@@ -8,11 +8,11 @@ The output folder::
 
     students/<id>.json   the student's Report.to_dict(), plus a "batch" entry
                          holding the fingerprint it was graded under
-    students/<id>.html   the student's report (dlgrade.reports.html, when installed)
+    students/<id>.html   the student's report (with pages=, see dlgrade.graders.pages)
     results.json         every ExerciseResult, sorted by (student, exercise)
     grades.csv           a row per student, a column per exercise, the total
     manifest.json        every student's fingerprint and state (graded/pending)
-    index.html           the class summary (dlgrade.reports.html, when installed)
+    index.html           the class summary (with pages=)
 
 Loss-free and resumable: each student's file is written atomically (a
 temporary file, then ``os.replace``) the moment that student is graded, and
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -50,6 +49,8 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from dlgrade.graders import api, gradebook
+from dlgrade.graders.class_files import grades_csv, results_json
+from dlgrade.graders.pages import Pages, check_pages
 from dlgrade.graders.pool import GradingPool
 from dlgrade.graders.results import ExerciseResult, Report, StudentReport
 from dlgrade.graders.runner import Runner
@@ -453,21 +454,13 @@ def atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
-def _html_module():
-    """``dlgrade.reports.html`` when it is installed, else None (the HTML hook is then a no-op)."""
-    try:
-        return importlib.import_module("dlgrade.reports.html")
-    except ModuleNotFoundError as exc:
-        if exc.name == "dlgrade.reports.html":
-            return None
-        raise
-
-
 class OutputFolder:
-    """The ``--out`` folder: per-student files, aggregates, and a lock against a second run."""
+    """The ``--out`` folder: per-student files, aggregates, and a lock against a second run.
+    ``pages`` (dlgrade.graders.pages.Pages) writes its pages; None writes none."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, pages: Pages | None = None):
         self.path = Path(path)
+        self.pages = check_pages(pages)
         self.students_dir = self.path / "students"
         try:
             self.students_dir.mkdir(parents=True, exist_ok=True)
@@ -506,11 +499,14 @@ class OutputFolder:
         doc["batch"] = {"fingerprint": fingerprint, "exercises": exercises, "dlgrade": dlgrade_version()}
         atomic_write(self.json_path(report.student), _json_bytes(doc))
 
-    def write_student_html(self, html, report: Report) -> None:
+    def write_student_page(self, report: Report) -> None:
+        """The student's page, written atomically (nothing without ``pages``)."""
+        if self.pages is None:
+            return
         path = self.html_path(report.student)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
-            html.write_student_report(StudentReport.of(gradebook.decorate_one(self.path, report)), tmp)
+            self.pages.student_page(StudentReport.of(gradebook.decorate_one(self.path, report)), tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -533,12 +529,11 @@ def _json_bytes(obj) -> bytes:
 
 def write_aggregates(folder: OutputFolder, students: list[Student], done: set[str],
                      exercises: list, complete: bool, fresh: bool = True) -> tuple[list[Report], list[str]]:
-    """Rebuild results.json, grades.csv, manifest.json, the HTML and the LMS exports from
-    the per-student files of the students in ``done``, with the instructor's overrides
-    and names laid on (dlgrade.graders.gradebook). ``exercises``: Exercise records or ids;
-    ``fresh``: the submissions are at hand (similarity is computed again). Returns the
-    reports and warnings."""
-    from dlgrade.reports.class_files import grades_csv, results_json
+    """Rebuild results.json, grades.csv, manifest.json, the LMS exports and the folder's
+    pages from the per-student files of the students in ``done``, with the instructor's
+    overrides and names laid on (dlgrade.graders.gradebook). ``exercises``: Exercise
+    records or ids; ``fresh``: the submissions are at hand (similarity is computed again).
+    Returns the reports and warnings."""
 
     reports, warnings, fingerprints = [], [], {}
     for s in students:
@@ -563,20 +558,20 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
     extras = None
     try:
         extras, lms_warnings = gradebook.finish(folder.path, reports, ids, students if fresh else None,
-                                                [ex for ex in exercises if not isinstance(ex, str)])
+                                                [ex for ex in exercises if not isinstance(ex, str)],
+                                                pages=folder.pages)
         warnings += lms_warnings
     except Exception as exc:  # the instructor's extras are renderings: the grades stand without them
         warnings.append(f"review, similarity or exports not written ({type(exc).__name__}: {exc})")
-    html = _html_module()
-    if html is not None:
+    if folder.pages is not None:
         for r in reports:
             if not folder.html_is_current(r.student):
                 try:
-                    folder.write_student_html(html, r)
+                    folder.write_student_page(r)
                 except Exception as exc:  # a report is a rendering: the grades stand without it
                     warnings.append(f"{r.student}: HTML report not written ({type(exc).__name__}: {exc})")
         try:
-            html.write_class_summary(reports, folder.path, extras=extras)
+            folder.pages.class_summary(reports, folder.path, extras)
         except Exception as exc:
             warnings.append(f"class summary not written ({type(exc).__name__}: {exc})")
     return reports, warnings
@@ -584,8 +579,12 @@ def write_aggregates(folder: OutputFolder, students: list[Student], done: set[st
 
 def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=(), exercises_dirs=(),
                 force: bool = False, require_sandbox: bool = False,
-                progress: Progress | None = None, executor: Executor | None = None) -> BatchSummary:
+                progress: Progress | None = None, executor: Executor | None = None,
+                pages: Pages | None = None) -> BatchSummary:
     """Grade every student in ``submissions_dir`` into ``out_dir`` (see the module doc).
+
+    ``pages`` writes the folder's pages (dlgrade.graders.pages; the CLI passes the
+    HTML ones); with None only the records are written.
 
     ``executor`` grades the students (default: a LocalExecutor of ``jobs``
     grading threads, default the number of CPUs, each keeping its own warm
@@ -602,13 +601,13 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     executor = executor if executor is not None else LocalExecutor(jobs)
     try:
         return _grade_class(executor, submissions_dir, out_dir, exercise_ids, exercises_dirs, force,
-                            require_sandbox, progress or Progress())
+                            require_sandbox, progress or Progress(), check_pages(pages))
     finally:
         executor.close()
 
 
 def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exercises_dirs, force: bool,
-                 require_sandbox: bool, progress: Progress) -> BatchSummary:
+                 require_sandbox: bool, progress: Progress, pages: Pages | None) -> BatchSummary:
     t0 = time.perf_counter()
     root, out = Path(submissions_dir), Path(out_dir)
     if out.exists() and root.exists() and out.resolve() == root.resolve():
@@ -621,7 +620,7 @@ def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exe
     ids = [ex.id for ex in exercises]
     summary = BatchSummary(out_dir=out, exercises=ids, students=[s.id for s in students],
                            isolation=isolation, warnings=list(warnings), ignored=ignored)
-    folder = OutputFolder(out)
+    folder = OutputFolder(out, pages)
     try:
         key = grading_key(exercises, isolation)
         fingerprints = {s.id: fingerprint(s, key, root) for s in students}
@@ -633,7 +632,6 @@ def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exe
             else:
                 todo.append(s)
         progress.start(len(todo), len(summary.unchanged), ids, executor.slots, isolation)
-        html = _html_module()
         plan = BatchPlan(root=root, exercises=exercises, isolation=isolation, warnings=tuple(warnings),
                          direct_text=bool(exercise_ids) and len(exercises) == 1, fingerprints=fingerprints)
         failed: ExerciseFailed | ExecutorFailed | None = None
@@ -643,9 +641,9 @@ def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exe
                     folder.commit(report, fingerprints[student.id], ids)
                     summary.graded.append(student.id)
                     summary.gradings += len(report.results)
-                    if html is not None:
+                    if pages is not None:
                         try:
-                            folder.write_student_html(html, report)
+                            folder.write_student_page(report)
                         except Exception:  # noqa: BLE001 - write_aggregates retries it and reports why
                             pass
                     if where:

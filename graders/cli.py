@@ -38,6 +38,13 @@ def _printable(text: str) -> str:
     return inert(text) if on_github() else text
 
 
+def _html_pages():
+    """The pages an output folder gets from the CLI: HTML (dlgrade.graders.pages)."""
+    from dlgrade.reports.class_pages import HTML_PAGES
+
+    return HTML_PAGES
+
+
 def _usage(msg: str) -> UsageFailure:
     return UsageFailure(msg)
 
@@ -429,7 +436,7 @@ def grade(submissions_dir, out_dir, jobs, exercise_ids, force, require_sandbox, 
         done = lms.grade(submissions_dir, out_dir, layout=None if layout == "auto" else layout,
                          roster_file=roster_file, exports=specs, jobs=jobs, exercise_ids=exercise_ids,
                          exercises_dirs=exercises_dirs, force=force, require_sandbox=require_sandbox,
-                         progress=progress_for(stream), executor=executor)
+                         progress=progress_for(stream), executor=executor, pages=_html_pages())
         summary = done.batch
     except batch.ExecutorFailed as exc:  # the cluster cannot be used: before anyone was graded
         raise GraderFailure(f"dlgrade could not grade {submissions_dir}: {exc}")
@@ -523,12 +530,13 @@ def override(out_dir, student, exercise, points, note, remove):
     if remove:
         if points is not None or note:
             raise _usage("--remove takes no --points or --note")
-        warnings = gradebook.remove_override(out_dir, student, exercise)
+        warnings = gradebook.remove_override(out_dir, student, exercise, pages=_html_pages())
         message = f"override removed: {student} {exercise} (the automatic score stands)"
     else:
         if points is None:
             raise _usage("give the score with --points (or --remove to undo an override)")
-        o, warnings = gradebook.set_override(out_dir, student, exercise, points, note)
+        o, warnings = gradebook.set_override(out_dir, student, exercise, points, note,
+                                                pages=_html_pages())
         message = (f"override: {student} {exercise} {o.points:g} (automatic {o.automatic_score:g}); "
                    f"kept in {Path(out_dir) / 'overrides.toml'}")
     for w in warnings:
@@ -568,7 +576,7 @@ def review(out_dir, student, exercise, decision, points, note, only_open, as_jso
         if student is None or exercise is None or decision is None:
             raise _usage("to decide an item give STUDENT EXERCISE and --accept or --reject")
         o, warnings = gradebook.decide(out_dir, student, exercise, decision == "accept",
-                                      points, note)
+                                      points, note, pages=_html_pages())
         for w in warnings:
             click.echo(w, err=True)
         click.echo(f"{'accepted' if decision == 'accept' else 'rejected'}: {student} {exercise} "
@@ -695,7 +703,7 @@ def export_cmd(out_dir, export_formats, export_file, points_possible, assignment
     from dlgrade.graders import gradebook
 
     specs = _export_specs(export_formats, export_file, points_possible, assignment)
-    paths, warnings = gradebook.export(out_dir, specs)
+    paths, warnings = gradebook.export(out_dir, specs, pages=_html_pages())
     for w in warnings:
         click.echo(w, err=True)
     for p in paths:

@@ -57,7 +57,7 @@ class ExportSpec:
     assignment: str = ""
 
     def path(self, out_dir) -> Path:
-        from dlgrade.reports.exports import DEFAULT_FILES
+        from dlgrade.graders.lms_exports import DEFAULT_FILES
 
         p = Path(self.file) if self.file else Path(DEFAULT_FILES[self.format])
         return p if p.is_absolute() else Path(out_dir) / p
@@ -224,10 +224,11 @@ def fingerprints_of(out_dir, students) -> dict[str, str | None]:
     return out
 
 
-def class_extras(out_dir, reports: list[Report], students=None, exercises=()) -> ClassExtras:
+def class_extras(out_dir, reports: list[Report], students=None, exercises=(), pages=None) -> ClassExtras:
     """Everything the class summary adds to the grades. ``reports`` are decorated;
     ``students`` (batch.Student records) and ``exercises`` let similarity be computed
-    now, else the last run's ``similarity.json`` is shown."""
+    now (its pages written with ``pages``, dlgrade.graders.pages), else the last run's
+    ``similarity.json`` is shown."""
     out_dir = Path(out_dir)
     extras = ClassExtras()
     intake = load_intake_json(out_dir / INTAKE_FILE)
@@ -259,7 +260,7 @@ def class_extras(out_dir, reports: list[Report], students=None, exercises=()) ->
                                  "applied": r is not None, "name": extras.names.get(o.student, "")})
     items = review_mod.queue(reports, found, fingerprints_of(out_dir, graded))
     extras.review, extras.review_counts = items, review_mod.counts(items)
-    pairs = _similarity(out_dir, reports, students, exercises)
+    pairs = _similarity(out_dir, reports, students, exercises, pages)
     extras.pairs = [SimilarPair(p["a"], p["b"], extras.names.get(p["a"], ""), extras.names.get(p["b"], ""),
                                 p["similarity"], p["shared"], f"{SIMILARITY_DIR}/{page_name(n)}")
                     for n, p in enumerate(pairs, start=1)]
@@ -273,7 +274,7 @@ def page_name(n: int) -> str:
     return f"pair-{n:03d}.html"
 
 
-def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> list[dict]:
+def _similarity(out_dir: Path, reports: list[Report], students, exercises, pages) -> list[dict]:
     """Near-identical pairs, computed now when the submissions are at hand (and kept in
     ``similarity.json`` with their pages), else those of the last run."""
     path = out_dir / SIMILARITY_FILE
@@ -296,7 +297,8 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
     if key is not None:  # nothing changed since the last run: its pairs and pages stand
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            if d.get("key") == key and (not d.get("pairs") or (out_dir / SIMILARITY_DIR).is_dir()):
+            pages_stand = not d.get("pairs") or pages is None or (out_dir / SIMILARITY_DIR).is_dir()
+            if d.get("key") == key and pages_stand:
                 return [p for p in d["pairs"] if isinstance(p, dict)]
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
             pass
@@ -307,11 +309,8 @@ def _similarity(out_dir: Path, reports: list[Report], students, exercises) -> li
 
     doc = {"method": method, "students": len(subs), "key": key, "pairs": [p.to_dict() for p in pairs]}
     atomic_write(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    try:
-        from dlgrade.reports import similarity_pages
-    except ImportError:  # no dlgrade.reports.html: no HTML at all, as for the other pages
-        return doc["pairs"]
-    similarity_pages.write_pages(out_dir / SIMILARITY_DIR, pairs, by_id, names(out_dir), page_name)
+    if pages is not None:
+        pages.similarity_pages(out_dir / SIMILARITY_DIR, pairs, by_id, names(out_dir), page_name)
     return doc["pairs"]
 
 
@@ -335,7 +334,7 @@ def _similarity_key(out_dir: Path, students, base: list[str], method: dict) -> s
 def write_exports(out_dir, reports: list[Report], exercise_ids: list[str]) -> list[str]:
     """Write every export kept in ``gradebook.json``; returns warnings (one line each)."""
     from dlgrade.graders.batch import atomic_write
-    from dlgrade.reports import exports
+    from dlgrade.graders import lms_exports as exports
 
     specs = export_specs(out_dir)
     if not specs:
@@ -361,10 +360,11 @@ def write_exports(out_dir, reports: list[Report], exercise_ids: list[str]) -> li
 
 
 def finish(out_dir, reports: list[Report], exercise_ids: list[str], students=None,
-           exercises=()) -> tuple[ClassExtras, list[str]]:
+           exercises=(), pages=None) -> tuple[ClassExtras, list[str]]:
     """After the class's files are written: the summary's extras (similarity computed
-    when ``students`` are given) and the exports. Returns (extras, warnings)."""
-    extras = class_extras(out_dir, reports, students, exercises)
+    when ``students`` are given, its pages written with ``pages``) and the exports.
+    Returns (extras, warnings)."""
+    extras = class_extras(out_dir, reports, students, exercises, pages)
     return extras, extras.warnings + write_exports(out_dir, reports, exercise_ids)
 
 
@@ -387,14 +387,15 @@ def read_manifest(out_dir) -> dict:
 
 
 class _Locked:
-    """The output folder, locked against a grading run (and another command) while in use."""
+    """The output folder, locked against a grading run (and another command) while in use;
+    its pages written again with ``pages`` (dlgrade.graders.pages; None: records only)."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, pages=None):
         from dlgrade.graders import batch
 
         self.path = Path(out_dir)
         self.manifest = read_manifest(self.path)
-        self.folder = batch.OutputFolder(self.path)  # raises BatchError when a run is writing there
+        self.folder = batch.OutputFolder(self.path, pages)  # raises BatchError when a run is writing there
 
     def __enter__(self) -> "_Locked":
         return self
@@ -439,21 +440,21 @@ class _Locked:
         return warnings
 
 
-def refresh(out_dir) -> list[str]:
+def refresh(out_dir, pages=None) -> list[str]:
     """Write the class's files again from the per-student files, without grading anyone.
 
     Raises GradebookError (no dlgrade output folder) and batch.BatchError (a run is writing to it).
     """
-    with _Locked(out_dir) as box:
+    with _Locked(out_dir, pages) as box:
         return box.rewrite()
 
 
-def set_override(out_dir, student: str, exercise: str, points: float, note: str = ""):
+def set_override(out_dir, student: str, exercise: str, points: float, note: str = "", pages=None):
     """Override one result and write the class's files again. Returns (override, warnings).
 
     Raises GradebookError, OverrideError (bad points, a malformed overrides.toml), BatchError.
     """
-    with _Locked(out_dir) as box:
+    with _Locked(out_dir, pages) as box:
         result = box.result(student, exercise)
         found = overrides_mod.load(box.path)
         fp = fingerprints_of(box.path, [student]).get(student) or ""
@@ -463,12 +464,12 @@ def set_override(out_dir, student: str, exercise: str, points: float, note: str 
         return o, box.rewrite()
 
 
-def remove_override(out_dir, student: str, exercise: str) -> list[str]:
+def remove_override(out_dir, student: str, exercise: str, pages=None) -> list[str]:
     """Remove one override (the automatic score stands again). Returns warnings.
 
     Raises GradebookError when there is no such override, OverrideError, BatchError.
     """
-    with _Locked(out_dir) as box:
+    with _Locked(out_dir, pages) as box:
         found = overrides_mod.load(box.path)
         if (student, exercise) not in found:
             raise GradebookError(f"{box.path}: no override for student {student!r}, exercise {exercise!r}")
@@ -485,10 +486,11 @@ def review_items(out_dir) -> list:
     return review_mod.queue(reports, found, fingerprints_of(out_dir, [r.student for r in reports]))
 
 
-def decide(out_dir, student: str, exercise: str, accept: bool, points: float | None = None, note: str = ""):
+def decide(out_dir, student: str, exercise: str, accept: bool, points: float | None = None, note: str = "",
+           pages=None):
     """Accept or reject one review item: writes an override, then the class's files.
     Returns (override, warnings). Raises GradebookError, OverrideError, BatchError."""
-    with _Locked(out_dir) as box:
+    with _Locked(out_dir, pages) as box:
         result = box.result(student, exercise)
         found = overrides_mod.load(box.path)
         reports, _ = decorate(box.path, [box.report(student)])
@@ -500,10 +502,10 @@ def decide(out_dir, student: str, exercise: str, accept: bool, points: float | N
         return o, box.rewrite()
 
 
-def export(out_dir, specs: list[ExportSpec] | None = None) -> tuple[list[Path], list[str]]:
+def export(out_dir, specs: list[ExportSpec] | None = None, pages=None) -> tuple[list[Path], list[str]]:
     """Keep ``specs`` as the folder's exports (None: those it has) and write them.
     Returns (paths written, warnings). Raises GradebookError, BatchError."""
-    with _Locked(out_dir) as box:
+    with _Locked(out_dir, pages) as box:
         if specs is not None:
             set_exports(box.path, specs)
         current = export_specs(box.path)

@@ -8,7 +8,7 @@ import click
 
 from dlgrade.graders.batch import Progress
 from dlgrade.graders.results import Report
-from dlgrade.reports.class_files import fmt_points
+from dlgrade.graders.class_files import fmt_points
 
 
 def student_line(report: Report) -> str:

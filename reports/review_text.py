@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dlgrade.graders.review import counts
-from dlgrade.reports.class_files import fmt_points
+from dlgrade.graders.class_files import fmt_points
 
 WHY_CHARS = 90
 

@@ -334,46 +334,53 @@ def test_an_internal_error_stops_the_batch_too(small_class, tmp_path, monkeypatc
     assert _csv(tmp_path / "out") == []
 
 
-# --------------------------------------------------------------------------- HTML hook, lock
+# --------------------------------------------------------------------------- the pages seam, lock
 
 
-def _fake_html(calls: list):
-    mod = types.ModuleType("dlgrade.reports.html")
+class FakePages:
+    """dlgrade.graders.pages.Pages that records its calls and writes one line per page."""
 
-    def write_student_report(report, path):
-        calls.append(("student", report.student))
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def student_page(self, report, path):
+        self.calls.append(("student", report.student))
         Path(path).write_text(f"<p>{report.student} {report.score:g}</p>")
 
-    def write_class_summary(reports, out_dir, extras=None):
-        calls.append(("class", [r.student for r in reports]))
+    def class_summary(self, reports, out_dir, extras):
+        self.calls.append(("class", [r.student for r in reports]))
         (Path(out_dir) / "index.html").write_text(" ".join(r.student for r in reports))
 
-    mod.write_student_report = write_student_report
-    mod.write_class_summary = write_class_summary
-    return mod
+    def similarity_pages(self, folder, pairs, submissions, names, page_name):
+        self.calls.append(("similarity", len(pairs)))
 
 
-def test_html_reports_are_written_through_reports_html(small_class, tmp_path, monkeypatch):
+def test_pages_are_written_through_the_pages_handed_in(small_class, tmp_path):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", _fake_html(calls))
     out = tmp_path / "out"
-    grade_class(small_class, out, jobs=2)
+    grade_class(small_class, out, jobs=2, pages=FakePages(calls))
     assert sorted(c[1] for c in calls if c[0] == "student") == ["alice", "bob", "carol", "dan"]
     assert calls[-1] == ("class", ["alice", "bob", "carol", "dan"])
     assert (out / "students" / "alice.html").read_text() == "<p>alice 10</p>"
     assert (out / "index.html").read_text() == "alice bob carol dan"
     (out / "students" / "bob.html").unlink()  # e.g. killed between the JSON and the HTML
     calls.clear()
-    grade_class(small_class, out, jobs=2)
+    grade_class(small_class, out, jobs=2, pages=FakePages(calls))
     assert calls == [("student", "bob"), ("class", ["alice", "bob", "carol", "dan"])]
 
 
-def test_no_html_module_means_no_html(small_class, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", None)  # as if dlgrade.reports.html did not exist
+def test_no_pages_means_records_only(small_class, tmp_path):
     out = tmp_path / "out"
-    grade_class(small_class, out, jobs=1)
+    grade_class(small_class, out, jobs=1)  # the library's default: pages=None
     assert not list(out.rglob("*.html"))
-    assert (out / "grades.csv").exists()
+    assert (out / "grades.csv").exists() and (out / "results.json").exists()
+
+
+def test_pages_without_the_three_methods_are_refused(small_class, tmp_path):
+    with pytest.raises(TypeError, match=r"pages= needs similarity_pages\(\)"):
+        grade_class(small_class, tmp_path / "out", pages=types.SimpleNamespace(student_page=print,
+                                                                                class_summary=print))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_second_run_on_the_same_output_folder_is_refused(small_class, tmp_path):
@@ -472,19 +479,15 @@ def test_a_spec_error_found_while_grading_stays_a_usage_error(small_class, tmp_p
                                           "number, got 'tight'")
 
 
-def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_class, tmp_path, monkeypatch):
-    calls: list = []
-    fake = _fake_html(calls)
+def test_a_failing_html_report_is_a_warning_and_the_grades_are_written(small_class, tmp_path):
+    class Broken(FakePages):
+        def student_page(self, report, path):
+            if report.student == "bob":
+                raise RuntimeError("template error")
+            Path(path).write_text(report.student)
 
-    def broken(report, path):
-        if report.student == "bob":
-            raise RuntimeError("template error")
-        Path(path).write_text(report.student)
-
-    fake.write_student_report = broken
-    monkeypatch.setitem(sys.modules, "dlgrade.reports.html", fake)
     out = tmp_path / "out"
-    summary = grade_class(small_class, out, jobs=2)
+    summary = grade_class(small_class, out, jobs=2, pages=Broken([]))
     assert summary.warnings[-1:] == ["bob: HTML report not written (RuntimeError: template error)"]
     assert not (out / "students" / "bob.html").exists() and (out / "students" / "alice.html").exists()
     assert len(_csv(out)) == 4

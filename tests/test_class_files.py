@@ -1,4 +1,4 @@
-"""reports/class_files.py: grades.csv and results.json, deterministic to the byte."""
+"""graders/class_files.py: grades.csv and results.json, deterministic to the byte."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dlgrade.graders.results import CheckResult, ExerciseResult, Report
-from dlgrade.reports.class_files import fmt_points, grades_csv, results_json
+from dlgrade.graders.class_files import fmt_points, grades_csv, results_json
 
 
 @pytest.mark.parametrize("x, text", [(7.5, "7.5"), (10.0, "10"), (1 / 3, "0.3333"), (0.0, "0"),

@@ -1,4 +1,4 @@
-"""reports/exports.py: Canvas's gradebook CSV, Moodle's grading worksheet and a plain CSV,
+"""graders/lms_exports.py: Canvas's gradebook CSV, Moodle's grading worksheet and a plain CSV,
 read back the way each LMS reads them (tests/lms_downloads.py)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import lms_downloads as L
 from dlgrade.graders.results import CheckResult, ExerciseResult, Report
 from dlgrade.graders.roster import parse_roster
-from dlgrade.reports.exports import canvas_warnings, grade_rows, render, safe_cell
+from dlgrade.graders.lms_exports import canvas_warnings, grade_rows, render, safe_cell
 
 EX = ["softmax", "backprop"]
 

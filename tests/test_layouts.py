@@ -17,6 +17,7 @@ from dlgrade.graders.archives import ArchiveError
 from dlgrade.graders.cli import main
 from dlgrade.graders.gradebook import ExportSpec
 from dlgrade.graders.layouts import LayoutError, canvas_original_name
+from dlgrade.reports.class_pages import HTML_PAGES
 
 NOT_SUBMISSION = "not a submission file (dlgrade grades .py, .ipynb, .txt, .tex)"
 
@@ -349,7 +350,7 @@ def test_a_canvas_download_graded_and_exported_back_to_canvas(tmp_path):
     roster = tmp_path / "gradebook.csv"
     roster.write_text(L.canvas_gradebook_csv(), encoding="utf-8")
     out = tmp_path / "out"
-    done = lms.grade(zip_path, out, roster_file=roster, jobs=2,
+    done = lms.grade(zip_path, out, roster_file=roster, jobs=2, pages=HTML_PAGES,
                      exports=[ExportSpec("canvas", points_possible=20, assignment="Homework 1 (4567)"),
                               ExportSpec("csv")])
     assert done.intake.layout == "canvas" and done.no_submission == ["1004"] and done.not_on_roster == []
@@ -380,7 +381,7 @@ def test_a_canvas_download_graded_and_exported_back_to_canvas(tmp_path):
     assert [(p["a"], p["b"]) for p in pairs] == [("1001", "1006")]  # Eli's copy of Ada's softmax
     # the same download again: nothing regraded (the materialized folders are identical), no page rewritten
     page_time = (out / "students" / "1002.html").stat().st_mtime_ns
-    again = lms.grade(zip_path, out, jobs=2)
+    again = lms.grade(zip_path, out, jobs=2, pages=HTML_PAGES)
     assert (out / "students" / "1002.html").stat().st_mtime_ns == page_time
     assert again.batch.graded == [] and len(again.batch.unchanged) == 6
     assert again.exports == [out / "canvas-grades.csv", out / "grades-export.csv"]  # kept from the first run

@@ -5,6 +5,7 @@ import pytest
 
 import lms_downloads as L
 from dlgrade.graders.roster import Person, RosterError, parse_roster, read_roster
+from dlgrade.reports.class_pages import HTML_PAGES
 
 
 def test_canvas_gradebook_export_as_roster():
@@ -74,7 +75,7 @@ def test_names_and_ids_from_a_roster_are_data_never_paths_or_markup(tmp_path):
                       encoding="utf-8")
     out = tmp_path / "out"
     lms.grade(L.canvas_zip(tmp_path / "c.zip", students=L.DEMO[:1]), out, roster_file=roster, jobs=1,
-              exercise_ids=["stable-softmax"])
+              exercise_ids=["stable-softmax"], pages=HTML_PAGES)
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "<script>alert(1)" not in index and "&lt;script&gt;alert(1)&lt;/script&gt;" in index
     assert "<code>../../../tmp/evil</code>" in index  # listed as submitting nothing, as text

@@ -69,6 +69,7 @@ def test_deterministic_and_safe_on_code_that_does_not_tokenize():
 @pytest.mark.slow
 def test_pairs_in_the_class_summary_with_an_inert_side_by_side_page(make_class, tmp_path):
     from dlgrade.graders.batch import grade_class
+    from dlgrade.reports.class_pages import HTML_PAGES
 
     hostile = L.ADA_SOFTMAX.replace('"""Numerically stable softmax along ``axis``."""',
                                     '"""</pre><script>alert(1)</script><img src=x onerror=alert(2)>"""')
@@ -78,7 +79,7 @@ def test_pairs_in_the_class_summary_with_an_inert_side_by_side_page(make_class, 
     (subs / "eli").mkdir()
     (subs / "eli" / "softmax.py").write_text(L.ELI_SOFTMAX)
     out = tmp_path / "out"
-    grade_class(subs, out, jobs=1)
+    grade_class(subs, out, jobs=1, pages=HTML_PAGES)
     doc = json.loads((out / "similarity.json").read_text())
     assert [(p["a"], p["b"]) for p in doc["pairs"]] == [("ada", "eli")]
     assert doc["method"]["k"] == sim.K and doc["students"] == 3
@@ -103,9 +104,9 @@ def test_pairs_in_the_class_summary_with_an_inert_side_by_side_page(make_class, 
     assert scores == {"ada": 10, "ben": 10, "eli": 10}  # a flag, never a score change
     # nothing changed: the pairs are not computed again; a changed submission: they are
     stamp = (out / "similarity.json").stat().st_mtime_ns
-    grade_class(subs, out, jobs=1)
+    grade_class(subs, out, jobs=1, pages=HTML_PAGES)
     assert (out / "similarity.json").stat().st_mtime_ns == stamp
     (subs / "eli" / "softmax.py").write_text(L.NAIVE_SOFTMAX)
-    grade_class(subs, out, jobs=1)
+    grade_class(subs, out, jobs=1, pages=HTML_PAGES)
     assert json.loads((out / "similarity.json").read_text())["pairs"] == []
     assert not (out / "similarity").exists()

@@ -1,8 +1,9 @@
 """Grades in an LMS's import format: Canvas's gradebook CSV, Moodle's grading worksheet, a plain CSV.
 
-Each is a rendering of the class's reports (overrides already laid on them)
-and of the roster; nothing here decides a grade. The points a course chose
-(``points_possible``) scale each student's total: ``total / max_total * P``.
+Each is a record of the class's reports (overrides already laid on them) and
+of the roster: data files an LMS reads back, written by the library itself (pages
+are the front end's: :mod:`dlgrade.graders.pages`). Nothing here decides a grade.
+The points a course chose (``points_possible``) scale each student's total: ``total / max_total * P``.
 
 - ``canvas``: what Canvas's gradebook import reads (``GradebookImporter``): a
   header ``Student, ID, SIS User ID, SIS Login ID, Section, <assignment>``,
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from dlgrade.graders.results import Report
-from dlgrade.reports.class_files import fmt_points
+from dlgrade.graders.class_files import fmt_points
 
 EXPORT_FORMATS = ("canvas", "moodle", "csv")
 DEFAULT_FILES = {"canvas": "canvas-grades.csv", "moodle": "moodle-grades.csv", "csv": "grades-export.csv"}

@@ -1,8 +1,9 @@
 """A class's grades as files: ``results.json`` and ``grades.csv``.
 
-Both are renderings of the students' :class:`~dlgrade.graders.results.Report` records
-and are deterministic: the same reports give the same bytes, whatever order
-they were graded in. Nothing here that varies between two gradings of the same
+Both are records of the students' :class:`~dlgrade.graders.results.Report` data,
+written by the library itself (pages are the front end's: :mod:`dlgrade.graders.pages`),
+and deterministic: the same reports give the same bytes, whatever order they
+were graded in. Nothing here that varies between two gradings of the same
 submissions (durations) is written.
 
 ``grades.csv`` opens safely in a spreadsheet (CONTRACT §3, OWASP's CSV
