@@ -56,6 +56,7 @@ from dlgrade.graders.results import ExerciseResult, Report, StudentReport
 from dlgrade.graders.runner import Runner
 from dlgrade.graders.sandbox import choose_isolation
 from dlgrade.graders.spec import Exercise, catalogue, get_exercise
+from dlgrade.graders.spec_probe import verified
 from dlgrade.graders.submission import SUFFIXES, Submission, SubmissionError, printable_name
 from dlgrade.graders.errors import GraderError, UserError
 
@@ -616,10 +617,13 @@ def _grade_class(executor: Executor, submissions_dir, out_dir, exercise_ids, exe
     if not students:
         raise BatchError(f"{root}: no submissions (expected one sub-folder or file per student)")
     exercises = class_exercises(root, students, exercise_ids, exercises_dirs)
+    # each spec against its reference: a broken one stops here, before anyone is graded;
+    # what is legal but suspicious (a mistake no case tells apart) is for the instructor
+    spec_warnings = [f"warning: {w}" for ex in exercises for w in verified(ex)]
     isolation, warnings = executor.choose_isolation(require_sandbox)
     ids = [ex.id for ex in exercises]
     summary = BatchSummary(out_dir=out, exercises=ids, students=[s.id for s in students],
-                           isolation=isolation, warnings=list(warnings), ignored=ignored)
+                           isolation=isolation, warnings=[*spec_warnings, *warnings], ignored=ignored)
     folder = OutputFolder(out, pages)
     try:
         key = grading_key(exercises, isolation)

@@ -658,13 +658,13 @@ def test_exercise(exercise, every, seeds, as_json, exercises_dirs):
     from dlgrade.graders.errors import GraderError
     from dlgrade.graders.sandbox import SandboxError
 
+    warnings: list[str] = []
     try:  # an unknown id or a broken spec is a UserError: exit 2 (DlgradeGroup)
-        chosen = selftest.exercises_to_test(exercise, every, exercises_dirs)
+        chosen = selftest.exercises_to_test(exercise, every, exercises_dirs, warnings)
     except ValueError as exc:
         raise _usage(str(exc))
     if not chosen:
         raise _usage(f"no exercises in {', '.join(exercises_dirs)}")
-    warnings: list[str] = []
     progress = None
     if len(chosen) > 1 and sys.stderr.isatty():
         def progress(t, done=[]):  # noqa: B006  (counts the exercises tested so far)

@@ -230,14 +230,18 @@ def _exc_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}".rstrip(": ")
 
 
-def exercises_to_test(target: str | None, every: bool, dirs=()) -> list[Exercise]:
+def exercises_to_test(target: str | None, every: bool, dirs=(),
+                      warnings: list | None = None) -> list[Exercise]:
     """The exercises :func:`_exercises_named` picks, each probed against its reference
-    (dlgrade.graders.spec_probe): a spec that cannot grade is a SpecError before any test."""
+    (dlgrade.graders.spec_probe): a spec that cannot grade is a SpecError before any test;
+    what is legal but suspicious is added to ``warnings``."""
     from dlgrade.graders.spec_probe import verified
 
     chosen = _exercises_named(target, every, dirs)
     for ex in chosen:
-        verified(ex)
+        found = verified(ex)
+        if warnings is not None:
+            warnings.extend(f"warning: {w}" for w in found)
     return chosen
 
 

@@ -28,8 +28,8 @@ def run(*args):
 
 
 def rows_of(output: str) -> dict[str, tuple[str, str]]:
-    """test name -> (result, detail), from the printed table."""
-    lines = output.splitlines()
+    """test name -> (result, detail), from the printed table (after any warning: lines)."""
+    lines = [line for line in output.splitlines() if not line.startswith("warning: ")]
     head = lines[0]
     test_at, result_at, detail_at = head.index("test"), head.index("result"), head.index("detail")
     out = {}
@@ -100,6 +100,9 @@ def test_a_mistake_no_check_can_tell_from_the_truth_fails(tmp_path):
     assert rows_of(r.output)["mistake relu-slope-only"] == (
         "FAIL", "selftest-000: full marks (3/3): no check tells this mistake from the reference")
     assert r.output.splitlines()[-1].startswith("1 exercise, 5 tests, 1 failed (in leaky-relu-grad); ")
+    assert r.output.splitlines()[0] == (  # the spec probe saw it before any test ran
+        f"warning: {folder / 'spec.toml'}: mistake 'relu-slope-only': no case tells it apart from the reference, "
+        "so it can never be diagnosed (add a case on which it differs)")
 
 
 def test_a_mistake_that_loses_points_but_is_not_diagnosed_fails(tmp_path):

@@ -265,6 +265,25 @@ def test_show_prints_the_probes_warnings(tmp_path):
             "so it can never be diagnosed (add a case on which it differs)") in r.output
 
 
+def test_grade_and_test_exercise_print_the_probes_warnings_too(tmp_path):
+    """The instructor sees them where they grade (`grade`) and where they test (`test-exercise`),
+    once per run; the students' reports never carry them."""
+    folder = write(tmp_path, reference=REFERENCE.replace('{"sign-flipped": step_sign}',
+                                                        '{"sign-flipped": step_sign, "mse-gradient": step_same}'))
+    line = (f"warning: {folder / 'spec.toml'}: mistake 'mse-gradient': no case tells it apart from the reference, "
+            "so it can never be diagnosed (add a case on which it differs)")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ada.py").write_text(REFERENCE.split("def step_sign")[0])
+    r = _run("grade", subs, "--out", tmp_path / "out", "--jobs", "1", "--exercises-dir", folder.parent)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines().count(line) == 1
+    assert "mse-gradient" not in (tmp_path / "out" / "students" / "ada.json").read_text()
+    assert "mse-gradient" not in (tmp_path / "out" / "students" / "ada.html").read_text()
+    r = _run("test-exercise", folder)
+    assert r.output.splitlines().count(line) == 1
+
+
 def test_every_builtin_kind_is_registered_and_declares_typed_options():
     import dataclasses
     import importlib
