@@ -277,7 +277,7 @@ def _check_label(c: dict, i: int) -> str:
 
 def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
     """Every [[checks]] table, its kind known and its options typed (one line naming the key)."""
-    from dlgrade.graders.checks.protocol import OptionError, read_options, unknown_word
+    from dlgrade.graders.checks.protocol import OptionError, option_fields, read_options, unknown_word
 
     framework, cases = raw["framework"], raw.get("cases", {})
     checks, names = [], set()
@@ -320,6 +320,8 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
             if kind.Options is None:  # a kind module that declares no options yet: untyped
                 settings, options = None, dict(table)
             else:
+                if "label" in c and "label" in option_fields(kind.Options):  # a kind that names its checks
+                    table = {**table, "label": c["label"]}
                 settings, options = read_options(kind.Options, table)
             if "label" in c:
                 options = {**options, "label": c["label"]}

@@ -87,6 +87,9 @@ def _course_copy(tmp_path: Path) -> Path:
      "(known: rtol, shift)"),
     (("shift = 500.0", 'shift = "500"'),
      "check 'adding a constant to every logit changes nothing': option shift must be a number (got \"500\")"),
+    (("shift = 500.0", "shift = 0"),  # the kind's Options.validate
+     "check 'adding a constant to every logit changes nothing': option 'shift' must not be 0 (the check would "
+     "compare a result with itself)"),
     (('kind = "shift-invariance"', 'kind = "shift-invariant"'),
      "check 'adding a constant to every logit changes nothing': unknown check kind 'shift-invariant'; did you mean "
      "'shift-invariance'? (known: finite-difference, gradients, no-mutation, sequences, shift-invariance, statistical, training, values)"),

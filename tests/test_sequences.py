@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import OptionError, read_options, settings_of
 from dlgrade.graders.checks.sequences import Options, trajectory
 from dlgrade.graders.spec import SpecError, load_exercise
 from dlgrade.reference import optimizers
@@ -120,7 +120,7 @@ def test_both_momentum_conventions_give_one_trajectory_in_the_trusted_harness():
 
 def _spec_with(tmp_path, old: str, new: str) -> Path:
     folder = tmp_path / "momentum-step"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     src = ROOT / "exercises" / "momentum-step"
     text = (src / "spec.toml").read_text()
     assert old in text
@@ -141,10 +141,17 @@ def test_options_are_typed(tmp_path):
     folder = _spec_with(tmp_path, "state = 1\n", 'state = "one"\n')
     with pytest.raises(SpecError, match=re.escape('option state must be a whole number (got "one")')):
         load_exercise(folder)
-    with pytest.raises(typed.OptionError, match=re.escape(
+    with pytest.raises(OptionError, match=re.escape(
             "option 'returns' must name 2 values, like \"(w, v)\" (got '(w, m, v)')")):
-        typed.parse(Options, {"returns": "(w, m, v)"})
-    assert typed.parse(Options, {"rtol": 1}).rtol == 1.0 and isinstance(typed.parse(Options, {"rtol": 1}).rtol, float)
+        read_options(Options, {"returns": "(w, m, v)"})
+    opts, _ = read_options(Options, {"rtol": 1})
+    assert opts.rtol == 1.0 and isinstance(opts.rtol, float)
+    # what Options.validate says is a spec error too, when the spec loads
+    folder = _spec_with(tmp_path / "returns", 'returns = "(w, v)"', 'returns = "(w, m, v)"')
+    with pytest.raises(SpecError) as exc:
+        load_exercise(folder)
+    assert str(exc.value) == (f"{folder / 'spec.toml'}: check 'first step from zero velocity': option 'returns' "
+                              "must name 2 values, like \"(w, v)\" (got '(w, m, v)')")
 
 
 # --------------------------------------------------------------------------- every mistake, every student
@@ -166,7 +173,7 @@ def graded_in_process(exercise_id: str, student: str, fn):
     for check in ex.checks:
         for call in sequences.plan(check, ctx):
             ctx.planned.setdefault(call.id, call)
-    opts = typed.parse(Options, ex.checks[0].options)
+    opts = settings_of(ex.checks[0], Options)
     for case in ctx.cases:
         w0, grads = sequences.steps_of(ctx, case)
         w, state = w0.copy(), [np.zeros_like(w0) for _ in range(opts.state)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import OptionError, read_options, settings_of
 from dlgrade.graders.checks.statistical import Options
 from dlgrade.graders.inputs import make_case
 from dlgrade.graders.spec import SpecError, get_exercise, load_exercise
@@ -96,14 +96,14 @@ def test_xavier_messages(grade):
 def test_the_bands_in_the_specs_fail_a_correct_function_with_probability_at_most_1e_6():
     dropout = get_exercise("dropout")
     rate = next(c for c in dropout.checks if c.opt("test") == "rate")
-    alpha = typed.parse(Options, rate.options).alpha / len(rate.cases)
+    alpha = settings_of(rate, Options).alpha / len(rate.cases)
     n = 200 * 100
     total = sum(stats.binomial_outside(n, float(dropout.cases[c]["args"][1]), *stats.binomial_band(
         n, float(dropout.cases[c]["args"][1]), alpha)) for c in rate.cases)
     assert total <= 1e-6
     xavier = get_exercise("xavier-init")
     for check in xavier.checks:
-        opts = typed.parse(Options, check.options)
+        opts = settings_of(check, Options)
         if opts.test not in ("mean", "variance", "normal"):
             continue
         a = opts.alpha / len(check.cases)
@@ -144,10 +144,10 @@ def test_spec_typos_are_one_line(tmp_path):
     assert str(err.value) == (
         f"{folder / 'spec.toml'}: check 'variance 1/n_in': option 'test' must be one of "
         "support, rate, identity, shape, not-constant, mean, variance, normal, generator (got 'varience')")
-    with pytest.raises(typed.OptionError, match=re.escape("test 'mean' needs option 'std'")):
-        typed.parse(Options, {"test": "mean"})
-    with pytest.raises(typed.OptionError, match=re.escape("option 'test' is required")):
-        typed.parse(Options, {})
+    with pytest.raises(OptionError, match=re.escape("test 'mean' needs option 'std'")):
+        read_options(Options, {"test": "mean"})
+    with pytest.raises(OptionError, match=re.escape("missing required option 'test'")):
+        read_options(Options, {})
 
 
 # --------------------------------------------------------------------------- every mistake, every student

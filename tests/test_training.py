@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import OptionError, read_options, settings_of
 from dlgrade.graders.checks import training
 from dlgrade.graders.engine import Context, build_plan
 from dlgrade.graders.inputs import make_cases
@@ -73,7 +73,7 @@ def test_only_the_training_set_is_shipped_and_the_held_out_points_are_fresh_and_
     assert sorted(a.shape for a in arrays.values()) == [(1000,), (1000, 2)]
     (call,) = plan["calls"]
     assert call["args"][2] == {"rng": training.seeds(ctx, "quadrants")["rng"]}
-    opts = typed.parse(training.Options, ex.checks[1].options)
+    opts = settings_of(ex.checks[1], training.Options)
     Xh, yh = training.held_out_set(opts, ctx, "quadrants")
     X = next(a for a in arrays.values() if a.ndim == 2)
     assert Xh.shape == (10000, 2) and not np.isin(Xh[:, 0], X[:, 0]).any()
@@ -87,7 +87,7 @@ def test_only_the_training_set_is_shipped_and_the_held_out_points_are_fresh_and_
 def test_the_bar_and_the_time_limit():
     ex = get_exercise("xor-training")
     assert ex.limits.wall_s == 30 and ex.limits.cpu_s == 30
-    opts = typed.parse(training.Options, ex.checks[1].options)
+    opts = settings_of(ex.checks[1], training.Options)
     assert opts.train_points >= 1000 and opts.held_out == 10000 and opts.bar == 0.95
     # a trainer whose true accuracy is 96% fails the bar with probability below 1e-6
     assert stats.binomial_cdf(opts.held_out, 0.96, int(opts.bar * opts.held_out) - 1) < 1e-6
@@ -121,8 +121,8 @@ def test_options_are_checked_when_the_spec_loads(tmp_path):
             "check 'held-out accuracy at least 95%': option 'measure' must be one of "
             "parameters, accuracy (got 'acuracy')")):
         load_exercise(folder)
-    with pytest.raises(typed.OptionError, match="option 'params': W1 must be a shape"):
-        typed.parse(training.Options, {"measure": "parameters", "data": "m:f", "params": {"W1": [0, "H"]}})
+    with pytest.raises(OptionError, match="option 'params': W1 must be a shape"):
+        read_options(training.Options, {"measure": "parameters", "data": "m:f", "params": {"W1": [0, "H"]}})
 
 
 def graded_in_process(student: str, train):

@@ -85,7 +85,7 @@ def mean_band(n: int, variance: float, alpha: float) -> float:
 
 def needed_by_builtin() -> dict:
     """Every quantile the built-in exercises' statistical checks ask for, computed exactly."""
-    from dlgrade.graders.checks import options as typed
+    from dlgrade.graders.checks.protocol import settings_of
     from dlgrade.graders.checks.statistical import Options
     from dlgrade.graders.spec import BUILTIN_DIR, catalogue
     from dlgrade.reference import statistics as stats
@@ -97,7 +97,7 @@ def needed_by_builtin() -> dict:
         for check in ex.checks:
             if check.kind != "statistical":
                 continue
-            opts = typed.parse(Options, check.options)
+            opts = settings_of(check, Options)
             alpha = opts.alpha / max(1, len(check.cases))
             for case in check.cases:
                 args = ex.cases[case].get("args", [])

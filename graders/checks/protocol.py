@@ -27,11 +27,14 @@ one option, its annotation the type (``str``, ``int``, ``float``, ``bool``,
 ``list``, ``dict``, ``OutputPath``, ``Names`` (a list of strings), ``Table`` (a
 TOML table), or one of them ``| None``), its default the default (a field
 without one is required), ``field(metadata={"help": ...})`` what it means.
-``name``, ``kind``, ``points``, ``hidden``, ``cases`` and ``label`` are keys
-every check has; the loader reads them itself. The spec
-loader reads a check's options into it (``check.settings``) and refuses an
-unknown option or a wrong type with one line naming the file, the check and
-the key, before anything is graded. ``frameworks`` says which exercises may
+The dataclass may add ``validate(self) -> str``: a problem with the values
+together (``test 'mean' needs option 'std'``), or "". ``name``, ``kind``,
+``points``, ``hidden`` and ``cases`` are keys every check has; the loader
+reads them itself (and ``label`` too, which it also gives to an ``Options``
+with a ``label`` field). The spec loader reads a check's options into it
+(``check.settings``; :func:`settings_of`) and refuses an unknown option, a
+wrong type or what ``validate`` says with one line naming the file, the check
+and the key, before anything is graded. ``frameworks`` says which exercises may
 use the kind. An optional ``validate(check, exercise) -> str | None`` returns
 a further problem with the check (one line, without the file and check,
 which the caller adds), or None.
@@ -130,13 +133,11 @@ class ModuleKind:
         fits = getattr(self.module, "check_cases", None)  # a kind that checks only its cases' shape
         if fits is None:
             return None
-        from dlgrade.graders.checks import options as typed
-
         try:
-            opts = typed.parse(self.Options, check.options)
-            return fits(opts, {n: exercise.cases[n] for n in check.cases}, exercise.folder) or None
-        except typed.OptionError as exc:
+            opts = settings_of(check, self.Options)
+        except OptionError as exc:
             return str(exc)
+        return fits(opts, {n: exercise.cases[n] for n in check.cases}, exercise.folder) or None
 
     def __getattr__(self, name: str):
         """The module's further hooks (``mistake_paths``, ``reference_problem``...), if any."""
@@ -263,4 +264,18 @@ def read_options(options_cls: type, table: dict, what: str = "option"):
             values[key] = convert(value, fields[key][0])
         except OptionError as exc:
             raise OptionError(f"{what} {key} {exc}") from None
-    return options_cls(**values), values
+    made = options_cls(**values)
+    problem = made.validate() if callable(getattr(made, "validate", None)) else ""
+    if problem:
+        raise OptionError(str(problem))
+    return made, values
+
+
+def settings_of(check, options_cls: type):
+    """The check's options as an ``options_cls`` instance: ``check.settings``, read when
+    the spec loaded; for a check built by hand (a test), read from ``check.options`` now
+    (raises OptionError)."""
+    if isinstance(check.settings, options_cls):
+        return check.settings
+    fields = option_fields(options_cls)
+    return read_options(options_cls, {k: v for k, v in check.options.items() if k in fields})[0]

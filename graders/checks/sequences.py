@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import settings_of
 from dlgrade.graders.checks.common import case_label, error_text, label_of, result, returned_type_word
 from dlgrade.graders.compare import compare, fmt_index, fmt_num
 from dlgrade.graders.context import Context
@@ -114,7 +114,7 @@ def steps_of(ctx: Context, case: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     calls = []
     for case in check.cases:
         w0, grads = steps_of(ctx, case)
@@ -228,7 +228,7 @@ def _close(a: list | None, b: list | None, rtol: float, atol: float) -> bool:
 
 
 def evaluate(check: CheckSpec, ctx: Context):
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     label = label_of(check, ctx)
     w_name = opts.names()[0]
     per_case, worst_abs, steps = [], 0.0, set()
@@ -269,7 +269,7 @@ def evaluate(check: CheckSpec, ctx: Context):
 
 
 def _sequence_checks(ctx: Context) -> list[tuple[CheckSpec, Options]]:
-    return [(c, typed.of(c, Options)) for c in ctx.exercise.checks if c.kind == KIND]
+    return [(c, settings_of(c, Options)) for c in ctx.exercise.checks if c.kind == KIND]
 
 
 def exercise_diagnoses(ctx: Context) -> dict[str, set[str]]:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlgrade.graders.checks import bands
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import settings_of
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_index, fmt_num
 from dlgrade.graders.context import Context, to_plain
@@ -132,7 +132,7 @@ def _gen_args(ctx: Context, case: str, seed: int) -> tuple[list, dict]:
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     calls = []
     for case in check.cases:
         if opts.test != "generator":
@@ -368,7 +368,7 @@ def _features_of(ctx: Context, fn) -> dict:
     for check in ctx.exercise.checks:
         if check.kind != KIND:
             continue
-        opts = typed.of(check, Options)
+        opts = settings_of(check, Options)
         for case in check.cases:
             if opts.test == "generator":
                 seed = ctx.cases[case].args[_rng_index(ctx, case)].rng
@@ -417,7 +417,7 @@ def exercise_diagnoses(ctx: Context) -> dict[str, set]:
     student = {}
     for check in ctx.exercise.checks:
         if check.kind == KIND:
-            opts = typed.of(check, Options)
+            opts = settings_of(check, Options)
             for case in check.cases:
                 student.update(_student_seen(check, opts, ctx, case)[0])
     truth = _features_of(ctx, ctx.exercise.reference_fn())
@@ -438,7 +438,7 @@ def exercise_diagnoses(ctx: Context) -> dict[str, set]:
 
 
 def evaluate(check: CheckSpec, ctx: Context):
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     per_case = []
     for case in check.cases:
         features, failure = _student_seen(check, opts, ctx, case)

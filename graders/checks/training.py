@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dlgrade.graders.checks import options as typed
+from dlgrade.graders.checks.protocol import settings_of
 from dlgrade.graders.checks.common import call_failure_message, case_label, label_of, result, returned_type_word
 from dlgrade.graders.compare import fmt_num
 from dlgrade.graders.context import Context
@@ -117,7 +117,7 @@ def call_id(case: str) -> str:
 
 
 def plan(check: CheckSpec, ctx: Context) -> list[Call]:
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     calls = []
     for case in check.cases:
         X, y = training_set(opts, ctx, case)
@@ -174,7 +174,7 @@ def parameters(check: CheckSpec, opts: Options, ctx: Context, case: str):
 
 
 def evaluate(check: CheckSpec, ctx: Context):
-    opts = typed.of(check, Options)
+    opts = settings_of(check, Options)
     label = label_of(check, ctx)
     per_case = []
     for case in check.cases:

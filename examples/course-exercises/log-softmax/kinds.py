@@ -26,6 +26,11 @@ class ShiftInvariance:
         shift: float = field(default=100.0, metadata={"help": "the constant added to every logit"})
         rtol: float = field(default=1e-6, metadata={"help": "relative tolerance between the two results"})
 
+        def validate(self) -> str:
+            """The values together: a shift of 0 would compare a call with itself."""
+            return "option 'shift' must not be 0 (the check would compare a result with itself)" if \
+                self.shift == 0 else ""
+
     def plan(self, check, ctx):
         calls = []
         for case in check.cases:
