@@ -159,6 +159,8 @@ def show(exercise, exercises_dirs):
     click.echo(f"Checks ({ex.max_score:g} points):")
     for c in ex.checks:
         click.echo(f"  {c.points:>4g}  {c.name}" + ("  (hidden)" if c.hidden else ""))
+    if not (ex.folder / "statement.md").is_file():
+        warnings = (*warnings, f"{ex.folder / 'statement.md'}: missing, so students get no statement")
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
 

@@ -167,7 +167,7 @@ def _graded(ex: Exercise, cand: Candidate, student: str, runner) -> ExerciseResu
     kind, a gradients check without params). A failing sandbox is raised as it is."""
     try:
         return grade_candidate(ex, cand, student, runner)
-    except SandboxError:
+    except (SandboxError, UserError):  # the sandbox, or a spec error (a course kind's bug): as it is
         raise
     except GraderError as exc:
         if isinstance(exc.__cause__, SandboxError):

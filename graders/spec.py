@@ -9,6 +9,7 @@ folder) and may list buggy references the same way.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import os
@@ -316,6 +317,13 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
         if "label" in c and not (isinstance(c["label"], str) and c["label"].strip()):
             raise SpecError(f"{where}: label must be a non-empty string, like \"softmax(z)\" (got {c['label']!r})")
         table = {k: v for k, v in c.items() if k not in CHECK_KEYS}
+        own = option_fields(kind.Options) if kind.Options is not None else {}
+        for key in table:
+            common = difflib.get_close_matches(key, CHECK_KEYS, n=1)
+            if key not in own and common and not difflib.get_close_matches(key, own, n=1):
+                raise SpecError(f"{where}: unknown key {key!r}; did you mean {common[0]!r}? (keys every check "
+                                f"has: {', '.join(CHECK_KEYS)}; options of kind {kind_name!r}: "
+                                f"{', '.join(sorted(own)) or 'none'})")
         try:
             if kind.Options is None:  # a kind module that declares no options yet: untyped
                 settings, options = None, dict(table)
@@ -410,7 +418,37 @@ def load_exercise(folder: Path) -> Exercise:
         problem = validate(c, ex) if validate else None
         if problem:
             raise SpecError(f"{path}: check {c.name!r}: {problem}")
+    _check_starter(path, ex.starter, ex.entry)
     return ex
+
+
+def _check_starter(path: Path, starter: Path, entry: str) -> None:
+    """The starter students get must define the entry the grader calls (else every
+    student who keeps its name is graded "missing")."""
+    import ast
+    import difflib
+
+    try:
+        tree = ast.parse(starter.read_bytes(), filename=starter.name)
+    except FileNotFoundError:
+        return  # a course may give no starter (dlgrade init then says so)
+    except (OSError, SyntaxError, ValueError) as exc:
+        where = f", line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise SpecError(f"{path}: starter.py cannot be read as Python ({type(exc).__name__}{where})") from None
+    defined = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined += [t.id for t in targets if isinstance(t, ast.Name)]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined += [(a.asname or a.name).split(".")[0] for a in node.names]
+    if entry not in defined:
+        close = difflib.get_close_matches(entry, defined, n=1)
+        guess = f"; did you mean entry = {close[0]!r}?" if close else ""
+        raise SpecError(f"{path}: entry {entry!r} is not defined in starter.py{guess} (students would be graded "
+                        "\"missing\": the entry is the name their code must define)")
 
 
 RULE_KEYS = ("forbid_imports", "reason")
@@ -436,10 +474,37 @@ def _rules(path: Path, table, framework: str) -> Rules:
         needed = [n for n in FRAMEWORK_MODULES.get(framework, ()) if n == m or n.startswith(m + ".")]
         if needed:
             raise SpecError(f"{path}: [rules] forbid_imports lists {m!r}, which a {framework} exercise needs")
+        misspelt = _misspelt_module(m)
+        if misspelt:
+            raise SpecError(f"{path}: [rules] forbid_imports lists {m!r}, which is no module; did you mean "
+                            f"{misspelt!r}? (a misspelt name forbids nothing)")
     reason = table.get("reason", f"this exercise is {framework} only")
     if not isinstance(reason, str) or not reason.strip():
         raise SpecError(f"{path}: [rules] reason must be a non-empty string")
     return Rules(tuple(dict.fromkeys(modules)), reason.strip())
+
+
+# Modules a course may forbid: a name that is none of these, close to one, and not installed is a typo.
+WELL_KNOWN_MODULES = ("autograd", "chainer", "cupy", "flax", "jax", "jaxlib", "keras", "mxnet", "numba", "numpy",
+                      "optax", "paddle", "pandas", "scipy", "sklearn", "sympy", "tensorflow", "theano", "torch",
+                      "torchvision", "tinygrad", "mlx")
+
+
+def _misspelt_module(name: str) -> str | None:
+    """The well-known module ``name`` is likely a typo of, when it is not installed here."""
+    import difflib
+    import importlib.util
+
+    top = name.split(".")[0]
+    if top in WELL_KNOWN_MODULES:
+        return None
+    try:
+        if importlib.util.find_spec(top) is not None:
+            return None
+    except (ImportError, ValueError):
+        pass
+    close = difflib.get_close_matches(top, WELL_KNOWN_MODULES, n=1, cutoff=0.75)
+    return close[0] + name[len(top):] if close else None
 
 
 GPU_KINDS = ("gpu", "device-probe")
@@ -553,6 +618,7 @@ def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecErro
     for d in dirs:
         if not d.is_dir():
             raise SpecError(f"exercises folder {d} does not exist")
+        here: dict[str, Path] = {}
         for sub in sorted(d.iterdir()):
             if (sub / "spec.toml").is_file():
                 try:
@@ -560,6 +626,11 @@ def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecErro
                 except SpecError as exc:
                     broken.append(exc)
                     continue
+                if ex.id in here:  # two in one folder: neither may silently shadow the other
+                    broken.append(SpecError(f"{sub / 'spec.toml'}: id {ex.id!r} is also the id of "
+                                            f"{here[ex.id] / 'spec.toml'} (each exercise needs its own id)"))
+                    continue
+                here[ex.id] = sub
                 found[ex.id] = ex  # a course's folder may override a built-in id
     return found, tuple(broken)
 

@@ -96,13 +96,14 @@ def probe_exercise(ex: Exercise) -> tuple[str, ...]:
     from dlgrade.graders.inputs import make_cases
 
     where = _where(ex)
+    if ex.framework != "symbolic":  # first, so a broken reference.py is named as the reference
+        ref_fn = _resolved(ex, "reference", ex.reference_fn)
+        if not callable(ref_fn):
+            raise SpecError(f"{where}: reference {ex.reference!r} is not a function")
     mistakes = _resolved(ex, "mistakes", ex.mistake_fns)
     _check_diagnoses(ex, mistakes)
     if ex.framework == "symbolic":
         return ()
-    ref_fn = _resolved(ex, "reference", ex.reference_fn)
-    if not callable(ref_fn):
-        raise SpecError(f"{where}: reference {ex.reference!r} is not a function")
     names = sorted({n for c in ex.checks for n in c.cases})
     try:
         cases = make_cases(ex, PROBE_STUDENT, names)
@@ -152,7 +153,28 @@ def probe_exercise(ex: Exercise) -> tuple[str, ...]:
             observed += list(extra(check, ctx))
     if len(direct) < len(names):  # such a kind tells its mistakes apart on its own inputs
         return ()
+    _mistakes_run(ctx, mistakes, direct)
     return tuple(_indistinguishable(ctx, mistakes, list(dict.fromkeys(observed))))
+
+
+def _mistakes_run(ctx, mistakes: dict, cases: list[str]) -> None:
+    """A buggy reference may fail on some inputs, but one that raises on every case can
+    never be matched: a SpecError naming it and what it raised."""
+    for diag_id in mistakes:
+        for variant, fn in enumerate(ctx.mistake_variants(diag_id)):
+            failures = []
+            for case in cases:
+                try:
+                    ctx._call_trusted(fn, case)
+                    break
+                except Exception as exc:
+                    failures.append(exc)
+            else:
+                if failures:
+                    which = f" (variant {variant + 1})" if len(ctx.mistake_variants(diag_id)) > 1 else ""
+                    raise SpecError(f"{_where(ctx.exercise)}: mistakes: {diag_id!r}{which} raises on every "
+                                    f"case ({', '.join(cases)}), so it can never be diagnosed: "
+                                    f"{_one_line(failures[0])}")
 
 
 def _indistinguishable(ctx, mistakes: dict, observed: list) -> list[str]:

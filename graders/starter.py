@@ -3,7 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dlgrade.graders.errors import UserError
 from dlgrade.graders.spec import Exercise
+
+
+class NoStarter(UserError):
+    """The exercise gives no starter.py to copy (exit 2)."""
 
 # A starter notebook's last two cells: it checks itself from its kernel (graders/kernel_check.py)
 CHECK_NOTE = ("Run the cells above, then the next one to check your answer here "
@@ -15,9 +20,14 @@ def write_starter(ex: Exercise, dest: str | None, notebook: bool = False, force:
     """Write the exercise's starter as ``.py`` or ``.ipynb``; returns the path written.
     A notebook's last cell checks it from its kernel (``%dlgrade check ID``).
 
-    Raises FileExistsError when ``dest`` exists and ``force`` is not set.
+    Raises FileExistsError when ``dest`` exists and ``force`` is not set, NoStarter when
+    the exercise has no starter.py.
     """
-    code = ex.starter.read_text(encoding="utf-8")
+    try:
+        code = ex.starter.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NoStarter(f"{ex.folder / 'spec.toml'}: exercise {ex.id!r} has no starter.py to copy (add one "
+                        f"beside its spec.toml: it is what `dlgrade init {ex.id}` gives students)") from None
     stem = ex.id.replace("-", "_")
     path = Path(dest) if dest else Path(f"{stem}.ipynb" if notebook else f"{stem}.py")
     if path.is_dir():

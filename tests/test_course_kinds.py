@@ -115,3 +115,31 @@ def test_a_course_kind_that_breaks_the_contract_is_refused(tmp_path):
         load_exercise(folder)
     assert str(err.value) == (f"{folder / 'spec.toml'}: [kinds] shift-invariance: kinds.py:ShiftInvariance lacks "
                               "evaluate (see dlgrade.graders.checks.protocol.CheckKind)")
+
+
+def test_a_course_kind_that_raises_is_the_course_s_spec_error_naming_its_line(tmp_path):
+    """A bug in the course's kinds.py is exit 2 naming the spec, the check, the kind and the
+    line of kinds.py, from check, grade and test-exercise alike: never "a bug in dlgrade"."""
+    folder = _course_copy(tmp_path)
+    kinds = folder / "kinds.py"
+    text = kinds.read_text()
+    assert "        label = label_of(check, ctx)\n" in text
+    kinds.write_text(text.replace("        label = label_of(check, ctx)\n",
+                                  "        label = label_of(check, ctx)\n        check.settings.tolerance\n", 1))
+    line = next(n for n, t in enumerate(kinds.read_text().splitlines(), 1) if "settings.tolerance" in t)
+    message = (f"Error: {folder / 'spec.toml'}: check 'adding a constant to every logit changes nothing': kind "
+               f"'shift-invariance': evaluate raised AttributeError: 'Options' object has no attribute "
+               f"'tolerance' (kinds.py, line {line})")
+    answer = FIXTURES / "correct.py"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(answer, subs / "ada.py")
+    runs = {"check": ["check", str(answer), "--exercises-dir", str(folder.parent), "-e", "log-softmax"],
+            "grade": ["grade", str(subs), "--out", str(tmp_path / "out"), "--jobs", "1",
+                      "--exercises-dir", str(folder.parent), "-e", "log-softmax"],
+            "test-exercise": ["test-exercise", str(folder), "--seeds", "1"]}
+    for name, args in runs.items():
+        r = CliRunner().invoke(main, args)
+        assert (name, r.exit_code) == (name, 2), r.output
+        assert r.output.strip().splitlines()[-1] == message, name
+        assert "Traceback" not in r.output and "bug in dlgrade" not in r.output

@@ -106,8 +106,22 @@ def test_a_mistake_no_check_can_tell_from_the_truth_fails(tmp_path):
 
 
 def test_a_mistake_that_loses_points_but_is_not_diagnosed_fails(tmp_path):
-    # a buggy reference that raises: the submission (the same function) loses points,
-    # but no output of the buggy reference exists to match it against
+    # a buggy reference that returns no array: the submission (the same function) loses
+    # points, but there is no array of the buggy reference to match it against
+    folder = course_copy(tmp_path, reference_py=(
+        "import numpy as np\n\n"
+        "def leaky_relu_grad(z, alpha=0.01):\n"
+        "    return np.where(z > 0, 1.0, alpha).astype(np.asarray(z).dtype)\n\n"
+        "def broken(z, alpha=0.01):\n"
+        "    return 'oops'\n\n"
+        "MISTAKES = {'relu-slope-only': broken}\n"))
+    r = run("test-exercise", str(folder), "--seeds", "2")
+    assert r.exit_code == 1
+    assert rows_of(r.output)["mistake relu-slope-only"] == (
+        "FAIL", "selftest-000: 1/3 but not diagnosed relu-slope-only (diagnoses: none)")
+
+
+def test_a_mistake_that_raises_on_every_case_is_a_spec_error(tmp_path):
     folder = course_copy(tmp_path, reference_py=(
         "import numpy as np\n\n"
         "def leaky_relu_grad(z, alpha=0.01):\n"
@@ -116,9 +130,11 @@ def test_a_mistake_that_loses_points_but_is_not_diagnosed_fails(tmp_path):
         "    raise ZeroDivisionError('oops')\n\n"
         "MISTAKES = {'relu-slope-only': broken}\n"))
     r = run("test-exercise", str(folder), "--seeds", "2")
-    assert r.exit_code == 1
-    assert rows_of(r.output)["mistake relu-slope-only"] == (
-        "FAIL", "selftest-000: 0/3 but not diagnosed relu-slope-only (diagnoses: none)")
+    assert r.exit_code == 2
+    cases = ", ".join(sorted({c for chk in load_exercise(folder).checks for c in chk.cases}))
+    assert r.output.strip().splitlines()[-1] == (
+        f"Error: {folder / 'spec.toml'}: mistakes: 'relu-slope-only' raises on every case ({cases}), so it can "
+        "never be diagnosed: ZeroDivisionError: oops")
 
 
 def test_a_check_that_cannot_fail_fails_its_row(tmp_path):

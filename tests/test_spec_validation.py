@@ -2,6 +2,7 @@
 before any student is graded (issue #12): the table below is the interface."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,29 @@ def test_a_mistake_without_a_diagnosis_table_is_a_spec_error(tmp_path):
                               "and has no [diagnoses.wrong-sign] table (a title and a hint for students)")
 
 
+@pytest.mark.parametrize("edit, message", [
+    (("    return loss, {\"w\": -grads[\"w\"]}", "    return loss, {\"w\": -gradz[\"w\"]}"),
+     "mistakes: 'sign-flipped' raises on every case (random), so it can never be diagnosed: "
+     "NameError: name 'gradz' is not defined"),
+    (("def step_sign(x, w):", "def step_sign(x, w)"),  # the reference's module: named as the reference
+     "reference: importing 'reference.py:step' raised SyntaxError: expected ':' (reference.py, line 9)"),
+])
+def test_a_buggy_reference_that_cannot_run_is_a_spec_error(tmp_path, edit, message):
+    assert edit[0] in REFERENCE
+    folder = write(tmp_path, reference=REFERENCE.replace(*edit))
+    with pytest.raises(SpecError) as err:
+        probe_exercise(load_exercise(folder))
+    assert str(err.value) == f"{folder / 'spec.toml'}: {message}"
+
+
+def test_a_buggy_reference_failing_on_some_cases_only_is_legal(tmp_path):
+    spec = SPEC.replace("[[checks]]", "[cases.tiny]\nargs = [{ normal = [1, 3] }, { normal = [3, 2] }]\n\n[[checks]]", 1)
+    spec = spec.replace('cases = ["random"]', 'cases = ["random", "tiny"]')
+    reference = REFERENCE.replace("    loss, grads = step(x, w)\n",
+                                  "    loss, grads = step(x, w)\n    assert x.shape[0] > 1\n", 1)
+    assert probe_exercise(load_exercise(write(tmp_path, spec, reference))) == ()
+
+
 def test_a_mistake_no_case_tells_apart_is_a_warning(tmp_path):
     folder = write(tmp_path, reference=REFERENCE.replace('{"sign-flipped": step_sign}',
                                                         '{"sign-flipped": step_sign, "mse-gradient": step_same}'))
@@ -326,3 +350,59 @@ def test_typed_options_read_toml_values_and_name_what_is_wrong():
         with pytest.raises(OptionError) as err:
             read_options(Options, table)
         assert str(err.value) == message
+
+
+# --------------------------------------------------------------------------- typos an outside trial made
+
+def test_an_entry_the_starter_does_not_define_is_a_spec_error(tmp_path):
+    folder = write(tmp_path, SPEC.replace('entry = "step"', 'entry = "stpe"'))
+    (folder / "starter.py").write_text("import numpy as np\n\ndef step(x, w):\n    raise NotImplementedError\n")
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert str(err.value) == (f"{folder / 'spec.toml'}: entry 'stpe' is not defined in starter.py; did you mean "
+                              "entry = 'step'? (students would be graded \"missing\": the entry is the name their "
+                              "code must define)")
+    (folder / "starter.py").write_text("def step(x, w)\n    pass\n")
+    with pytest.raises(SpecError, match=r"starter.py cannot be read as Python \(SyntaxError, line 1\)$"):
+        load_exercise(folder)
+
+
+def test_a_misspelt_forbidden_module_is_a_spec_error_not_a_rule_that_forbids_nothing(tmp_path):
+    folder = write(tmp_path, SPEC.replace('[cases.random]', '[rules]\nforbid_imports = ["torhc"]\n\n[cases.random]'))
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert str(err.value) == (f"{folder / 'spec.toml'}: [rules] forbid_imports lists 'torhc', which is no module; "
+                              "did you mean 'torch'? (a misspelt name forbids nothing)")
+    for fine in ("torch", "tensorflow", "my_course_helpers"):  # known, or no likely typo: a rule as written
+        write(tmp_path, SPEC.replace('[cases.random]', f'[rules]\nforbid_imports = ["{fine}"]\n\n[cases.random]'))
+        assert load_exercise(folder).rules.forbid_imports == (fine,)
+
+
+def test_a_misspelt_key_every_check_has_is_named_as_such(tmp_path):
+    folder = write(tmp_path, swap('output = [0]', 'output = [0]\nhiden = true'))
+    with pytest.raises(SpecError) as err:
+        load_exercise(folder)
+    assert str(err.value) == (f"{folder / 'spec.toml'}: check 'the loss': unknown key 'hiden'; did you mean "
+                              "'hidden'? (keys every check has: name, kind, points, hidden, cases, label; options "
+                              "of kind 'values': atol, dtype, nonfinite_diagnosis, output, rtol)")
+
+
+def test_two_exercises_with_one_id_in_a_folder_are_refused_not_shadowed(tmp_path):
+    folder = write(tmp_path)
+    twin = folder.parent / "course-step-copy"
+    shutil.copytree(folder, twin)
+    r = _run("list", "--exercises-dir", folder.parent)
+    assert r.exit_code == 2
+    assert r.output.splitlines()[-1] == (f"BROKEN  {twin / 'spec.toml'}: id 'course-step' is also the id of "
+                                         f"{folder / 'spec.toml'} (each exercise needs its own id)")
+
+
+def test_init_without_a_starter_and_show_without_a_statement_say_so(tmp_path):
+    folder = write(tmp_path)
+    r = _run("init", "course-step", tmp_path / "hw.py", "--exercises-dir", folder.parent)
+    assert r.exit_code == 2
+    assert r.output.strip() == (f"Error: {folder / 'spec.toml'}: exercise 'course-step' has no starter.py to copy "
+                                "(add one beside its spec.toml: it is what `dlgrade init course-step` gives students)")
+    r = _run("show", "course-step", "--exercises-dir", folder.parent)
+    assert r.exit_code == 0
+    assert r.output.splitlines()[-1] == f"warning: {folder / 'statement.md'}: missing, so students get no statement"

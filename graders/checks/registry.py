@@ -84,7 +84,12 @@ def kind_problem(kind) -> str | None:
 
 class CourseKind:
     """A course's kind object, completed with the contract's defaults (no options, every
-    framework that runs code, no compared values)."""
+    framework that runs code, no compared values).
+
+    The course's code is the course's: when it raises, that is a spec error (exit 2)
+    naming the spec, the check, the kind and the line of the course's file, never
+    "a bug in dlgrade".
+    """
 
     def __init__(self, obj):
         self.obj = obj
@@ -93,16 +98,46 @@ class CourseKind:
         self.frameworks = tuple(getattr(obj, "frameworks", ALL_FRAMEWORKS))
 
     def plan(self, check, ctx):
-        return list(self.obj.plan(check, ctx))
+        return self._run("plan", check, ctx.exercise, lambda: list(self.obj.plan(check, ctx)))
 
     def evaluate(self, check, ctx):
-        return self.obj.evaluate(check, ctx)
+        return self._run("evaluate", check, ctx.exercise, lambda: self.obj.evaluate(check, ctx))
 
     def compared(self, check, ctx):
         fn = getattr(self.obj, "compared", None)
-        return list(fn(check, ctx)) if fn else []
+        return self._run("compared", check, ctx.exercise, lambda: list(fn(check, ctx))) if fn else []
 
     def validate(self, check, exercise):
         fn = getattr(self.obj, "validate", None)
-        return fn(check, exercise) if fn else None
+        return self._run("validate", check, exercise, lambda: fn(check, exercise)) if fn else None
+
+    def _run(self, method: str, check, exercise, call):
+        from dlgrade.graders.errors import DlgradeError
+        from dlgrade.graders.spec import SpecError
+
+        try:
+            return call()
+        except DlgradeError:  # already one line with its exit code (an OptionError, a SpecError...)
+            raise
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            raise SpecError(f"{exercise.folder / 'spec.toml'}: check {check.name!r}: kind {self.name!r}: "
+                            f"{method} raised {type(exc).__name__}{': ' + text if text else ''} "
+                            f"({self._where(exc)})") from None
+
+    def _where(self, exc: BaseException) -> str:
+        """``kinds.py, line 42``: the deepest line of the course's own file in the traceback."""
+        import inspect
+        import traceback
+        from pathlib import Path
+
+        try:
+            cls = self.obj if isinstance(self.obj, type) else type(self.obj)
+            source = Path(inspect.getsourcefile(cls) or "").resolve()
+        except TypeError:
+            source = None
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = [f for f in frames if source is not None and Path(f.filename).resolve() == source]
+        frame = (own or frames)[-1]
+        return f"{Path(frame.filename).name}, line {frame.lineno}"
 
