@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from dlgrade.graders.case_specs import GENERATORS, OPTIONS, case_problem
 from dlgrade.graders.cli import main
 from dlgrade.graders.inputs import make_arg, make_case
-from dlgrade.graders.spec import load_exercise, survey
+from dlgrade.graders.spec import SpecError, load_exercise, survey
 from dlgrade.graders.spec_probe import probe_exercise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +105,49 @@ def test_an_unknown_generator_is_one_line_before_the_reference_runs(tmp_path, co
     why = (f"{folder / 'spec.toml'}: case 'random': argument 1: unknown generator 'gaussian'; did you mean "
            "'normal'? (known: normal, randint, rng, uniform, value)")
     assert r.output.strip().splitlines()[-1] == (f"BROKEN  {why}" if command == "list" else f"Error: {why}")
+
+
+TRIAL_SPEC = '''id = "sigmoid-mse"
+title = "Sigmoid + MSE"
+framework = "numpy"
+entry = "sigmoid_mse"
+reference = "reference.py:scaled"
+
+[dims]
+N = 10
+D = 3
+
+[cases.random]
+args = [{normal = ["N"], scale = 2.0, bound = 6.0}, {uniform = ["N"]}]
+
+[cases.small]
+args = [{value = [-1.0, 0.0, 2.0]}, {value = [0.0, 1.0, 0.5]}]
+
+[[checks]]
+name = "loss value"
+kind = "values"
+points = 2
+cases = ["random", "small"]
+'''
+# the trial's typos (issue #12, #5 #17 #21 #31 #32 #33), each as the docs show what dlgrade says
+TYPOS = [('{normal = ["N"], scale', '{gaussian = ["N"], scale'),
+         ('scale = 2.0, bound', 'scael = 2.0, bound'),
+         ('bound = 6.0}', 'bound = 6.0, torch = true, requires_grad = "yes"}'),
+         ('{uniform = ["N"]}', '{uniform = ["M"]}'),
+         ('{uniform = ["N"]}', '{uniform = ["N"], dtype = "float23"}'),
+         ('cases = ["random", "small"]', 'cases = ["random", "smal"]')]
+
+
+def test_the_docs_show_what_dlgrade_says_of_each_typo(tmp_path):
+    doc = (ROOT / "docs" / "adding-an-exercise.md").read_text()
+    block = doc.split("a `randint` without `high`:\n\n```\n", 1)[1].split("\n```", 1)[0].splitlines()
+    said = []
+    for n, (old, new) in enumerate(TYPOS):
+        assert old in TRIAL_SPEC
+        folder = tmp_path / str(n) / "sigmoid-mse"
+        folder.mkdir(parents=True)
+        (folder / "spec.toml").write_text(TRIAL_SPEC.replace(old, new, 1))
+        with pytest.raises(SpecError) as err:
+            load_exercise(folder)
+        said.append(str(err.value).removeprefix(f"{folder / 'spec.toml'}: "))
+    assert said == block
