@@ -153,10 +153,21 @@ def _truncate(val: np.ndarray, rng: np.random.Generator, loc: float, scale, boun
 def make_case(name: str, spec: dict, dims: dict[str, int], seed: int) -> Case:
     rng = np.random.default_rng(seed)
     case_dims = {**dims, **spec.get("dims", {})}
-    args = [make_arg(a, rng, case_dims) for a in spec.get("args", [])]
-    kwargs = {k: make_arg(v, rng, case_dims) for k, v in spec.get("kwargs", {}).items()}
+    args = [_made(name, f"argument {i + 1}", a, rng, case_dims) for i, a in enumerate(spec.get("args", []))]
+    kwargs = {k: _made(name, f"keyword argument {k!r}", v, rng, case_dims)
+              for k, v in spec.get("kwargs", {}).items()}
     meta = {k: v for k, v in spec.items() if k not in ("args", "kwargs", "dims")}
     return Case(name=name, args=args, kwargs=kwargs, seed=seed, meta=meta)
+
+
+def _made(case: str, label: str, spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
+    """One argument, or CaseError naming the case and the argument: what the checks made when
+    the spec loaded could not see (``set = inf`` in an integer array, say)."""
+    try:
+        return make_arg(spec, rng, dims)
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+        why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise CaseError(f"case {case!r}: {label} cannot be built: {why}") from None
 
 
 def case_seed(exercise, student: str, name: str, attempt: int = 0) -> int:

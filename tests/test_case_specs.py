@@ -151,3 +151,11 @@ def test_the_docs_show_what_dlgrade_says_of_each_typo(tmp_path):
             load_exercise(folder)
         said.append(str(err.value).removeprefix(f"{folder / 'spec.toml'}: "))
     assert said == block
+
+
+def test_what_only_a_draw_finds_names_the_case_and_the_argument():
+    from dlgrade.graders.inputs import CaseError
+
+    with pytest.raises(CaseError) as err:  # a case built by hand, never checked by the loader
+        make_case("random", {"args": [1.0], "kwargs": {"z": {"normal": ["Q"]}}}, {}, seed=0)
+    assert str(err.value) == "case 'random': keyword argument 'z' cannot be built: unknown dimension 'Q'"

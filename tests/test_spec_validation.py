@@ -246,6 +246,8 @@ PROBED = [
     (swap('mistakes = "reference.py:MISTAKES"', 'mistakes = "reference.py:MISTAKES"\n\n[diagnoses.x]\n'
           'title = "t"\nhint = "h"').replace('MISTAKES"', 'MISTAKES"', 1),
      None),  # a course diagnosis nothing uses is legal
+    (swap('{ normal = [4, 3] }', '{ randint = [4, 3], high = 3, where = [[0, 0]], set = inf }'),
+     "case 'random': argument 1 cannot be built: cannot convert float infinity to integer"),
     (swap('args = [{ normal = [4, 3] }, { normal = [3, 2] }]', 'args = [{ normal = [4, 3] }, { normal = [4, 2] }]'),
      "the reference raised ValueError: matmul: Input operand 1 has a mismatch in its core dimension 0, with "
      "gufunc signature (n?,k),(k,m?)->(n?,m?) (size 4 is different from 3) on case 'random'"),
