@@ -38,7 +38,7 @@ OPTIONS = {
 }
 # names an author may reach for first (numpy's, torch's, statistics'): the did-you-mean
 SYNONYMS = {"gaussian": "normal", "randn": "normal", "norm": "normal", "rand": "uniform",
-            "integers": "randint", "randint_": "randint", "choice": "randint", "literal": "value",
+            "integers": "randint", "choice": "randint", "literal": "value",
             "array": "value", "const": "value", "constant": "value", "values": "value",
             "generator": "rng"}
 # the dtypes a did-you-mean offers (any name numpy reads is accepted)
