@@ -3,7 +3,8 @@
 An argument is described by one generator key:
 
 ``{normal = [16, "C"], scale = 3.0}``, ``{uniform = [4, 5], low = -1, high = 1}``,
-``{randint = ["N"], high = "C"}``, ``{value = [[20.0, 134.0, 854.0]]}``,
+``{randint = ["N"], high = "C"}``, ``{value = [[20.0, 134.0, 854.0]]}`` (``{value = {lr = 0.1}}``:
+a literal table, handed over as a dict),
 with optional ``dtype`` (default float64, int64 for ``randint``), ``torch = true``
 (sent as a tensor; ``requires_grad = true`` to take its gradient) and
 ``where`` placing a special value: ``{where = [[0, 1]], set = -inf}``.
@@ -11,7 +12,8 @@ with optional ``dtype`` (default float64, int64 for ``randint``), ``torch = true
 here, built in the student's process (and by the grader for its references): a
 generator never crosses the sandbox boundary.
 Shapes may use the spec's ``[dims]`` names. Plain values (``axis = 0``) are
-passed through as they are.
+passed through as they are; a table is always a generator, and what each may say is
+checked when the spec loads (:mod:`dlgrade.graders.case_specs`).
 
 Seeds derive from the exercise, the student and the case name, so a regrade
 gives the same inputs, and two students get different ones. Fairness (a score
@@ -33,17 +35,17 @@ conditioned for every seed, which these options make explicit:
 """
 from __future__ import annotations
 
+import copy as copy_module
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from dlgrade.graders.case_specs import CASE_KEYS, GENERATORS, case_problem  # noqa: F401 (checked at load)
 from dlgrade.graders.spec import SpecError
 from dlgrade.graders.threads import one_torch_thread
 
-GENERATORS = ("normal", "uniform", "randint", "value")
-CASE_KEYS = ("args", "kwargs", "dims", "description", "shared", "condition")
 CONDITION_ATTEMPTS = 64  # redraws a condition may ask for before the spec is called broken
 _REDRAW_ROUNDS = 200  # truncation: redraw rounds before the last few outliers are clipped
 
@@ -89,7 +91,7 @@ class Case:
     def arrays(self) -> tuple[list, dict]:
         """Fresh copies of the plain values (for calling a reference)."""
         copy = lambda a: a.generator() if a.rng is not None else (  # noqa: E731
-            np.array(a.value, copy=True) if a.is_array else a.value)
+            np.array(a.value, copy=True) if a.is_array else copy_module.deepcopy(a.value))
         return [copy(a) for a in self.args], {k: copy(v) for k, v in self.kwargs.items()}
 
 
@@ -106,6 +108,8 @@ def make_arg(spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
         return Arg(value=None, rng=int(rng.integers(0, 2**63 - 1)))
     if not isinstance(spec, dict) or not any(k in spec for k in GENERATORS):
         return Arg(value=spec)
+    if isinstance(spec.get("value"), dict):  # {value = {lr = 0.1}}: a literal table
+        return Arg(value=dict(spec["value"]))
     if "normal" in spec:
         shape = tuple(_dim(d, dims) for d in spec["normal"])
         # a list scale broadcasts against the shape: [[0.01], [100.0]] gives rows at two scales
@@ -149,10 +153,21 @@ def _truncate(val: np.ndarray, rng: np.random.Generator, loc: float, scale, boun
 def make_case(name: str, spec: dict, dims: dict[str, int], seed: int) -> Case:
     rng = np.random.default_rng(seed)
     case_dims = {**dims, **spec.get("dims", {})}
-    args = [make_arg(a, rng, case_dims) for a in spec.get("args", [])]
-    kwargs = {k: make_arg(v, rng, case_dims) for k, v in spec.get("kwargs", {}).items()}
+    args = [_made(name, f"argument {i + 1}", a, rng, case_dims) for i, a in enumerate(spec.get("args", []))]
+    kwargs = {k: _made(name, f"keyword argument {k!r}", v, rng, case_dims)
+              for k, v in spec.get("kwargs", {}).items()}
     meta = {k: v for k, v in spec.items() if k not in ("args", "kwargs", "dims")}
     return Case(name=name, args=args, kwargs=kwargs, seed=seed, meta=meta)
+
+
+def _made(case: str, label: str, spec: Any, rng: np.random.Generator, dims: dict[str, int]) -> Arg:
+    """One argument, or CaseError naming the case and the argument: what the checks made when
+    the spec loaded could not see (``set = inf`` in an integer array, say)."""
+    try:
+        return make_arg(spec, rng, dims)
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+        why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise CaseError(f"case {case!r}: {label} cannot be built: {why}") from None
 
 
 def case_seed(exercise, student: str, name: str, attempt: int = 0) -> int:
@@ -185,30 +200,3 @@ def make_cases(exercise, student: str, names) -> dict[str, Case]:
     """The named cases of an exercise, seeded for this student (see the module docstring)."""
     conditions = getattr(exercise, "case_conditions", lambda: {})()
     return {n: build_case(exercise, student, n, conditions.get(n)) for n in names}
-
-
-def case_problem(name: str, spec) -> str | None:
-    """What is wrong with one ``[cases.NAME]`` table, or None (checked when a spec loads)."""
-    if not isinstance(spec, dict):
-        return f"case {name!r} must be a table"
-    unknown = [k for k in spec if k not in CASE_KEYS]
-    if unknown:
-        return f"case {name!r}: unknown key {unknown[0]!r} (known: {', '.join(CASE_KEYS)})"
-    if "shared" in spec and not isinstance(spec["shared"], bool):
-        return f"case {name!r}: shared must be true or false"
-    cond = spec.get("condition")
-    if cond is not None and (not isinstance(cond, str) or ":" not in cond):
-        return f"case {name!r}: condition must look like 'module:function'"
-    for i, arg in enumerate([*spec.get("args", []), *spec.get("kwargs", {}).values()]):
-        if isinstance(arg, dict) and "bound" in arg:
-            b = arg["bound"]
-            if "normal" not in arg:
-                return f"case {name!r}: argument #{i + 1}: bound is only for a normal argument"
-            try:
-                half = 0.5 * float(np.max(np.asarray(arg.get("scale", 1.0), dtype=float)))
-            except (TypeError, ValueError):
-                return f"case {name!r}: argument #{i + 1}: scale must be a number or a list of numbers"
-            if isinstance(b, bool) or not isinstance(b, (int, float)) or not b >= half:
-                return (f"case {name!r}: argument #{i + 1}: bound must be a number of at least half "
-                        f"the scale ({half:g})")
-    return None

@@ -254,10 +254,10 @@ def _top_level(path: Path, raw: dict) -> None:
             want = list if key == "args" else dict
             if key in case and not isinstance(case[key], want):
                 raise SpecError(f"{path}: [cases.{name}] {key} must be a {'list' if want is list else 'table'}")
-    from dlgrade.graders.inputs import case_problem
+    from dlgrade.graders.case_specs import case_problem
 
-    for name, case in cases.items():  # the generators and the fairness options (bound, condition...)
-        problem = case_problem(name, case)
+    for name, case in cases.items():  # the generators, their options and the fairness ones (bound...)
+        problem = case_problem(name, case, dims)
         if problem:
             raise SpecError(f"{path}: {problem}")
     diagnoses = raw.get("diagnoses", {})
@@ -311,7 +311,9 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
         for n in case_names:
             if n not in cases:
                 known = ", ".join(sorted(cases)) or "none"
-                raise SpecError(f"{where}: uses undefined case {n!r} (cases defined: {known})")
+                close = difflib.get_close_matches(n, sorted(cases), n=1)
+                guess = f"; did you mean {close[0]!r}?" if close else ""
+                raise SpecError(f"{where}: uses undefined case {n!r}{guess} (cases defined: {known})")
         if framework != "symbolic" and not case_names:
             raise SpecError(f"{where}: cases must name at least one case, like cases = [\"random\"]")
         if "label" in c and not (isinstance(c["label"], str) and c["label"].strip()):

@@ -78,12 +78,13 @@ def test_the_conditioning_predicates_refuse_what_made_grades_depend_on_the_id():
 
 
 @pytest.mark.parametrize("case,problem", [
-    ({"args": [{"normal": [3], "bound": 0.1}]}, "case 'c': argument #1: bound must be a number of at least half the scale (0.5)"),
-    ({"args": [{"uniform": [3], "bound": 1.0}]}, "case 'c': argument #1: bound is only for a normal argument"),
-    ({"args": [{"normal": [3], "bound": "3"}]}, "case 'c': argument #1: bound must be a number of at least half the scale (0.5)"),
+    ({"args": [{"normal": [3], "bound": 0.1}]}, "case 'c': argument 1: bound must be a number of at least half the scale (0.5)"),
+    ({"args": [{"uniform": [3], "bound": 1.0}]}, "case 'c': argument 1: bound is only for a normal argument"),
+    ({"args": [{"normal": [3], "bound": "3"}]}, "case 'c': argument 1: bound must be a number of at least half the scale (0.5)"),
     ({"shared": "yes", "args": []}, "case 'c': shared must be true or false"),
     ({"condition": "nocolon", "args": []}, "case 'c': condition must look like 'module:function'"),
-    ({"sharde": True, "args": []}, "case 'c': unknown key 'sharde' (known: args, kwargs, dims, description, shared, condition)"),
+    ({"sharde": True, "args": []}, "case 'c': unknown key 'sharde'; did you mean 'shared'? (known: args, condition, description, "
+     "dims, kwargs, shared)"),
 ])
 def test_misused_options_are_spec_errors(case, problem):
     assert case_problem("c", case) == problem
@@ -98,7 +99,7 @@ def test_a_spec_with_a_bad_case_option_fails_to_load_naming_file_and_case(tmp_pa
         '[[checks]]\nkind = "values"\npoints = 1\ncases = ["r"]\n')
     with pytest.raises(SpecError) as exc:
         load_exercise(folder)
-    assert str(exc.value) == (f"{folder / 'spec.toml'}: case 'r': argument #1: bound must be a number of at "
+    assert str(exc.value) == (f"{folder / 'spec.toml'}: case 'r': argument 1: bound must be a number of at "
                               "least half the scale (2)")
 
 

@@ -92,7 +92,9 @@ BROKEN = [
     (swap('output = [0]', 'output = [0]\ndtype = "float32"'),
      "check 'the loss': option dtype must be \"same\" (got \"float32\")"),
     (swap('cases = ["random"]\noutput = [0]', 'cases = ["randon"]\noutput = [0]'),
-     "check 'the loss': uses undefined case 'randon' (cases defined: random)"),
+     "check 'the loss': uses undefined case 'randon'; did you mean 'random'? (cases defined: random)"),
+    (swap('cases = ["random"]\noutput = [0]', 'cases = ["other"]\noutput = [0]'),
+     "check 'the loss': uses undefined case 'other' (cases defined: random)"),
     (swap('cases = ["random"]\noutput = [0]', 'cases = "random"\noutput = [0]'),
      "check 'the loss': cases must be a list of case names, like [\"random\"] (got 'random')"),
     (swap('cases = ["random"]\noutput = [0]', 'output = [0]'),
@@ -132,6 +134,103 @@ BROKEN = [
     (swap('title = "A step"\n', ''), "missing required key 'title'"),
 ]
 
+
+def arg1(new: str) -> str:
+    """The spec with its first case argument, ``{ normal = [4, 3] }``, written as ``new``."""
+    return swap('{ normal = [4, 3] }', new)
+
+
+def with_dims(first: str) -> str:
+    """The spec with ``[dims] N = 4, D = 3`` and its first case argument written as ``first``."""
+    return swap('[cases.random]\nargs = [{ normal = [4, 3] }',
+                f'[dims]\nN = 4\nD = 3\n\n[cases.random]\nargs = [{first}')
+
+
+GENERATORS_KNOWN = "(known: normal, randint, rng, uniform, value)"
+NORMAL_KNOWN = "(known: bound, dtype, loc, requires_grad, scale, set, torch, where)"
+
+# a case's arguments (issue #12's trial #5, #17, #21, #31-#33): static, so `dlgrade list` says them too
+BROKEN += [
+    (arg1('{ gaussian = [4, 3] }'),
+     f"case 'random': argument 1: unknown generator 'gaussian'; did you mean 'normal'? {GENERATORS_KNOWN}"),
+    (arg1('{ normall = [4, 3] }'),
+     f"case 'random': argument 1: unknown generator 'normall'; did you mean 'normal'? {GENERATORS_KNOWN}"),
+    (arg1('{ shape = [4, 3] }'), f"case 'random': argument 1: unknown generator 'shape' {GENERATORS_KNOWN}"),
+    (arg1('{ scale = 2.0 }'),
+     "case 'random': argument 1: no generator: a table argument needs one of normal, randint, rng, uniform, "
+     "value (a literal table is written {value = {...}})"),
+    (arg1('{ normal = [4, 3], uniform = [4, 3] }'),
+     "case 'random': argument 1: two generators, 'normal' and 'uniform': give one"),
+    (swap('args = [{ normal = [4, 3] }, { normal = [3, 2] }]',
+          'args = [{ normal = [4, 3] }, { normal = [3, 2] }]\nkwargs = { eps = { gausian = [] } }'),
+     f"case 'random': keyword argument 'eps': unknown generator 'gausian'; did you mean 'normal'? {GENERATORS_KNOWN}"),
+    (arg1('{ normal = [4, 3], scael = 2.0 }'),
+     f"case 'random': argument 1: unknown option 'scael' of normal; did you mean 'scale'? {NORMAL_KNOWN}"),
+    (arg1('{ normal = [4, 3], lco = 1.0 }'),
+     f"case 'random': argument 1: unknown option 'lco' of normal; did you mean 'loc'? {NORMAL_KNOWN}"),
+    (arg1('{ normal = [4, 3], low = 1.0 }'),
+     "case 'random': argument 1: low is only for a uniform or randint argument"),
+    (arg1('{ uniform = [4, 3], bound = 1.0 }'), "case 'random': argument 1: bound is only for a normal argument"),
+    (arg1('{ rng = true, seed = 3 }'), "case 'random': argument 1: unknown option 'seed' of rng (known: none)"),
+    (arg1('{ normal = [4, 3], torch = true, requires_grad = "yes" }'),
+     "case 'random': argument 1: requires_grad must be true or false (got \"yes\")"),
+    (arg1('{ normal = [4, 3], torch = 1 }'), "case 'random': argument 1: torch must be true or false (got 1)"),
+    (arg1('{ normal = [4, 3], scale = "2" }'),
+     "case 'random': argument 1: scale must be a number or a list of numbers (got \"2\")"),
+    (arg1('{ normal = [4, 3], loc = "0" }'), "case 'random': argument 1: loc must be a number (got \"0\")"),
+    (arg1('{ uniform = [4, 3], high = "1" }'), "case 'random': argument 1: high must be a number (got \"1\")"),
+    (arg1('{ normal = [4, 3], bound = "3" }'),
+     "case 'random': argument 1: bound must be a number of at least half the scale (0.5)"),
+    (arg1('{ randint = [4], high = 2.5 }'),
+     "case 'random': argument 1: high must be a whole number or a [dims] name, like \"C\" (got 2.5)"),
+    (arg1('{ randint = [4], high = 3, cover = "yes" }'),
+     "case 'random': argument 1: cover must be true or false (got \"yes\")"),
+    (arg1('{ rng = 1 }'), "case 'random': argument 1: rng must be true (got 1)"),
+    (arg1('{ normal = 4 }'),
+     "case 'random': argument 1: normal must be a shape, a list of sizes or [dims] names, like [4, \"N\"] (got 4)"),
+    (arg1('{ value = [[1.0, 2.0], [3.0]] }'),
+     "case 'random': argument 1: value must be a number, a list of numbers (the same length in every row) or a "
+     "table (got [[1.0, 2.0], [3.0]])"),
+    (arg1('{ value = { lr = 0.1 }, dtype = "float32" }'),
+     "case 'random': argument 1: a table value is passed as it is and takes no options (got 'dtype')"),
+    (arg1('{ normal = [4, 3], dtype = "float23" }'),
+     "case 'random': argument 1: unknown dtype 'float23'; did you mean 'float32'?"),
+    (arg1('{ normal = [4, 3], dtype = "quad" }'), "case 'random': argument 1: unknown dtype 'quad'"),
+    (arg1('{ normal = [4, 3], dtype = 32 }'),
+     "case 'random': argument 1: dtype must be a string, like \"float32\" (got 32)"),
+    (with_dims('{ normal = ["M", "D"] }'), "case 'random': argument 1: unknown dimension 'M' (dims: N, D)"),
+    (with_dims('{ normal = ["n", "D"] }'),
+     "case 'random': argument 1: unknown dimension 'n'; did you mean 'N'? (dims: N, D)"),
+    (arg1('{ normal = [4, "N"] }'), "case 'random': argument 1: unknown dimension 'N' (dims: none)"),
+    (with_dims('{ randint = ["N"], high = "C" }'),
+     "case 'random': argument 1: high: unknown dimension 'C' (dims: N, D)"),
+    (arg1('{ randint = [4] }'),
+     "case 'random': argument 1: randint needs high, the first value it never draws, like high = 10 or "
+     "high = \"C\""),
+    (arg1('{ randint = [4], low = 3, high = 3 }'),
+     "case 'random': argument 1: high must be above low (got low = 3, high = 3)"),
+    (arg1('{ normal = [4, 3], scale = -1.0 }'), "case 'random': argument 1: scale must not be negative (got -1.0)"),
+    (arg1('{ normal = [4, 3], scale = [1.0, 2.0] }'),
+     "case 'random': argument 1: scale of shape (2,) does not broadcast against the shape (4, 3)"),
+    (arg1('{ normal = [4, 3], requires_grad = true }'),
+     "case 'random': argument 1: requires_grad = true needs torch = true (only a tensor has a gradient)"),
+    (arg1('{ randint = [4], high = 3, torch = true, requires_grad = true }'),
+     "case 'random': argument 1: requires_grad = true needs a floating dtype (this argument is int64)"),
+    (arg1('{ normal = [4, 3], where = [[0, 1]] }'),
+     "case 'random': argument 1: where and set go together: where = [[0, 1]], set = inf puts inf at [0, 1]"),
+    (arg1('{ normal = [4, 3], where = [0, 1], set = inf }'),
+     "case 'random': argument 1: where must be a list of indices, like [[0, 1], [2, 3]] (got [0, 1])"),
+    (arg1('{ normal = [4, 3], where = [[4, 0]], set = inf }'),
+     "case 'random': argument 1: where: index [4, 0] is outside the shape (4, 3)"),
+    (arg1('{ normal = [4, 3], where = [[0, 0]], set = "inf" }'),
+     "case 'random': argument 1: set must be a number, like inf or -1e9 (got \"inf\")"),
+    (swap('[cases.random]\n', '[cases.random]\nsharde = true\n'),
+     "case 'random': unknown key 'sharde'; did you mean 'shared'? (known: args, condition, description, dims, "
+     "kwargs, shared)"),
+    (swap('[cases.random]\n', '[cases.random]\ndescription = 3\n'),
+     "case 'random': description must be a non-empty string (got 3)"),
+]
+
 # broken only in how the spec fits its reference: found by running the reference here
 PROBED = [
     (swap('output = [0]', 'output = [2]'),
@@ -148,6 +247,8 @@ PROBED = [
     (swap('mistakes = "reference.py:MISTAKES"', 'mistakes = "reference.py:MISTAKES"\n\n[diagnoses.x]\n'
           'title = "t"\nhint = "h"').replace('MISTAKES"', 'MISTAKES"', 1),
      None),  # a course diagnosis nothing uses is legal
+    (swap('{ normal = [4, 3] }', '{ randint = [4, 3], high = 3, where = [[0, 0]], set = inf }'),
+     "case 'random': argument 1 cannot be built: cannot convert float infinity to integer"),
     (swap('args = [{ normal = [4, 3] }, { normal = [3, 2] }]', 'args = [{ normal = [4, 3] }, { normal = [4, 2] }]'),
      "the reference raised ValueError: matmul: Input operand 1 has a mismatch in its core dimension 0, with "
      "gufunc signature (n?,k),(k,m?)->(n?,m?) (size 4 is different from 3) on case 'random'"),
