@@ -218,7 +218,8 @@ def test_grade_prints_an_evaluator_failure_as_one_line(tmp_path, monkeypatch):
 @pytest.mark.parametrize("error, line", [
     ({"type": "KeyError", "message": "'y'", "line": 663, "line_file": "dlgrade_symbolic.py",
       "frames": [{"line": 880, "function": "evaluate", "code": "x", "file": "dlgrade_symbolic.py"},
-                 {"line": 663, "function": "numeric_value", "code": "return env[expr]", "file": "dlgrade_symbolic.py"}]},
+                 {"line": 663, "function": "numeric_value", "code": "return env[expr]",
+                  "file": "dlgrade_symbolic.py"}]},
      "KeyError: 'y' (dlgrade_symbolic.py, line 663, in numeric_value)"),
     ({"type": "SyntaxError", "message": "invalid syntax", "line": 3, "line_file": "a.py", "frames": []},
      "SyntaxError: invalid syntax (a.py, line 3)"),
