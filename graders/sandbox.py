@@ -104,6 +104,26 @@ def failure_line(exc: BaseException) -> str:
     return text
 
 
+def worker_error_line(error) -> str:
+    """One line for an error record a job sent back (``{"type", "message", "frames",
+    "line", "line_file"}`` from the worker), never the record itself:
+    ``KeyError: 'y' (dlgrade_symbolic.py, line 663, in numeric_value)``."""
+    if not isinstance(error, dict):
+        return " ".join(str(error).split()) if error not in (None, "") else "no details"
+    kind = " ".join(str(error.get("type") or error.get("kind") or "").split())
+    message = " ".join(str(error.get("message") or "").split())
+    text = f"{kind}: {message}" if kind and message else kind or message or "no details"
+    frames = error.get("frames")
+    last = frames[-1] if isinstance(frames, list) and frames and isinstance(frames[-1], dict) else {}
+    where = [str(x) for x in (last.get("file") or error.get("line_file"),) if x]
+    line = last.get("line", error.get("line"))
+    if line is not None:
+        where.append(f"line {line}")
+    if last.get("function"):
+        where.append(f"in {last['function']}")
+    return f"{text} ({', '.join(where)})" if where else text
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one job. :meth:`capped` enforces dlgrade's hard caps.
@@ -953,7 +973,7 @@ class Worker:
             except ValueError:
                 reply = None
             if isinstance(reply, dict) and reply.get("status") == "harness-error":
-                raise SandboxError(f"the worker failed: {reply.get('error')}")
+                raise SandboxError(f"the worker failed: {worker_error_line(reply.get('error'))}")
             if isinstance(reply, dict) and str(reply.get("harness", "")).startswith("failed"):
                 remove_tree(self._retire(host))
                 raise SandboxError("the worker failed before running the submission: "

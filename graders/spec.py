@@ -564,7 +564,7 @@ def _validate_symbolic(path: Path, table, framework: str) -> None:
         raise SpecError(f"{where} must be a table")
     unknown = sorted(set(table) - set(SYMBOLIC_KEYS))
     if unknown:
-        raise SpecError(f"{where} unknown key {unknown[0]!r} (known: {', '.join(SYMBOLIC_KEYS)})")
+        raise SpecError(f"{where} {_unknown(unknown[0], SYMBOLIC_KEYS)}")
     from dlgrade.graders import symbolic_text
 
     variables = table.get("variables", ["z", "y"])

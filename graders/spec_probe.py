@@ -96,14 +96,13 @@ def probe_exercise(ex: Exercise) -> tuple[str, ...]:
     from dlgrade.graders.inputs import make_cases
 
     where = _where(ex)
-    if ex.framework != "symbolic":  # first, so a broken reference.py is named as the reference
-        ref_fn = _resolved(ex, "reference", ex.reference_fn)
-        if not callable(ref_fn):
-            raise SpecError(f"{where}: reference {ex.reference!r} is not a function")
+    ref_fn = _resolved(ex, "reference", ex.reference_fn)  # first, so a broken reference.py is named as such
+    if not callable(ref_fn):
+        raise SpecError(f"{where}: reference {ex.reference!r} is not a function")
     mistakes = _resolved(ex, "mistakes", ex.mistake_fns)
     _check_diagnoses(ex, mistakes)
     if ex.framework == "symbolic":
-        return ()
+        return _symbolic_probe(ex)
     names = sorted({n for c in ex.checks for n in c.cases})
     try:
         cases = make_cases(ex, PROBE_STUDENT, names)
@@ -175,6 +174,43 @@ def _mistakes_run(ctx, mistakes: dict, cases: list[str]) -> None:
                     raise SpecError(f"{_where(ctx.exercise)}: mistakes: {diag_id!r}{which} raises on every "
                                     f"case ({', '.join(cases)}), so it can never be diagnosed: "
                                     f"{_one_line(failures[0])}")
+
+
+def _names(names) -> str:
+    names = sorted(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _symbolic_probe(ex: Exercise) -> tuple[str, ...]:
+    """A symbolic reference and its buggy references are expressions in the declared
+    variables (the evaluator knows no other symbol); a declared variable the reference
+    never uses is a warning."""
+    from dlgrade.graders.symbolic_grade import SymbolicSpecError, tree_symbols, trusted_trees
+
+    where = _where(ex)
+    try:
+        ref, mistakes = trusted_trees(ex)
+    except SymbolicSpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    variables = list(ex.symbolic.get("variables", ["z", "y"]))
+    aliases = ex.symbolic.get("aliases", {})
+    declared = f"variables: {', '.join(sorted(variables))}"
+    used = tree_symbols(ref)
+    for what, tree in [("the reference", ref)] + [(f"mistake {d!r}", t) for d, ts in mistakes.items() for t in ts]:
+        extra = sorted(tree_symbols(tree) - set(variables))
+        if extra:
+            notes = [declared] + [f"{a} is an alias, for answers only: the reference writes {aliases[a]}"
+                                  for a in extra if a in aliases]
+            verb = "which is" if len(extra) == 1 else "which are"
+            raise SpecError(f"{where}: [symbolic] variables: {what} uses {_names(extra)}, {verb} not declared "
+                            f"({'; '.join(notes)})")
+    unused = sorted(set(variables) - used)
+    if not unused:
+        return ()
+    one = len(unused) == 1
+    return (f"{where}: [symbolic] variables: {_names(unused)} {'is' if one else 'are'} declared but the reference "
+            f"never uses {'it' if one else 'them'} (an answer can be right only if "
+            f"{'it cancels' if one else 'they cancel'} out)",)
 
 
 def _indistinguishable(ctx, mistakes: dict, observed: list) -> list[str]:

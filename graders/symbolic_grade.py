@@ -32,7 +32,7 @@ from dlgrade.graders.errors import GraderError
 from dlgrade.graders.inputs import derive_seed
 from dlgrade.graders.decoding import Leaf, Opaque, decode
 from dlgrade.graders.results import CheckResult, ExerciseResult
-from dlgrade.graders.sandbox import SandboxError
+from dlgrade.graders.sandbox import SandboxError, worker_error_line
 from dlgrade.graders.spec import CheckSpec, Exercise, SpecError
 from dlgrade.graders.submission import SubmissionSource, literal_string
 
@@ -203,13 +203,58 @@ def _trusted(ex: Exercise) -> tuple[str, str]:
 
     key = (ex.id, str(ex.folder), ex.reference, ex.mistakes)
     if key not in _TRUSTED:
-        ref = symbolic.to_tree(ex.reference_fn()())
+        ref = _tree_of(symbolic, "the reference", ex.reference_fn())
         mistakes = {}
         for diag_id, fns in ex.mistake_fns().items():
             fns = fns if isinstance(fns, (list, tuple)) else (fns,)
-            mistakes[diag_id] = [symbolic.to_tree(f()) for f in fns]
+            mistakes[diag_id] = [_tree_of(symbolic, f"mistake {diag_id!r}", f) for f in fns]
         _TRUSTED[key] = (json.dumps(ref), json.dumps(mistakes))
     return _TRUSTED[key]
+
+
+def trusted_trees(ex: Exercise) -> tuple[dict, dict]:
+    """The reference's tree and each mistake's list of trees, as the evaluator gets them."""
+    ref, mistakes = _trusted(ex)
+    return json.loads(ref), json.loads(mistakes)
+
+
+def _tree_of(symbolic, what: str, fn) -> dict:
+    """``fn()``'s SymPy expression as a tree; a SymbolicSpecError (one line, ``what`` first)
+    when it raises or returns something the evaluator cannot take."""
+    try:
+        expr = fn()
+    except Exception as exc:  # the course's own code
+        raise SymbolicSpecError(f"{what} raised {_one_line(exc)}") from None
+    if not isinstance(expr, symbolic.sp.Basic):
+        raise SymbolicSpecError(f"{what} returns {_article(type(expr).__name__)}, not a SymPy expression")
+    try:
+        return symbolic.to_tree(expr)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SymbolicSpecError(f"{what} returns {_short(str(expr), 80)}, which the symbolic evaluator "
+                                f"cannot take: {_one_line(exc, named=False)}") from None
+
+
+def _one_line(exc: BaseException, named: bool = True) -> str:
+    text = " ".join(str(exc).split())
+    if not named:
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def tree_symbols(tree) -> set[str]:
+    """The names of the symbols in a :func:`dlgrade.graders.symbolic.to_tree` tree."""
+    found, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "s" in node:
+                found.add(str(node["s"]))
+            stack += list(node.get("a", ())) + [x for pair in node.get("pw", ()) for x in pair]
+    return found
 
 
 def payload_for(ex: Exercise, text: str, seed: int) -> dict:
@@ -262,14 +307,18 @@ def _read_verdict(outcome, ex: Exercise) -> dict:
         return {"bounded": "the evaluation process was killed"}
     load = next((r for r in outcome.journal if r.get("step") == "load"), None)
     call = next((r for r in outcome.journal if r.get("step") == "call"), None)
-    if load is None or load.get("status") != "ok":
-        raise GraderError(f"the symbolic evaluator did not load: {load}")
+    if load is None:
+        raise GraderError(f"the symbolic evaluator did not load (the job ended with status {status!r})")
+    if load.get("status") != "ok":
+        why = worker_error_line(load.get("error") or f"status {load.get('status')!r}")
+        raise GraderError(f"the symbolic evaluator did not load: {why}")
     if call is None:
-        raise GraderError(f"the symbolic evaluator stopped without an answer (reply {outcome.reply})")
+        raise GraderError(f"the symbolic evaluator stopped without an answer (the job ended with status {status!r})")
     if call.get("status") == "memory":
         return {"bounded": f"it ran out of memory (the limit is {limits.memory_mb} MB)"}
     if call.get("status") != "ok":
-        raise GraderError(f"the symbolic evaluator failed: {call.get('error')}")
+        why = worker_error_line(call.get("error") or f"status {call.get('status')!r}")
+        raise GraderError(f"the symbolic evaluator failed: {why}")
     out = decode(call.get("output"), outcome.job_dir)
     try:
         verdict = json.loads(out) if isinstance(out, str) else None

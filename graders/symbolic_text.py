@@ -57,7 +57,27 @@ TRUE = ("bool", True)
 MODULE_PREFIXES = ("np", "numpy", "math", "sp", "sympy", "torch", "F", "scipy.special", "special",
                    "mp", "mpmath")
 CONSTANTS = {"e": "E", "E": "E", "pi": "pi", "π": "pi"}
-SHOWN_FUNCTIONS = "sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise"
+# The functions an answer (or a spec's alias) may call, as a message lists them: one
+# spelling or more of each function of PY_FUNCTIONS but the conditions (Eq, And, ...,
+# only inside a case). docs/adding-an-exercise.md and README.md list exactly these
+# (tests/test_symbolic_parser.py compares them).
+FUNCTION_NAMES = ("sigmoid", "σ", "sigma", "expit", "logistic", "exp", "log", "ln", "log1p", "expm1",
+                  "softplus", "sqrt", "tanh", "sinh", "cosh", "abs", "sign", "pow", "max", "min",
+                  "Heaviside", "Piecewise", "where")
+SHOWN_FUNCTIONS = ", ".join(FUNCTION_NAMES)
+
+
+def unknown_function(name: str) -> str:
+    """``'tahn' is not a known function; did you mean 'tanh'? (known: ...)``."""
+    import difflib
+
+    word = name.rsplit(".", 1)[-1]  # np.sigmod: the function's own name
+    close = (difflib.get_close_matches(word, FUNCTION_NAMES, n=1)
+             or difflib.get_close_matches(word.lower(), [f.lower() for f in FUNCTION_NAMES], n=1))
+    if close and close[0] not in FUNCTION_NAMES:  # matched in lower case: the listed spelling
+        close = [next(f for f in FUNCTION_NAMES if f.lower() == close[0])]
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    return f"'{name}' is not a known function{guess} (known: {SHOWN_FUNCTIONS})"
 
 _UNICODE = {"−": "-", "–": "-", "·": "*", "⋅": "*", "×": "*", "∙": "*", "∗": "*", "÷": "/",
             "²": "^2", "³": "^3", "\u00a0": " ", "\u2009": " ", "\u202f": " "}
@@ -374,7 +394,7 @@ def _forbidden(tree) -> str | None:
             found.append((5, "keyword arguments are not allowed"))
         elif (isinstance(node, ast.Call) and _dotted(node.func) and _function_key(node.func) is None
               and _dotted(node.func) not in CONSTANTS):
-            found.append((2, f"'{_dotted(node.func)}' is not a known function (known: {SHOWN_FUNCTIONS})"))
+            found.append((2, unknown_function(_dotted(node.func))))
         elif (isinstance(node, ast.Call) and _function_key(node.func) == "piecewise"
               and not all(isinstance(a, ast.Tuple) and len(a.elts) == 2 for a in node.args)):
             found.append((4, PIECEWISE_CASE.format(name=_dotted(node.func))))
@@ -528,7 +548,7 @@ class _PyReader:
             return ("mul", self.value(func, d), self.value(node.args[0], d))
         key, shown = _function_key(func), _dotted(func) or "this"
         if key is None:
-            raise ParseError(f"'{shown}' is not a known function (known: {SHOWN_FUNCTIONS})")
+            raise ParseError(unknown_function(shown))
         if key == "piecewise":
             if not node.args:
                 raise ParseError(f"{shown} needs at least one case (value, condition)")

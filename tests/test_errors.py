@@ -19,7 +19,7 @@ USER = [
     "batch.BatchError", "layouts.LayoutError", "archives.ArchiveError", "roster.RosterError",
     "overrides.OverrideError", "gradebook.GradebookError", "autograder.AutograderError",
     "wheelfile.WheelError", "devices.GpuUnavailable", "symbolic_grade.SymbolicSpecError",
-    "checks.protocol.OptionError", "checks.options.OptionError", "scaffold.ScaffoldError",
+    "checks.protocol.OptionError", "scaffold.ScaffoldError", "starter.NoStarter",
     "selftest.SelfTestError", "inputs.CaseError",
 ]
 GRADER = [

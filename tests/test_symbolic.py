@@ -18,7 +18,8 @@ from dlgrade.graders.spec import get_exercise
 from dlgrade.graders.submission import Submission
 
 IN_A_CONDITION = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
-KNOWN = "(known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"
+KNOWN = ("(known: sigmoid, σ, sigma, expit, logistic, exp, log, ln, log1p, expm1, softplus, sqrt, tanh, sinh, "
+         "cosh, abs, sign, pow, max, min, Heaviside, Piecewise, where)")
 FIXTURES = Path(__file__).parent / "fixtures" / "symbolic"
 COURSE = FIXTURES / "exercises"
 ROOT = Path(__file__).parent.parent

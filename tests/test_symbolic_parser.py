@@ -14,9 +14,11 @@ import pytest
 import sympy as sp
 
 from dlgrade.graders import symbolic as S
+from dlgrade.graders import symbolic_text
 from dlgrade.graders.symbolic import ParseError, sigmoid
 
-KNOWN = "(known: sigmoid, σ, exp, log, ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"
+KNOWN = ("(known: sigmoid, σ, sigma, expit, logistic, exp, log, ln, log1p, expm1, softplus, sqrt, tanh, sinh, "
+         "cosh, abs, sign, pow, max, min, Heaviside, Piecewise, where)")
 IN_A_CONDITION = "a condition, as in Piecewise((a, z > 0), (b, True)), where(z > 0, a, b) or a if z > 0 else b"
 z, y = S.symbol("z"), S.symbol("y")
 E = sp.E
@@ -36,6 +38,7 @@ def reject(text, variables=("z", "y")) -> str:
     return str(info.value)
 
 
+ROOT = Path(__file__).parent.parent
 SOURCES = [Path(S.__file__), Path(S.__file__).with_name("symbolic_text.py")]
 
 
@@ -67,7 +70,7 @@ def _import_roots(path):
     return roots
 
 
-STDLIB = {"__future__", "ast", "contextlib", "html", "itertools", "json", "keyword", "math", "random",
+STDLIB = {"__future__", "ast", "contextlib", "difflib", "html", "itertools", "json", "keyword", "math", "random",
           "re", "signal", "threading", "time", "unicodedata", "fractions"}
 
 
@@ -79,6 +82,44 @@ def test_the_modules_import_only_the_stdlib_sympy_mpmath_and_each_other():
     assert not judge & {"graders", "reference", "numpy", "torch"}
     assert judge <= STDLIB | {"mpmath", "sympy", "symbolic_text", "dlgrade_symbolic_text"}
     assert reader <= STDLIB
+
+
+def _listed(doc: Path, start: str, end: str) -> list[str]:
+    """The `names` a document lists between ``start`` and ``end``."""
+    text = " ".join(doc.read_text(encoding="utf-8").split())
+    i = text.index(start) + len(start)
+    return re.findall(r"`([^`]+)`", text[i:text.index(end, i)])
+
+
+@pytest.mark.parametrize("doc, start, end", [
+    ("docs/adding-an-exercise.md", "the functions they may use are ", " (with `Eq`"),
+    ("README.md", "`^`; the functions ", " (also as `np.exp`"),
+])
+def test_the_docs_list_the_functions_the_messages_name(doc, start, end):
+    """One list (symbolic_text.FUNCTION_NAMES): what a message's "known:" names is what
+    the docs say an answer may use."""
+    assert _listed(ROOT / doc, start, end) == list(symbolic_text.FUNCTION_NAMES)
+
+
+def test_every_listed_function_is_read_and_every_function_is_listed():
+    assert all(symbolic_text._py_function(name) for name in symbolic_text.FUNCTION_NAMES)
+    meant = {symbolic_text.PY_FUNCTIONS[name] for name in symbolic_text.FUNCTION_NAMES}
+    assert set(symbolic_text.PY_FUNCTIONS.values()) - symbolic_text.CONDITION_FUNCTIONS == meant
+    assert symbolic_text.SHOWN_FUNCTIONS == ", ".join(symbolic_text.FUNCTION_NAMES)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tahn(z) - y", "'tahn' is not a known function; did you mean 'tanh'? " + KNOWN),
+    ("sigmod(z) - y", "'sigmod' is not a known function; did you mean 'sigmoid'? " + KNOWN),
+    ("np.sigmod(z) - y", "'np.sigmod' is not a known function; did you mean 'sigmoid'? " + KNOWN),
+    ("softpuls(z) - y", "'softpuls' is not a known function; did you mean 'softplus'? " + KNOWN),
+    ("heavyside(z)", "'heavyside' is not a known function; did you mean 'Heaviside'? " + KNOWN),
+    ("relu(z) - y", "'relu' is not a known function " + KNOWN),
+])
+def test_a_misspelt_function_is_named_with_the_likely_meant_one(text, message):
+    with pytest.raises(symbolic_text.ParseError) as err:
+        symbolic_text.parse(text, ("z", "y"))
+    assert str(err.value) == message
 
 
 # --------------------------------------------------------------------------- Python-style

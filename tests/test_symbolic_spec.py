@@ -48,8 +48,13 @@ def test_the_core_exercise_declares_p_as_an_alias():
 
 @pytest.mark.parametrize("extra, problem", [
     ('aliases = { p = "sigmod(z)" }',
-     "aliases.p: 'sigmod(z)' cannot be read: 'sigmod' is not a known function (known: sigmoid, σ, exp, log, "
-     "ln, sqrt, tanh, sinh, cosh, abs, max, min, Heaviside, Piecewise)"),
+     "aliases.p: 'sigmod(z)' cannot be read: 'sigmod' is not a known function; did you mean 'sigmoid'? (known: "
+     "sigmoid, σ, sigma, expit, logistic, exp, log, ln, log1p, expm1, softplus, sqrt, tanh, sinh, cosh, abs, sign, "
+     "pow, max, min, Heaviside, Piecewise, where)"),
+    ('aliases = { a = "tahn(z)" }',  # trial #24
+     "aliases.a: 'tahn(z)' cannot be read: 'tahn' is not a known function; did you mean 'tanh'? (known: "
+     "sigmoid, σ, sigma, expit, logistic, exp, log, ln, log1p, expm1, softplus, sqrt, tanh, sinh, cosh, abs, sign, "
+     "pow, max, min, Heaviside, Piecewise, where)"),
     ('aliases = { p = "sigmoid(x)" }',
      "aliases.p: 'sigmoid(x)' cannot be read: unknown symbol 'x': the answer must be an expression in z and "
      "y only"),
@@ -62,7 +67,15 @@ def test_the_core_exercise_declares_p_as_an_alias():
     ('aliases = { "p q" = "sigmoid(z)" }', "aliases.p q: 'p q' is not a name an answer can use"),
     ('aliases = { p = 1 }', 'aliases must be a table of name = "expression"'),
     ('alias = { p = "sigmoid(z)" }',
-     "unknown key 'alias' (known: variables, discrete, name, hints, aliases, simplify_s, numeric_s)"),
+     "unknown key 'alias'; did you mean 'aliases'? (known: aliases, discrete, hints, name, numeric_s, simplify_s, "
+     "variables)"),
+    ('nmae = "dL/dz"',  # trial #25
+     "unknown key 'nmae'; did you mean 'name'? (known: aliases, discrete, hints, name, numeric_s, simplify_s, "
+     "variables)"),
+    ('varaibles = ["z", "y"]',
+     "unknown key 'varaibles'; did you mean 'variables'? (known: aliases, discrete, hints, name, numeric_s, "
+     "simplify_s, variables)"),
+    ('timeout = 3', "unknown key 'timeout' (known: aliases, discrete, hints, name, numeric_s, simplify_s, variables)"),
     ('simplify_s = 0', "simplify_s must be a positive number of seconds"),
     ('discrete = { t = [0, 1] }', None),  # a duplicate key: TOML itself refuses it
 ])
