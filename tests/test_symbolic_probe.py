@@ -173,6 +173,7 @@ def test_trial_23_undeclared_variable_stops_every_command_with_one_line(tmp_path
 
 def test_show_prints_the_unused_variable_warning(tmp_path):
     folder = write(tmp_path, SPEC.replace('variables = ["z", "y"]', 'variables = ["z", "y", "w"]'))
+    (folder / "statement.md").write_text("# tanh + squared error\n")
     r = _run("show", "tanh-grad-sym", "--exercises-dir", folder.parent)
     assert r.exit_code == 0, r.output + r.stderr
     assert r.stderr.splitlines() == [
