@@ -626,15 +626,31 @@ def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecErro
                 try:
                     ex = load_exercise(sub)
                 except SpecError as exc:
+                    exc.claimed_id = _raw_id(sub / "spec.toml")
                     broken.append(exc)
                     continue
                 if ex.id in here:  # two in one folder: neither may silently shadow the other
-                    broken.append(SpecError(f"{sub / 'spec.toml'}: id {ex.id!r} is also the id of "
-                                            f"{here[ex.id] / 'spec.toml'} (each exercise needs its own id)"))
+                    twin = SpecError(f"{sub / 'spec.toml'}: id {ex.id!r} is also the id of "
+                                     f"{here[ex.id] / 'spec.toml'} (each exercise needs its own id)")
+                    twin.claimed_id = ex.id
+                    broken.append(twin)
                     continue
                 here[ex.id] = sub
                 found[ex.id] = ex  # a course's folder may override a built-in id
     return found, tuple(broken)
+
+
+def _raw_id(path: Path) -> str | None:
+    """The id a spec that does not load says it has, when that much can be read."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    return raw.get("id") if isinstance(raw.get("id"), str) else None
+
+
+def _claimed_id(exc: SpecError) -> str | None:
+    return getattr(exc, "claimed_id", None)
 
 
 def survey(extra=()) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
@@ -657,8 +673,17 @@ def catalogue(extra=()) -> dict[str, Exercise]:
 
 
 def get_exercise(exercise_id: str, extra=()) -> Exercise:
-    cat = catalogue(extra)
+    """The exercise ``exercise_id``. A broken spec elsewhere in the folders does not stop
+    it (``dlgrade list`` reports that one), unless the broken spec may be this id's own:
+    it names this id, or its id cannot be read. Raises UnknownExercise, SpecError."""
+    found, broken = _survey(tuple(exercise_dirs(extra)))
+    mine = [exc for exc in broken if _claimed_id(exc) in (exercise_id, None)]
+    if mine:
+        raise mine[0]
+    cat = found
     if exercise_id not in cat:
+        also = (f" ({len(broken)} more spec{'s' if len(broken) > 1 else ''} did not load: dlgrade list "
+                "says why)") if broken else ""
         raise UnknownExercise(
-            f"unknown exercise {exercise_id!r}; known: {', '.join(sorted(cat))}")
+            f"unknown exercise {exercise_id!r}; known: {', '.join(sorted(cat))}{also}")
     return cat[exercise_id]

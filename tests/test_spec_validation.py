@@ -507,3 +507,34 @@ def test_init_without_a_starter_and_show_without_a_statement_say_so(tmp_path):
     r = _run("show", "course-step", "--exercises-dir", folder.parent)
     assert r.exit_code == 0
     assert r.output.splitlines()[-1] == f"warning: {folder / 'statement.md'}: missing, so students get no statement"
+
+
+def test_a_broken_spec_stops_only_what_needs_it(tmp_path):
+    """One broken exercise in a course folder: the others can still be shown, checked and
+    tested by id; the broken one's id (or a broken spec whose id cannot be read) gives its
+    error; what needs the whole catalogue (grading without -e) stops on it."""
+    folder = write(tmp_path, swap('kind = "values"\npoints = 1', 'kind = "valeus"\npoints = 1'))
+    good = folder.parent / "good-step"
+    good.mkdir()
+    (good / "spec.toml").write_text(SPEC.replace('id = "course-step"', 'id = "good-step"'))
+    (good / "reference.py").write_text(REFERENCE)
+    (good / "starter.py").write_text(ANSWER)
+    line = (f"{folder / 'spec.toml'}: check 'the loss': unknown check kind 'valeus'; did you mean 'values'? "
+            "(known: finite-difference, gradients, no-mutation, sequences, statistical, training, values)")
+    assert _run("show", "good-step", "--exercises-dir", folder.parent).exit_code == 0
+    answer = tmp_path / "answer.py"
+    answer.write_text(ANSWER)
+    r = _run("check", answer, "-e", "good-step", "--exercises-dir", folder.parent)
+    assert r.exit_code == 0 and "3/3" in r.output.replace(" ", ""), r.output
+    r = _run("show", "course-step", "--exercises-dir", folder.parent)
+    assert (r.exit_code, r.output.strip()) == (2, f"Error: {line}")
+    r = _run("show", "no-such-step", "--exercises-dir", folder.parent)
+    assert r.exit_code == 2
+    assert r.output.strip().endswith("(1 more spec did not load: dlgrade list says why)")
+    r = _run("check", answer, "--exercises-dir", folder.parent)  # which exercise? the whole catalogue
+    assert (r.exit_code, r.output.strip()) == (2, f"Error: {line}")
+    other = tmp_path / "other"
+    shutil.copytree(folder.parent, other)
+    (other / "course-step" / "spec.toml").write_text("id = \"course-step\n")  # no id to read: maybe anyone's
+    r = _run("show", "good-step", "--exercises-dir", other)
+    assert r.exit_code == 2 and str(other / "course-step" / "spec.toml") in r.output
