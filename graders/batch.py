@@ -602,7 +602,7 @@ def grade_class(submissions_dir, out_dir, jobs: int | None = None, exercise_ids=
     executor = executor if executor is not None else LocalExecutor(jobs)
     try:
         return _grade_class(executor, submissions_dir, out_dir, exercise_ids, exercises_dirs, force,
-                            require_sandbox, progress or Progress(), check_pages(pages))
+                            require_sandbox, progress or Progress(), pages)
     finally:
         executor.close()
 

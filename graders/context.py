@@ -29,6 +29,7 @@ class Context:
         self.planned: dict[str, Call] = {}
         self._ref_cache: dict[str, Any] = {}
         self._mistake_cache: dict[tuple[str, str], Any] = {}
+        self._mistake_errors: dict[tuple[str, str, int], Exception] = {}
         self.extra: dict[str, Any] = {}
         self.compared: list = []  # Compared records: the values checks compare (for mistake matching)
 
@@ -49,9 +50,15 @@ class Context:
             fn = self.mistake_variants(diag_id)[variant]
             try:
                 self._mistake_cache[key] = self._call_trusted(fn, case)
-            except Exception:  # a buggy reference may legitimately fail on some inputs
+            except Exception as exc:  # a buggy reference may legitimately fail on some inputs
                 self._mistake_cache[key] = None
+                self._mistake_errors[key] = exc
         return self._mistake_cache[key]
+
+    def mistake_error(self, diag_id: str, case: str, variant: int = 0) -> Exception | None:
+        """What the buggy reference raised on ``case`` (None when it returned)."""
+        self.mistake(diag_id, case, variant)
+        return self._mistake_errors.get((diag_id, case, variant))
 
     def _call_trusted(self, fn, case_name: str, device: str = "cpu", dtype: str | None = None):
         case = self.cases[case_name]

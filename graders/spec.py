@@ -37,6 +37,8 @@ SYMBOLIC_PRELOAD = ("numpy", "sympy")
 class SpecError(UserError):
     """An exercise spec is malformed (a course author's or dlgrade's mistake)."""
 
+    exercise_id: str | None = None  # the id the broken spec gives itself, when that much can be read
+
 
 class UnknownExercise(UserError, KeyError):
     """No exercise has that id."""
@@ -330,7 +332,7 @@ def _checks(path: Path, raw: dict, kinds) -> list[CheckSpec]:
             if kind.Options is None:  # a kind module that declares no options yet: untyped
                 settings, options = None, dict(table)
             else:
-                if "label" in c and "label" in option_fields(kind.Options):  # a kind that names its checks
+                if "label" in c and "label" in own:  # a kind that names its checks
                     table = {**table, "label": c["label"]}
                 settings, options = read_options(kind.Options, table)
             if "label" in c:
@@ -428,7 +430,6 @@ def _check_starter(path: Path, starter: Path, entry: str) -> None:
     """The starter students get must define the entry the grader calls (else every
     student who keeps its name is graded "missing")."""
     import ast
-    import difflib
 
     try:
         tree = ast.parse(starter.read_bytes(), filename=starter.name)
@@ -494,9 +495,6 @@ WELL_KNOWN_MODULES = ("autograd", "chainer", "cupy", "flax", "jax", "jaxlib", "k
 
 def _misspelt_module(name: str) -> str | None:
     """The well-known module ``name`` is likely a typo of, when it is not installed here."""
-    import difflib
-    import importlib.util
-
     top = name.split(".")[0]
     if top in WELL_KNOWN_MODULES:
         return None
@@ -626,13 +624,13 @@ def _survey(dirs: tuple[Path, ...]) -> tuple[dict[str, Exercise], tuple[SpecErro
                 try:
                     ex = load_exercise(sub)
                 except SpecError as exc:
-                    exc.claimed_id = _raw_id(sub / "spec.toml")
+                    exc.exercise_id = _raw_id(sub / "spec.toml")
                     broken.append(exc)
                     continue
                 if ex.id in here:  # two in one folder: neither may silently shadow the other
                     twin = SpecError(f"{sub / 'spec.toml'}: id {ex.id!r} is also the id of "
                                      f"{here[ex.id] / 'spec.toml'} (each exercise needs its own id)")
-                    twin.claimed_id = ex.id
+                    twin.exercise_id = ex.id
                     broken.append(twin)
                     continue
                 here[ex.id] = sub
@@ -647,10 +645,6 @@ def _raw_id(path: Path) -> str | None:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
     return raw.get("id") if isinstance(raw.get("id"), str) else None
-
-
-def _claimed_id(exc: SpecError) -> str | None:
-    return getattr(exc, "claimed_id", None)
 
 
 def survey(extra=()) -> tuple[dict[str, Exercise], tuple[SpecError, ...]]:
@@ -677,7 +671,7 @@ def get_exercise(exercise_id: str, extra=()) -> Exercise:
     it (``dlgrade list`` reports that one), unless the broken spec may be this id's own:
     it names this id, or its id cannot be read. Raises UnknownExercise, SpecError."""
     found, broken = _survey(tuple(exercise_dirs(extra)))
-    mine = [exc for exc in broken if _claimed_id(exc) in (exercise_id, None)]
+    mine = [exc for exc in broken if exc.exercise_id in (exercise_id, None)]
     if mine:
         raise mine[0]
     cat = found

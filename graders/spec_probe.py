@@ -160,20 +160,14 @@ def _mistakes_run(ctx, mistakes: dict, cases: list[str]) -> None:
     """A buggy reference may fail on some inputs, but one that raises on every case can
     never be matched: a SpecError naming it and what it raised."""
     for diag_id in mistakes:
-        for variant, fn in enumerate(ctx.mistake_variants(diag_id)):
-            failures = []
-            for case in cases:
-                try:
-                    ctx._call_trusted(fn, case)
-                    break
-                except Exception as exc:
-                    failures.append(exc)
-            else:
-                if failures:
-                    which = f" (variant {variant + 1})" if len(ctx.mistake_variants(diag_id)) > 1 else ""
-                    raise SpecError(f"{_where(ctx.exercise)}: mistakes: {diag_id!r}{which} raises on every "
-                                    f"case ({', '.join(cases)}), so it can never be diagnosed: "
-                                    f"{_one_line(failures[0])}")
+        variants = len(ctx.mistake_variants(diag_id))
+        for variant in range(variants):
+            errors = [ctx.mistake_error(diag_id, case, variant) for case in cases]  # cached for the warnings
+            if cases and all(errors):
+                which = f" (variant {variant + 1})" if variants > 1 else ""
+                raise SpecError(f"{_where(ctx.exercise)}: mistakes: {diag_id!r}{which} raises on every "
+                                f"case ({', '.join(cases)}), so it can never be diagnosed: "
+                                f"{_one_line(errors[0])}")
 
 
 def _names(names) -> str:
